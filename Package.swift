@@ -1,0 +1,60 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "cachet",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "cachet", targets: ["cachet"]),
+        .library(name: "CachetCrypto", targets: ["CachetCrypto"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries: the only modules that import C. Each says where its library comes from.
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]
+        ),
+        .systemLibrary(
+            name: "CYAML",
+            pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]
+        ),
+
+        // The crypto core: bytes in, bytes out. No YAML, Kubernetes, files or network.
+        .target(
+            name: "CachetCrypto",
+            dependencies: ["COpenSSL", "CSodium"]
+        ),
+
+        // The commands behind `cachet`, one per file.
+        .target(
+            name: "CachetCLI",
+            dependencies: [
+                "CachetCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "cachet",
+            dependencies: ["CachetCLI"]
+        ),
+
+        // `swift run -c release cachet-bench`: the crypto core's speed against bare OpenSSL.
+        .executableTarget(
+            name: "cachet-bench",
+            dependencies: ["CachetCrypto"],
+            path: "Benchmarks/cachet-bench"
+        ),
+
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,19 @@
+import ArgumentParser
+
+/// `cachet`: seal Kubernetes Secrets for GitOps.
+struct CachetCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cachet",
+        abstract: "Seal Kubernetes Secrets so that only ciphertext lands in git.",
+        discussion: """
+            Values are sealed to the cluster's public key; only cachet-controller, which holds the private keys, \
+            can open them. The sealed format is Bitnami sealed-secrets' (docs/wire-format.md).
+            """,
+        version: CachetVersion.current,
+        subcommands: [SealCommand.self, UnsealCommand.self, KeysCommand.self]
+    )
+}
+
+enum CachetVersion {
+    static let current = "0.1.0-dev"
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// `cachet keys`: make and examine key pairs.
+struct KeysCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys",
+        abstract: "Generate, list and inspect key pairs.",
+        subcommands: [KeysGenerateCommand.self, KeysListCommand.self, KeysInspectCommand.self]
+    )
+}

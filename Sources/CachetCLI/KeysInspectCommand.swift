@@ -1,0 +1,45 @@
+import ArgumentParser
+import CachetCrypto
+import Foundation
+
+/// `cachet keys inspect PATH…`: everything public about a key. Never prints private material.
+struct KeysInspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Show the details of certificates and keys (never private material)."
+    )
+
+    @Argument(help: "Certificates, public or private keys, or key directories.")
+    var paths: [String]
+
+    func validate() throws {
+        guard !paths.isEmpty else { throw ValidationError("name at least one key file or key directory") }
+    }
+
+    func run() throws {
+        let keys = try paths.flatMap { path throws in try KeyMaterial.load(path) }
+        let blocks = keys.map { key in
+            var fields: [(String, String)] = [
+                ("file", key.path),
+                ("kind", key.kindName),
+                ("key id", key.publicKey.keyID.hex),
+                ("algorithm", "RSA-\(key.publicKey.bits)"),
+            ]
+            if case .certificate(let certificate) = key.kind {
+                let formatter = ISO8601DateFormatter()
+                let now = Date()
+                let state = now < certificate.notBefore ? "not yet valid" : now > certificate.notAfter ? "expired" : "valid"
+                fields += [
+                    ("subject", certificate.subject.isEmpty ? "(empty)" : certificate.subject),
+                    ("issuer", certificate.issuer.isEmpty ? "(empty)" : certificate.issuer),
+                    ("not before", formatter.string(from: certificate.notBefore)),
+                    ("not after", formatter.string(from: certificate.notAfter)),
+                    ("status", state),
+                ]
+            }
+            return fields.map { "\($0.0):".padding(toLength: 12, withPad: " ", startingAt: 0) + $0.1 }
+                .joined(separator: "\n")
+        }
+        try StandardStreams.writeOutput(blocks.joined(separator: "\n\n") + "\n")
+    }
+}

@@ -1,0 +1,86 @@
+/// Where a sealed value may be opened. The scope becomes the RSA-OAEP label of a v1 value, so a value sealed for one
+/// namespace and name does not open under another.
+public enum SealingScope: Sendable, Hashable, CustomStringConvertible {
+    /// Opens only in a SealedSecret with this namespace and name (Bitnami's default). Label `"<namespace>/<name>"`.
+    case strict(namespace: String, name: String)
+    /// Opens in any SealedSecret of this namespace. Label `"<namespace>"`.
+    case namespaceWide(namespace: String)
+    /// Opens anywhere in the cluster, under any name. Label empty.
+    case clusterWide
+
+    /// The scope's name as `--scope` and the documentation spell it.
+    public enum Kind: String, Sendable, CaseIterable {
+        case strict
+        case namespaceWide = "namespace-wide"
+        case clusterWide = "cluster-wide"
+    }
+
+    public var kind: Kind {
+        switch self {
+        case .strict: .strict
+        case .namespaceWide: .namespaceWide
+        case .clusterWide: .clusterWide
+        }
+    }
+
+    /// The OAEP label (UTF-8), exactly Bitnami's: note the `/` between namespace and name.
+    public var label: [UInt8] {
+        switch self {
+        case .strict(let namespace, let name): Array("\(namespace)/\(name)".utf8)
+        case .namespaceWide(let namespace): Array(namespace.utf8)
+        case .clusterWide: []
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .strict(let namespace, let name): "strict (\(namespace)/\(name))"
+        case .namespaceWide(let namespace): "namespace-wide (\(namespace))"
+        case .clusterWide: "cluster-wide"
+        }
+    }
+
+    /// Checks that the namespace and name are valid Kubernetes names.
+    ///
+    /// This is what keeps the label unambiguous: a namespace is a DNS-1123 label and a name a DNS-1123 subdomain,
+    /// neither can hold `/`, so `"a/b"` has exactly one (namespace, name) reading.
+    public func validate() throws {
+        switch self {
+        case .strict(let namespace, let name):
+            try Self.validateNamespace(namespace)
+            try Self.validateName(name)
+        case .namespaceWide(let namespace):
+            try Self.validateNamespace(namespace)
+        case .clusterWide:
+            break
+        }
+    }
+
+    static func validateNamespace(_ namespace: String) throws {
+        guard isDNSLabel(Array(namespace.utf8)) else {
+            throw CachetCryptoError(
+                .invalidScope,
+                "namespace \"\(namespace)\" is not a valid Kubernetes namespace (lowercase letters, digits and '-', at most 63)")
+        }
+    }
+
+    static func validateName(_ name: String) throws {
+        let bytes = Array(name.utf8)
+        let parts = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard bytes.count <= 253, parts.allSatisfy({ isDNSLabel(Array($0)) }) else {
+            throw CachetCryptoError(
+                .invalidScope,
+                "name \"\(name)\" is not a valid Kubernetes object name (lowercase letters, digits, '-' and '.', at most 253)")
+        }
+    }
+
+    /// RFC 1123 label: 1–63 of `a-z 0-9 -`, starting and ending alphanumeric.
+    private static func isDNSLabel(_ bytes: [UInt8]) -> Bool {
+        func isAlphanumeric(_ byte: UInt8) -> Bool {
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+        }
+        guard let first = bytes.first, let last = bytes.last, bytes.count <= 63 else { return false }
+        return isAlphanumeric(first) && isAlphanumeric(last)
+            && bytes.allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: "-") }
+    }
+}

@@ -1,0 +1,101 @@
+import CSodium
+import Foundation
+
+/// Bytes that must not outlive their use: session keys, private-key PEM, unsealed values.
+///
+/// The storage comes from `sodium_malloc`: guard pages on both sides, locked in memory (not swapped, not in core
+/// dumps), and zeroed by `sodium_free` when the last reference goes. The bytes never reach `description`,
+/// `debugDescription` or a `Mirror`, so printing or dumping a `SecureBytes` shows no content.
+///
+/// > Important: Copying the bytes out (into an `Array`, `Data` or `String`) leaves a copy that is not zeroed.
+/// > Do it only at the edge where the bytes are written out.
+public final class SecureBytes: @unchecked Sendable {
+    // @unchecked Sendable: the pointer is written only during construction (before the instance is shared);
+    // afterwards the bytes are only read, or written through `withUnsafeMutableBytes` by their single owner.
+    private let base: UnsafeMutableRawPointer
+    /// The number of bytes held.
+    public private(set) var count: Int
+
+    /// Zero-filled storage of `count` bytes.
+    public init(count: Int) {
+        precondition(count >= 0, "negative SecureBytes size")
+        _ = CryptoLibraries.ready
+        // sodium_malloc(0) is legal but returns a pointer we may not touch; one byte keeps every path uniform.
+        let allocation = max(count, 1)
+        guard let pointer = sodium_malloc(allocation) else {
+            fatalError("sodium_malloc failed for \(allocation) bytes")
+        }
+        sodium_memzero(pointer, allocation)
+        self.base = pointer
+        self.count = count
+    }
+
+    /// A secure copy of `bytes`.
+    public convenience init(copying bytes: some ContiguousBytes) {
+        let size = bytes.withUnsafeBytes { $0.count }
+        self.init(count: size)
+        bytes.withUnsafeBytes { source in
+            if let address = source.baseAddress, size > 0 { base.copyMemory(from: address, byteCount: size) }
+        }
+    }
+
+    deinit {
+        sodium_free(base)
+    }
+
+    public var isEmpty: Bool { count == 0 }
+
+    public func withUnsafeBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        try body(UnsafeRawBufferPointer(start: base, count: count))
+    }
+
+    public func withUnsafeMutableBytes<Result>(
+        _ body: (UnsafeMutableRawBufferPointer) throws -> Result
+    ) rethrows -> Result {
+        try body(UnsafeMutableRawBufferPointer(start: base, count: count))
+    }
+
+    /// Compares in time that depends only on the lengths, never on where the bytes differ.
+    public func constantTimeEquals(_ other: some ContiguousBytes) -> Bool {
+        other.withUnsafeBytes { theirs in
+            theirs.count == count && (count == 0 || sodium_memcmp(base, theirs.baseAddress!, count) == 0)
+        }
+    }
+
+    /// Keeps only the first `newCount` bytes; the rest is zeroed at once. For filling a buffer whose final length
+    /// is known only after a C call has written into it.
+    func shrink(to newCount: Int) {
+        precondition(newCount >= 0 && newCount <= count, "SecureBytes can only shrink")
+        sodium_memzero(base + newCount, count - newCount)
+        count = newCount
+    }
+}
+
+extension SecureBytes: ContiguousBytes {}
+
+extension SecureBytes: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    // Never the bytes, nor their length: the description of a secret must be safe to log.
+    public var description: String { "SecureBytes(redacted)" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .class) }
+}
+
+/// Randomness from libsodium (`randombytes_buf`: getrandom(2) on Linux).
+enum SystemRandom {
+    static func secureBytes(count: Int) -> SecureBytes {
+        let bytes = SecureBytes(count: count)
+        bytes.withUnsafeMutableBytes { buffer in
+            if let address = buffer.baseAddress, count > 0 { randombytes_buf(address, count) }
+        }
+        return bytes
+    }
+
+    static func bytes(count: Int) -> [UInt8] {
+        _ = CryptoLibraries.ready
+        var result = [UInt8](repeating: 0, count: count)
+        result.withUnsafeMutableBytes { buffer in
+            if let address = buffer.baseAddress, count > 0 { randombytes_buf(address, count) }
+        }
+        return result
+    }
+}

@@ -1,0 +1,3 @@
+import CachetCLI
+
+CachetMain.run()
