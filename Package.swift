@@ -55,6 +55,16 @@ let package = Package(
             path: "Benchmarks/cachet-bench"
         ),
 
+
+        .testTarget(
+            name: "CachetCryptoTests",
+            dependencies: ["CachetCrypto"],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "CachetCLITests",
+            dependencies: ["CachetCLI"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -18,17 +18,15 @@ struct KeysListCommand: ParsableCommand {
 
     func run() throws {
         let keys = try paths.flatMap { path throws in try KeyMaterial.load(path) }
-        var lines = ["KEY ID            KIND         BITS  NOT AFTER             FILE"]
         let formatter = ISO8601DateFormatter()
-        for key in keys {
+        let rows = [["KEY ID", "KIND", "BITS", "NOT AFTER", "FILE"]] + keys.map { key in
             let expiry = if case .certificate(let certificate) = key.kind { formatter.string(from: certificate.notAfter) } else { "-" }
-            lines.append([
-                key.publicKey.keyID.hex,
-                key.kindName.padding(toLength: 12, withPad: " ", startingAt: 0),
-                String(key.publicKey.bits).padding(toLength: 5, withPad: " ", startingAt: 0),
-                expiry.padding(toLength: 21, withPad: " ", startingAt: 0),
-                key.path,
-            ].joined(separator: "  "))
+            return [key.publicKey.keyID.hex, key.kindName, String(key.publicKey.bits), expiry, key.path]
+        }
+        let widths = (0..<4).map { column in rows.map { $0[column].count }.max()! }
+        let lines = rows.map { row in
+            (0..<4).map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                + "  " + row[4]
         }
         try StandardStreams.writeOutput(lines.joined(separator: "\n") + "\n")
     }
