@@ -8,6 +8,7 @@ import CachetCrypto
 /// code (64 for usage mistakes, 1 for everything else).
 public enum CachetMain {
     public static func run(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
+        ProcessHardening.apply()
         do {
             var command = try CachetCommand.parseAsRoot(arguments)
             try command.run()
