@@ -35,11 +35,19 @@ let package = Package(
             dependencies: ["COpenSSL", "CSodium"]
         ),
 
+        // Documents (YAML on libyaml, JSON), the Secret and SealedSecret models, sealing and unsealing manifests,
+        // key rings loaded from files and Secret backups.
+        .target(
+            name: "CachetManifests",
+            dependencies: ["CachetCrypto", "CYAML"]
+        ),
+
         // The commands behind `cachet`, one per file.
         .target(
             name: "CachetCLI",
             dependencies: [
                 "CachetCrypto",
+                "CachetManifests",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -59,6 +67,11 @@ let package = Package(
         .testTarget(
             name: "CachetCryptoTests",
             dependencies: ["CachetCrypto"],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "CachetManifestsTests",
+            dependencies: ["CachetManifests", "CachetCrypto"],
             exclude: ["Fixtures"]
         ),
         .testTarget(

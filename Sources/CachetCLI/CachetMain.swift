@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import CachetCrypto
+import CachetManifests
 
 /// The whole of `cachet`'s `main`: parse, run, and turn every failure into `cachet: error: …` with the right exit
 /// code (64 for usage mistakes, 1 for everything else).
@@ -18,6 +19,12 @@ public enum CachetMain {
             exit(failure.exitCode)
         } catch let failure as CachetCryptoError {
             report(failure.message, hint: nil)
+            exit(1)
+        } catch let failure as ManifestError {
+            report(failure.description, hint: nil)
+            exit(1)
+        } catch let failure as FileError {
+            report(failure.message, hint: failure.hint)
             exit(1)
         } catch {
             let exitCode = CachetCommand.exitCode(for: error)

@@ -1,4 +1,5 @@
 import CachetCrypto
+import CachetManifests
 import Foundation
 
 /// One key found in a file, for `cachet keys list` and `inspect`.
@@ -30,10 +31,10 @@ struct KeyMaterial {
 
     /// Loads every key a path names: the file itself, or `tls.crt` and `tls.key` in a key directory.
     static func load(_ path: String) throws -> [KeyMaterial] {
-        guard KeyFiles.isDirectory(path) else { return [try loadFile(path)] }
+        guard SecretFiles.isDirectory(path) else { return [try loadFile(path)] }
         let files = [KeyFiles.certificateFileName, KeyFiles.privateKeyFileName]
-            .map { KeyFiles.join(path, $0) }
-            .filter(KeyFiles.exists)
+            .map { SecretFiles.join(path, $0) }
+            .filter(SecretFiles.exists)
         guard !files.isEmpty else {
             throw CommandFailure("\(path) holds neither \(KeyFiles.certificateFileName) nor \(KeyFiles.privateKeyFileName)")
         }
@@ -41,7 +42,7 @@ struct KeyMaterial {
     }
 
     private static func loadFile(_ path: String) throws -> KeyMaterial {
-        let pem = try KeyFiles.readFile(path)
+        let pem = try SecretFiles.read(path, limit: KeyFiles.sizeLimit)
         do {
             switch PEMContent(pem: pem) {
             case .certificate:
@@ -49,17 +50,13 @@ struct KeyMaterial {
             case .publicKey:
                 return KeyMaterial(kind: .publicKey(try RSAPublicKey(pem: pem)), path: path)
             case .privateKey, .encryptedPrivateKey:
-                try KeyFiles.refuseIfExposed(path)
-                return KeyMaterial(kind: .privateKey(try KeyFiles.privateKey(from: pem, path: path)), path: path)
+                try SecretFiles.refuseIfExposed(path)
+                return KeyMaterial(kind: .privateKey(try RSAPrivateKey(pem: pem)), path: path)
             case .unrecognized(let label):
                 throw CommandFailure("\(path): not a certificate or key (\(label.map { "found \($0)" } ?? "no PEM block"))")
             }
         } catch let error as CachetCryptoError {
             throw CommandFailure("\(path): \(error.message)")
-        } catch let error as CommandFailure {
-            throw error
-        } catch {
-            throw CommandFailure("\(path): \(error)")
         }
     }
 }

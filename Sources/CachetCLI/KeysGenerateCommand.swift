@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import CachetCrypto
+import CachetManifests
 import Foundation
 
 /// `cachet keys generate --out DIR`: a new RSA key pair with a Bitnami-style certificate.
@@ -33,10 +34,10 @@ struct KeysGenerateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let keyPath = KeyFiles.join(out, KeyFiles.privateKeyFileName)
-        let certificatePath = KeyFiles.join(out, KeyFiles.certificateFileName)
+        let keyPath = SecretFiles.join(out, KeyFiles.privateKeyFileName)
+        let certificatePath = SecretFiles.join(out, KeyFiles.certificateFileName)
         // Check before the (slow) generation; createExclusively checks again, atomically.
-        for path in [keyPath, certificatePath] where KeyFiles.exists(path) {
+        for path in [keyPath, certificatePath] where SecretFiles.exists(path) {
             throw CommandFailure("\(path) already exists; cachet never overwrites a key file",
                                  hint: "choose another --out directory, or move the old key away first")
         }
@@ -64,7 +65,7 @@ struct KeysGenerateCommand: ParsableCommand {
     }
 
     private func createDirectory(_ path: String) throws {
-        if KeyFiles.isDirectory(path) { return }
+        if SecretFiles.isDirectory(path) { return }
         guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
             throw CommandFailure("cannot create directory \(path): \(String(cString: strerror(errno)))")
         }

@@ -3,31 +3,35 @@ import CachetCrypto
 
 extension SealingScope.Kind: ExpressibleByArgument {}
 
-/// `--scope`, `-n/--namespace` and `--name`, shared by every command that seals or opens a single value.
+/// `--scope`, `-n/--namespace` and `--name`, shared by the commands that seal or open.
 struct ScopeOptions: ParsableArguments {
-    @Option(help: "Where the value may be opened: strict (this namespace and name), namespace-wide, or cluster-wide.")
-    var scope: SealingScope.Kind = .strict
+    @Option(help: ArgumentHelp(
+        "Where values may be opened: strict (this namespace and name), namespace-wide, or cluster-wide.",
+        discussion: "For manifests, the default is the Secret's own scope annotations, else strict."))
+    var scope: SealingScope.Kind?
 
     @Option(name: [.customShort("n"), .customLong("namespace")],
-            help: "The namespace of the SealedSecret (needed by strict and namespace-wide).")
+            help: "The namespace (fills a missing metadata.namespace; a different one in the input is an error).")
     var namespace: String?
 
-    @Option(help: "The name of the SealedSecret (needed by strict).")
+    @Option(help: "The name (overrides metadata.name, as kubeseal's --name does).")
     var name: String?
 
     func validate() throws {
         do {
-            try sealingScope.validate()
+            if let namespace { try SealingScope.validateNamespace(namespace) }
+            if let name { try SealingScope.validateName(name) }
         } catch let error as CachetCryptoError {
             throw ValidationError(error.message)
         }
     }
 
-    /// The scope the flags describe. Unlike kubeseal there is no fallback to a kubeconfig namespace or "default":
-    /// sealing for a namespace the user did not name is how values end up unopenable.
-    var sealingScope: SealingScope {
+    /// The scope for a single raw value, where nothing but the flags can say it. Unlike kubeseal there is no
+    /// fallback to a kubeconfig namespace or "default": sealing for a namespace the user did not name is how values
+    /// end up unopenable.
+    var rawScope: SealingScope {
         get throws {
-            switch scope {
+            switch scope ?? .strict {
             case .strict:
                 guard let namespace, let name else {
                     throw ValidationError("--scope strict needs both -n/--namespace and --name")
@@ -41,4 +45,11 @@ struct ScopeOptions: ParsableArguments {
             }
         }
     }
+}
+
+extension ManifestFormatOption: ExpressibleByArgument {}
+
+/// `-o json|yaml`.
+enum ManifestFormatOption: String, CaseIterable {
+    case json, yaml
 }

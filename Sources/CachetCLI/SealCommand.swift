@@ -1,59 +1,104 @@
 import ArgumentParser
 import CachetCrypto
+import CachetManifests
 
-/// `cachet seal --raw`: seal one value, as `kubeseal --raw` does.
+/// `cachet seal`: Secrets in, SealedSecrets out (or one value with `--raw`), with only the public key.
 struct SealCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "seal",
-        abstract: "Seal a value to the cluster's public key.",
+        abstract: "Seal Secrets (or one value, with --raw) to the cluster's public key.",
         discussion: """
+            Reads Secret manifests (YAML, or JSON as kubectl writes it; several documents or a List) and writes a \
+            SealedSecret for each. Unquoted YAML values that kubectl would read as something other than text \
+            (yes, 0755, ~) are refused: quote them.
+
             With --raw, seals the bytes read from stdin (or --from-file) exactly as given, trailing newline included \
-            (use printf or echo -n), and prints the sealed value as one line of base64 with no trailing newline. \
-            Put it under spec.encryptedData of a SealedSecret with the matching scope annotation.
+            (use printf or echo -n), and prints the sealed value as one line of base64 with no trailing newline.
             """
     )
 
     /// Kubernetes refuses Secrets above 1 MiB, so a larger value could never be used.
-    static let valueLimit = 1 << 20
+    static let rawValueLimit = 1 << 20
 
-    @Flag(help: "Seal a single value (the only mode so far).")
+    @Flag(help: "Seal a single value read from stdin or --from-file, instead of Secret manifests.")
     var raw = false
 
     @Option(help: "The certificate (or PEM public key, or key directory) to seal to, e.g. keys.example/tls.crt.")
     var cert: String
 
     @OptionGroup var scope: ScopeOptions
+    @OptionGroup var io: ManifestIOOptions
+
+    @Flag(name: .customLong("allow-empty-data"), help: "Seal a Secret that has no data or stringData.")
+    var allowEmptyData = false
+
+    @Option(name: .customLong("keep-annotation"), parsing: .singleValue,
+            help: "Also copy the Secret's annotations with this prefix to the SealedSecret itself (e.g. argocd.argoproj.io/). Repeatable.")
+    var keepAnnotations: [String] = []
+
+    @Option(name: .customLong("merge-into"),
+            help: "Seal the items into this existing SealedSecret file, changing only their entries.")
+    var mergeInto: String?
 
     @Option(name: .customLong("from-file"),
-            help: "Read the value from this file instead of stdin ([key=]path, as kubeseal; the key is ignored).")
+            help: "With --raw: read the value from this file ([key=]path, as kubeseal; the key is ignored).")
     var fromFile: String?
 
     func validate() throws {
-        guard raw else {
-            throw ValidationError("cachet seal seals single values only so far; pass --raw")
+        if raw {
+            let manifestOnly: [(Bool, String)] = [
+                (io.file != nil, "-f"), (io.output != nil, "-w"), (io.format != nil, "-o"), (mergeInto != nil, "--merge-into"),
+                (!keepAnnotations.isEmpty, "--keep-annotation"), (allowEmptyData, "--allow-empty-data"),
+            ]
+            if let (_, flag) = manifestOnly.first(where: { $0.0 }) {
+                throw ValidationError("\(flag) seals manifests and cannot be used with --raw")
+            }
+            _ = try scope.rawScope
+        } else {
+            if fromFile != nil { throw ValidationError("--from-file works only with --raw (a single value)") }
+            if mergeInto != nil, io.output != nil { throw ValidationError("--merge-into rewrites its file; do not also pass -w") }
         }
     }
 
     func run() throws {
-        let sealingScope = try scope.sealingScope
         let key = try KeyFiles.readSealingKey(at: cert)
-        let value = try readValue()
-        let sealed = try EnvelopeV1.sealedValue(value, to: key.publicKey, scope: sealingScope)
-        try StandardStreams.writeOutput(sealed)
+        if raw {
+            try sealRawValue(to: key)
+            return
+        }
+        var sealer = Sealer(sealingKey: key)
+        sealer.scope = scope.scope
+        sealer.namespace = scope.namespace
+        sealer.name = scope.name
+        sealer.keepAnnotationPrefixes = keepAnnotations
+        sealer.allowEmptyData = allowEmptyData
+
+        let objects = try io.readObjects(what: "Secret")
+        if let mergeInto {
+            try SealedFileMerge.merge(objects, into: mergeInto, sealer: sealer, explicitScope: scope.scope, inputName: io.inputName)
+            return
+        }
+        var sealed: [ManifestValue] = []
+        for object in objects {
+            let result = try inFile(io.inputName) { try sealer.seal(SecretManifest(object)) }
+            for warning in result.warnings {
+                StandardStreams.warn("\(io.inputName): document \(object.document) (\(object.label)): \(warning)")
+            }
+            sealed.append(result.sealedSecret.manifestValue)
+        }
+        try io.write(sealed, mode: 0o644)
     }
 
-    private func readValue() throws -> SecureBytes {
-        guard let fromFile else {
-            return try StandardStreams.readAll(from: 0, limit: Self.valueLimit, what: "the value on stdin")
-        }
-        let path = Self.path(fromFileArgument: fromFile)
-        return try KeyFiles.readFile(path, limit: Self.valueLimit)
+    private func sealRawValue(to key: SealingKey) throws {
+        let sealingScope = try scope.rawScope
+        let value = try SecretFiles.read(fromFile.map(Self.path(fromFileArgument:)) ?? "-", limit: Self.rawValueLimit)
+        try StandardStreams.writeOutput(try EnvelopeV1.sealedValue(value, to: key.publicKey, scope: sealingScope))
     }
 
     /// kubeseal's `--from-file=[key=]path`: the part after the first `=` is the path, unless the whole argument
     /// names an existing file.
     static func path(fromFileArgument argument: String) -> String {
-        guard !KeyFiles.exists(argument), let equals = argument.firstIndex(of: "=") else { return argument }
+        guard !SecretFiles.exists(argument), let equals = argument.firstIndex(of: "=") else { return argument }
         return String(argument[argument.index(after: equals)...])
     }
 }

@@ -5,7 +5,7 @@ import Darwin
 #endif
 import CachetCrypto
 
-/// Unbuffered writes to stdout and stderr, and reading all of stdin into zeroing storage.
+/// Unbuffered writes to stdout and stderr.
 enum StandardStreams {
     /// Writes `bytes` to a file descriptor in full, retrying short writes and EINTR.
     static func write(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32) throws {
@@ -35,35 +35,8 @@ enum StandardStreams {
         copy.withUTF8 { buffer in try? write(UnsafeRawBufferPointer(buffer), to: 2) }
     }
 
-    /// Reads a descriptor to its end into ``SecureBytes``, refusing more than `limit` bytes. The buffer grows by
-    /// doubling; each outgrown buffer is zeroed as it is released, so no copy of a secret is left behind.
-    static func readAll(from descriptor: Int32, limit: Int, what: String) throws -> SecureBytes {
-        var buffer = SecureBytes(count: 64 * 1024)
-        var filled = 0
-        while true {
-            if filled == buffer.count {
-                guard filled <= limit else { break }
-                let larger = SecureBytes(count: min(buffer.count * 2, limit + 1))
-                buffer.withUnsafeBytes { old in larger.withUnsafeMutableBytes { $0.copyMemory(from: old) } }
-                buffer = larger
-            }
-            let room = buffer.count - filled
-            let read = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress! + filled, room) }
-            if read < 0 {
-                if errno == EINTR { continue }
-                throw CommandFailure("cannot read \(what): \(String(cString: strerror(errno)))")
-            }
-            if read == 0 { break }
-            filled += read
-            if filled > limit { break }
-        }
-        guard filled <= limit else {
-            throw CommandFailure("\(what) is larger than \(limit / 1024) KiB")
-        }
-        let exact = SecureBytes(count: filled)
-        buffer.withUnsafeBytes { old in
-            exact.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: old[0..<filled])) }
-        }
-        return exact
+    /// A warning on stderr: `cachet: warning: …`.
+    static func warn(_ line: String) {
+        diagnose("cachet: warning: " + line)
     }
 }

@@ -1,50 +1,73 @@
 import ArgumentParser
 import CachetCrypto
+import CachetManifests
 
-/// `cachet unseal --raw`: open one sealed value with a private key (recovery, break-glass).
+/// `cachet unseal`: SealedSecrets back into Secrets with private keys (recovery, break-glass).
 struct UnsealCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unseal",
-        abstract: "Open a sealed value with a private key (recovery).",
+        abstract: "Open SealedSecrets (or one value, with --raw) with private keys (recovery).",
         discussion: """
+            Reads SealedSecrets and writes the Secrets the controller would produce. The scope comes from each \
+            SealedSecret's top-level annotations only. Nothing is written unless every item of every object opens.
+
             With --raw, reads one base64 sealed value on stdin (line breaks inside are ignored) and writes the exact \
-            plaintext bytes to stdout. Nothing is written unless the value opens.
+            plaintext bytes to stdout; the scope flags must match how it was sealed.
             """
     )
 
-    @Flag(help: "Open a single value (the only mode so far).")
+    @Flag(help: "Open a single base64 value from stdin instead of SealedSecret manifests.")
     var raw = false
 
     @Option(name: .customLong("key"), parsing: .singleValue,
-            help: "A PEM private key, or a key directory holding tls.key. Repeat to try several keys.")
+            help: "A PEM private key, a key directory holding tls.key, or a Secret backup (kubectl get secret -o yaml). Repeatable.")
     var keys: [String] = []
 
     @OptionGroup var scope: ScopeOptions
+    @OptionGroup var io: ManifestIOOptions
 
     /// A sealed 1 MiB value is about 1.4 MiB of base64.
-    static let inputLimit = 2 << 20
+    static let rawInputLimit = 2 << 20
 
     func validate() throws {
-        guard raw else { throw ValidationError("cachet unseal opens single values only so far; pass --raw") }
-        guard !keys.isEmpty else { throw ValidationError("missing --key: name a private key file or key directory") }
+        guard !keys.isEmpty else { throw ValidationError("missing --key: name a private key file, key directory or key backup") }
+        if raw {
+            if io.file != nil || io.output != nil || io.format != nil {
+                throw ValidationError("-f, -w and -o open manifests and cannot be used with --raw")
+            }
+            _ = try scope.rawScope
+        }
+        if !raw, scope.scope != nil || scope.name != nil {
+            throw ValidationError("--scope and --name apply to --raw only: a SealedSecret's scope comes from its own annotations")
+        }
     }
 
     func run() throws {
-        let sealingScope = try scope.sealingScope
-        let privateKeys = try keys.map { path throws in try KeyFiles.readPrivateKey(at: path) }
-        let input = try StandardStreams.readAll(from: 0, limit: Self.inputLimit, what: "the sealed value on stdin")
-        let envelope = try input.withUnsafeBytes { try Base64.decode(utf8: Array($0)) }
-        let keyLength = try EnvelopeV1.wrappedKeyLength(of: envelope)
-        // Only keys of the size the value declares can open it; skip the others without RSA work.
-        for key in privateKeys where key.publicKey.modulusByteCount == keyLength {
-            if let plaintext = try? EnvelopeV1.open(envelope, with: key, scope: sealingScope) {
-                try StandardStreams.writeOutput(plaintext)
-                return
-            }
+        let keyRing = try KeyRing.load(paths: keys)
+        if raw {
+            try openRawValue(with: keyRing)
+            return
         }
-        let tried = privateKeys.count == 1 ? "this key" : "any of the \(privateKeys.count) keys"
-        throw CommandFailure(
-            "cannot decrypt with \(tried) for scope \(sealingScope): wrong key, wrong scope, or the value was altered",
-            hint: sealingScope.kind == .strict ? "check -n/--namespace and --name, and --scope" : "check --scope and the key")
+        let unsealer = Unsealer(keyRing: keyRing, namespace: scope.namespace)
+        var secrets: [ManifestValue] = []
+        for object in try io.readObjects(what: "SealedSecret") {
+            secrets.append(try inFile(io.inputName) { try unsealer.unseal(SealedSecretManifest(object)).manifestValue })
+        }
+        // The output holds plaintext: a file gets mode 0600.
+        try io.write(secrets, mode: 0o600)
+    }
+
+    private func openRawValue(with keyRing: KeyRing) throws {
+        let sealingScope = try scope.rawScope
+        let input = try SecretFiles.read("-", limit: Self.rawInputLimit)
+        let text = input.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+        do {
+            try StandardStreams.writeOutput(try keyRing.open(sealedValue: text, scope: sealingScope).plaintext)
+        } catch let error as CachetCryptoError where error.code == .cannotOpen {
+            let tried = keyRing.keys.count == 1 ? "this key" : "any of the \(keyRing.keys.count) keys"
+            throw CommandFailure(
+                "cannot decrypt with \(tried) for scope \(sealingScope): wrong key, wrong scope, or the value was altered",
+                hint: sealingScope.kind == .strict ? "check -n/--namespace and --name, and --scope" : "check --scope and the key")
+        }
     }
 }

@@ -40,6 +40,6 @@ public struct CachetCryptoError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 
     /// The one error every failed open reports, whatever the cause.
-    static let cannotOpen = CachetCryptoError(
+    public static let cannotOpen = CachetCryptoError(
         .cannotOpen, "cannot decrypt: wrong key, wrong scope (namespace/name), or the value was altered")
 }

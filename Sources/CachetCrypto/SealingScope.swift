@@ -56,7 +56,8 @@ public enum SealingScope: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    static func validateNamespace(_ namespace: String) throws {
+    /// Throws unless `namespace` is a valid Kubernetes namespace (a DNS-1123 label).
+    public static func validateNamespace(_ namespace: String) throws {
         guard isDNSLabel(Array(namespace.utf8)) else {
             throw CachetCryptoError(
                 .invalidScope,
@@ -64,7 +65,8 @@ public enum SealingScope: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    static func validateName(_ name: String) throws {
+    /// Throws unless `name` is a valid Kubernetes object name (a DNS-1123 subdomain).
+    public static func validateName(_ name: String) throws {
         let bytes = Array(name.utf8)
         let parts = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
         guard bytes.count <= 253, parts.allSatisfy({ isDNSLabel(Array($0)) }) else {

@@ -1,0 +1,65 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import CachetCrypto
+import CachetManifests
+
+/// Input and output of manifest streams for `seal` and `unseal`: `-f`, `-o`, `-w`.
+struct ManifestIOOptions: ParsableArguments {
+    @Option(name: [.customShort("f"), .customLong("file"), .customLong("secret-file")],
+            help: "Read manifests from this file instead of stdin.")
+    var file: String?
+
+    @Option(name: [.customShort("o"), .customLong("format")],
+            help: "Output format: json (the default, as kubeseal) or yaml (the default when -w ends in .yaml or .yml).")
+    var format: ManifestFormatOption?
+
+    @Option(name: [.customShort("w"), .customLong("sealed-secret-file")],
+            help: "Write the output to this file, atomically (nothing is written if anything fails).")
+    var output: String?
+
+    /// The name input errors are reported under.
+    var inputName: String { file ?? "<stdin>" }
+
+    var outputFormat: ManifestFormat {
+        if let format { return format == .yaml ? .yaml : .json }
+        return output.flatMap(ManifestFormat.implied(byPath:)) ?? .json
+    }
+
+    func validate() throws {
+        if let output, let file, file != "-", output == file || OutputFiles.sameFile(output, file) {
+            throw ValidationError("-w names the input file \(file); write to another file (the input would be lost on failure)")
+        }
+    }
+
+    /// The objects of the input stream; an empty stream is an error.
+    func readObjects(what: String, limits: ParseLimits = .default) throws -> [ManifestObject] {
+        if file == nil, isatty(0) == 1 {
+            StandardStreams.diagnose("cachet: reading \(what) from the terminal (stdin); end with Ctrl-D, or use -f FILE")
+        }
+        let input = try SecretFiles.read(file ?? "-", limit: limits.maxBytes)
+        let objects = try inFile(inputName) { try ManifestReader.objects(in: ManifestReader.documents(in: input, limits: limits)) }
+        guard !objects.isEmpty else { throw CommandFailure("no \(what) found in \(inputName)") }
+        return objects
+    }
+
+    /// Writes the objects to `-w` (atomically, with `mode`) or to stdout.
+    func write(_ objects: [ManifestValue], mode: mode_t) throws {
+        let bytes = try outputFormat.write(objects)
+        if let output {
+            try OutputFiles.replace(output, contents: bytes, mode: mode)
+        } else {
+            try bytes.withUnsafeBytes { try StandardStreams.write($0, to: 1) }
+        }
+    }
+}
+
+/// Runs `body`, naming `file` in any ``ManifestError`` it throws (the models know lines, not file names).
+func inFile<Result>(_ file: String, _ body: () throws -> Result) throws -> Result {
+    do {
+        return try body()
+    } catch let error as ManifestError {
+        throw error.inFile(file)
+    }
+}

@@ -1,0 +1,67 @@
+/// A problem in a manifest, located precisely and described without quoting any value.
+///
+/// Rendered compiler-style, so editors can jump to it: `secret.yaml:7:9: document 2: stringData.flag: …`.
+/// Messages name keys and paths (item names are public in a SealedSecret) but never the text of a value.
+public struct ManifestError: Error, Sendable, CustomStringConvertible {
+    /// The file, or `<stdin>`; set by whoever knows it.
+    public var file: String?
+    /// 1-based document index in the stream.
+    public var document: Int?
+    /// Where in the document, when known.
+    public var mark: SourceMark?
+    /// The key path, such as `stringData.password`.
+    public var path: String?
+    public let message: String
+
+    public init(_ message: String, at mark: SourceMark? = nil, path: String? = nil, document: Int? = nil) {
+        self.message = message
+        self.mark = mark
+        self.path = path
+        self.document = document
+    }
+
+    public var description: String {
+        var location = file ?? "<input>"
+        if let mark { location += ":\(mark.line):\(mark.column)" }
+        var parts = [location]
+        if let document { parts.append("document \(document)") }
+        // A path through deeply nested input is all "[0][0]…"; its beginning says enough.
+        if let path { parts.append(path.count > 60 ? String(path.prefix(60)) + "…" : path) }
+        return (parts + [message]).joined(separator: ": ")
+    }
+
+    /// The same error, with the file filled in.
+    public func inFile(_ file: String) -> ManifestError {
+        var copy = self
+        copy.file = file
+        return copy
+    }
+
+    func inDocument(_ index: Int) -> ManifestError {
+        var copy = self
+        if copy.document == nil { copy.document = index }
+        return copy
+    }
+}
+
+/// Bounds on what the readers accept, enforced while parsing (never after building a huge tree).
+public struct ParseLimits: Sendable {
+    /// Total input size.
+    public var maxBytes: Int
+    /// Nesting of lists and mappings. Kubernetes objects need about 10; libyaml 0.2.5 has no limit of its own and
+    /// is quadratic on deep flow nesting, so this is checked on every event.
+    public var maxDepth: Int
+    /// One scalar. A Secret is at most 1 MiB, so no value in a manifest needs more than its base64.
+    public var maxScalarBytes: Int
+    /// Documents in one stream.
+    public var maxDocuments: Int
+
+    public init(maxBytes: Int = 64 << 20, maxDepth: Int = 64, maxScalarBytes: Int = 2 << 20, maxDocuments: Int = 100_000) {
+        self.maxBytes = maxBytes
+        self.maxDepth = maxDepth
+        self.maxScalarBytes = maxScalarBytes
+        self.maxDocuments = maxDocuments
+    }
+
+    public static let `default` = ParseLimits()
+}

@@ -1,0 +1,66 @@
+/// A JSON-shaped value with ordered object keys: what the models produce and the writers print, in YAML or JSON.
+public indirect enum ManifestValue: Sendable, Equatable {
+    case null
+    case bool(Bool)
+    /// A number, kept as its JSON text (`3`, `-1.5e3`).
+    case number(String)
+    case string(String)
+    case array([ManifestValue])
+    case object([(String, ManifestValue)])
+
+    public static func == (lhs: ManifestValue, rhs: ManifestValue) -> Bool {
+        switch (lhs, rhs) {
+        case (.null, .null): true
+        case (.bool(let a), .bool(let b)): a == b
+        case (.number(let a), .number(let b)): a == b
+        case (.string(let a), .string(let b)): a == b
+        case (.array(let a), .array(let b)): a == b
+        case (.object(let a), .object(let b)): a.count == b.count && zip(a, b).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        default: false
+        }
+    }
+
+    /// An object with its keys in sorted order (the order kubeseal's YAML has), dropping nothing.
+    public static func sortedObject(_ entries: [(String, ManifestValue)]) -> ManifestValue {
+        .object(entries.sorted { $0.0 < $1.0 })
+    }
+
+    /// An object of strings, sorted by key.
+    public static func stringMap(_ map: [String: String]) -> ManifestValue {
+        .object(map.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })
+    }
+
+    /// The value under `key`, for objects.
+    public subscript(key: String) -> ManifestValue? {
+        if case .object(let entries) = self { return entries.last { $0.0 == key }?.1 }
+        return nil
+    }
+
+    public var stringValue: String? {
+        if case .string(let text) = self { return text }
+        return nil
+    }
+}
+
+/// Output formats, as `-o` spells them.
+public enum ManifestFormat: String, Sendable, CaseIterable {
+    case json
+    case yaml
+
+    /// The format a file name implies (`.yaml`/`.yml` → YAML, `.json` → JSON), if any.
+    public static func implied(byPath path: String) -> ManifestFormat? {
+        let lowered = path.lowercased()
+        if lowered.hasSuffix(".yaml") || lowered.hasSuffix(".yml") { return .yaml }
+        if lowered.hasSuffix(".json") { return .json }
+        return nil
+    }
+
+    /// Writes objects as one stream: YAML with `---` before each object; JSON as pretty-printed objects one after
+    /// another (a stream kubectl and kubeseal read).
+    public func write(_ objects: [ManifestValue]) throws -> [UInt8] {
+        switch self {
+        case .json: objects.flatMap { JSONWriter.write($0) }
+        case .yaml: try YAMLWriter.write(objects)
+        }
+    }
+}

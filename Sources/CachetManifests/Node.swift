@@ -1,0 +1,109 @@
+/// A position in the input: byte offset, and 1-based line and column (columns count characters, as editors do).
+public struct SourceMark: Sendable, Hashable, CustomStringConvertible {
+    public let offset: Int
+    public let line: Int
+    public let column: Int
+
+    public init(offset: Int, line: Int, column: Int) {
+        self.offset = offset
+        self.line = line
+        self.column = column
+    }
+
+    public var description: String { "\(line):\(column)" }
+}
+
+/// One node of a parsed YAML or JSON document, with where it came from.
+///
+/// This is the syntax tree, not an interpretation: scalars keep their raw text and style, so that the models decide
+/// how a scalar is typed (and can refuse a plain `yes` where a string is needed instead of guessing). Aliases are kept
+/// as aliases and never expanded, so an alias bomb costs nothing to parse; models that read Secrets refuse them.
+public struct Node: Sendable {
+    public enum ScalarStyle: Sendable, Hashable {
+        case plain, singleQuoted, doubleQuoted, literal, folded
+        /// A JSON string: always a string, never resolved.
+        case jsonString
+        /// A JSON number, `true`, `false` or `null`: typed by its text.
+        case jsonLiteral
+    }
+
+    public struct Scalar: Sendable {
+        /// The scalar's value after unescaping, as UTF-8.
+        public var bytes: [UInt8]
+        public let style: ScalarStyle
+        /// An explicit tag (`!!str`, `tag:yaml.org,2002:int`, …), expanded as libyaml reports it.
+        public let tag: String?
+
+        public var text: String { String(decoding: bytes, as: UTF8.self) }
+    }
+
+    public struct Entry: Sendable {
+        public let key: String
+        public let keyNode: Node
+        public let value: Node
+    }
+
+    public enum Kind: Sendable {
+        case scalar(Scalar)
+        case sequence([Node])
+        case mapping([Entry])
+        /// `*name`: a reference to an anchored node, not expanded.
+        case alias(String)
+    }
+
+    public let kind: Kind
+    public let start: SourceMark
+    public let end: SourceMark
+    /// Flow style (`[…]`, `{…}`) rather than block style; JSON is always flow.
+    public let isFlow: Bool
+
+    public init(kind: Kind, start: SourceMark, end: SourceMark, isFlow: Bool = false) {
+        self.kind = kind
+        self.start = start
+        self.end = end
+        self.isFlow = isFlow
+    }
+
+    /// The byte range the node covers in the input.
+    public var range: Range<Int> { start.offset..<end.offset }
+
+    public var scalar: Scalar? {
+        if case .scalar(let scalar) = kind { return scalar }
+        return nil
+    }
+
+    public var entries: [Entry]? {
+        if case .mapping(let entries) = kind { return entries }
+        return nil
+    }
+
+    public var elements: [Node]? {
+        if case .sequence(let elements) = kind { return elements }
+        return nil
+    }
+
+    /// The value under `key` in a mapping (the last one, though duplicates are refused at parse time).
+    public subscript(key: String) -> Node? {
+        entries?.last { $0.key == key }?.value
+    }
+
+    /// What the node is, for messages ("a mapping", "a string").
+    public var kindDescription: String {
+        switch kind {
+        case .scalar: "a scalar"
+        case .sequence: "a list"
+        case .mapping: "a mapping"
+        case .alias: "an alias"
+        }
+    }
+}
+
+/// One document of a stream.
+public struct Document: Sendable {
+    /// 1-based position in the stream, counting only non-empty documents.
+    public let index: Int
+    public let root: Node
+    /// The bytes of the document in the input, from its first byte (a `---` marker if it has one) to the end of its
+    /// content or its `...` marker.
+    public let range: Range<Int>
+}

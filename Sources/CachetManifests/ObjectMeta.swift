@@ -1,0 +1,69 @@
+/// A Kubernetes object's `metadata`: name, namespace, labels and annotations typed, everything else kept as is.
+public struct ObjectMeta: Sendable {
+    public var name: String?
+    public var namespace: String?
+    public var labels: [String: String] = [:]
+    public var annotations: [String: String] = [:]
+    /// Every other field (finalizers, generateName, uid, …), in input order.
+    public var otherFields: [(String, ManifestValue)] = []
+
+    public init(name: String? = nil, namespace: String? = nil) {
+        self.name = name
+        self.namespace = namespace
+    }
+
+    init(_ node: Node, reader: FieldReader, path: String) throws(ManifestError) {
+        for entry in try reader.mapping(node, path: path) {
+            let key = try reader.key(entry, path: path)
+            let fieldPath = path + "." + key
+            switch key {
+            case "name": name = try reader.string(entry.value, path: fieldPath)
+            case "namespace": namespace = try reader.string(entry.value, path: fieldPath)
+            case "labels": labels = try Self.optionalMap(entry.value, reader: reader, path: fieldPath)
+            case "annotations": annotations = try Self.optionalMap(entry.value, reader: reader, path: fieldPath)
+            default: otherFields.append((key, try reader.value(entry.value, path: fieldPath)))
+            }
+        }
+    }
+
+    /// `labels:` with nothing after it is null, which Kubernetes reads as empty.
+    private static func optionalMap(_ node: Node, reader: FieldReader, path: String) throws(ManifestError) -> [String: String] {
+        if let scalar = node.scalar, YAMLScalarTypes.resolve(scalar) == .null { return [:] }
+        return try reader.stringMap(node, path: path)
+    }
+
+    /// The value of a field other than name, namespace, labels and annotations.
+    public func field(_ key: String) -> ManifestValue? {
+        otherFields.last { $0.0 == key }?.1
+    }
+
+    public mutating func removeField(_ key: String) {
+        otherFields.removeAll { $0.0 == key }
+    }
+
+    /// As written out: sorted keys, empty labels and annotations left out.
+    public var manifestValue: ManifestValue {
+        var entries = otherFields
+        if let name { entries.append(("name", .string(name))) }
+        if let namespace { entries.append(("namespace", .string(namespace))) }
+        if !labels.isEmpty { entries.append(("labels", .stringMap(labels))) }
+        if !annotations.isEmpty { entries.append(("annotations", .stringMap(annotations))) }
+        return .sortedObject(entries)
+    }
+}
+
+/// The annotation names Bitnami's format gives meaning to, and Cachet's own.
+public enum Annotations {
+    public static let namespaceWide = "sealedsecrets.bitnami.com/namespace-wide"
+    public static let clusterWide = "sealedsecrets.bitnami.com/cluster-wide"
+    public static let managed = "sealedsecrets.bitnami.com/managed"
+    public static let patch = "sealedsecrets.bitnami.com/patch"
+    public static let skipSetOwnerReferences = "sealedsecrets.bitnami.com/skip-set-owner-references"
+    /// Which keys sealed the object, newest first, comma-separated key ids: a hint for the opener, never trusted.
+    public static let sealedBy = "cachet.dev/sealed-by"
+
+    /// kubectl apply and kubecfg store the whole object here, so on a Secret it holds the plaintext.
+    public static let lastAppliedConfigurations = [
+        "kubectl.kubernetes.io/last-applied-configuration", "kubecfg.ksonnet.io/last-applied-configuration",
+    ]
+}

@@ -1,0 +1,132 @@
+import CachetCrypto
+
+/// A `SealedSecret` (bitnami.com/v1alpha1), Bitnami's resource exactly.
+public struct SealedSecretManifest: Sendable {
+    public static let apiVersion = "bitnami.com/v1alpha1"
+    public static let kind = "SealedSecret"
+
+    /// `spec.template`: what the Secret will look like, apart from its data.
+    public struct Template: Sendable {
+        public var metadata: ObjectMeta
+        public var type: String?
+        public var immutable: Bool?
+        /// Bitnami's Go-template `data` field; Cachet does not render it, so an object using it is refused on unseal.
+        public var hasTemplateData = false
+
+        public init(metadata: ObjectMeta, type: String? = nil, immutable: Bool? = nil) {
+            self.metadata = metadata
+            self.type = type
+            self.immutable = immutable
+        }
+    }
+
+    /// Top-level metadata: the scope annotations live here (and only here count).
+    public var metadata: ObjectMeta
+    /// Item name → sealed value (base64).
+    public var encryptedData: [String: String]
+    public var template: Template
+    /// Bitnami's pre-v0.7 `spec.data` (a whole Secret sealed as one value); recognised only to be refused.
+    public var hasLegacyData = false
+    public let source: ManifestObject?
+
+    public init(metadata: ObjectMeta, encryptedData: [String: String], template: Template) {
+        self.metadata = metadata
+        self.encryptedData = encryptedData
+        self.template = template
+        self.source = nil
+    }
+
+    /// The scope its values are sealed for, from the **top-level** annotations only (never the template's, which is
+    /// what CVE-2026-22728 exploited): only the exact string `"true"` counts, and cluster-wide wins.
+    public var scopeKind: SealingScope.Kind {
+        Self.scopeKind(of: metadata.annotations)
+    }
+
+    static func scopeKind(of annotations: [String: String]) -> SealingScope.Kind {
+        if annotations[Annotations.clusterWide] == "true" { return .clusterWide }
+        if annotations[Annotations.namespaceWide] == "true" { return .namespaceWide }
+        return .strict
+    }
+
+    /// The key ids of the `cachet.dev/sealed-by` annotation, newest first; unknown or malformed entries are ignored.
+    public var sealedBy: [KeyID] {
+        (metadata.annotations[Annotations.sealedBy] ?? "").split(separator: ",").compactMap {
+            KeyID(String($0.filter { $0 != " " }))
+        }
+    }
+
+    /// Reads a SealedSecret.
+    public init(_ object: ManifestObject) throws(ManifestError) {
+        let reader = FieldReader(object: object)
+        _ = try reader.mapping(object.node, path: "")
+        guard object.kind == Self.kind, object.apiVersion == Self.apiVersion else {
+            let found = [object.apiVersion, object.kind].compactMap { $0 }.joined(separator: " ")
+            throw object.error("expected a SealedSecret (\(Self.apiVersion)), found \(found.isEmpty ? "an object without kind" : found)")
+        }
+        var metadata = ObjectMeta()
+        var encryptedData: [String: String] = [:]
+        var template = Template(metadata: ObjectMeta())
+        var hasLegacyData = false
+        for entry in object.node.entries ?? [] {
+            switch try reader.key(entry, path: entry.key) {
+            case "metadata": metadata = try ObjectMeta(entry.value, reader: reader, path: "metadata")
+            case "spec":
+                for field in try reader.mapping(entry.value, path: "spec") {
+                    let key = try reader.key(field, path: "spec")
+                    let path = "spec." + key
+                    switch key {
+                    case "encryptedData":
+                        if let scalar = field.value.scalar, YAMLScalarTypes.resolve(scalar) == .null { continue }
+                        for item in try reader.mapping(field.value, path: path) {
+                            let name = try reader.key(item, path: path)
+                            encryptedData[name] = try reader.string(item.value, path: path + "." + name)
+                        }
+                    case "template": template = try Self.template(field.value, reader: reader, path: path)
+                    case "data": hasLegacyData = true
+                    default: throw reader.error("unknown field \"\(key)\" in a SealedSecret's spec", at: field.keyNode, path: path)
+                    }
+                }
+            default: break  // apiVersion, kind, status, and anything the API server adds
+            }
+        }
+        self.metadata = metadata
+        self.encryptedData = encryptedData
+        self.template = template
+        self.hasLegacyData = hasLegacyData
+        self.source = object
+    }
+
+    private static func template(_ node: Node, reader: FieldReader, path: String) throws(ManifestError) -> Template {
+        var template = Template(metadata: ObjectMeta())
+        for field in try reader.mapping(node, path: path) {
+            let key = try reader.key(field, path: path)
+            switch key {
+            case "metadata": template.metadata = try ObjectMeta(field.value, reader: reader, path: path + ".metadata")
+            case "type": template.type = try reader.string(field.value, path: path + ".type")
+            case "immutable": template.immutable = try reader.bool(field.value, path: path + ".immutable")
+            case "data":
+                if let scalar = field.value.scalar, YAMLScalarTypes.resolve(scalar) == .null { continue }
+                template.hasTemplateData = !(field.value.entries?.isEmpty ?? false)
+            default: throw reader.error("unknown field \"\(key)\" in a SealedSecret's template", at: field.keyNode, path: path)
+            }
+        }
+        return template
+    }
+
+    /// As kubeseal writes it: apiVersion, kind, metadata, spec, with every key sorted.
+    public var manifestValue: ManifestValue {
+        var templateEntries: [(String, ManifestValue)] = [("metadata", template.metadata.manifestValue)]
+        if let type = template.type { templateEntries.append(("type", .string(type))) }
+        if let immutable = template.immutable { templateEntries.append(("immutable", .bool(immutable))) }
+        let spec: [(String, ManifestValue)] = [
+            ("encryptedData", .stringMap(encryptedData)),
+            ("template", .sortedObject(templateEntries)),
+        ]
+        return .object([
+            ("apiVersion", .string(Self.apiVersion)),
+            ("kind", .string(Self.kind)),
+            ("metadata", metadata.manifestValue),
+            ("spec", .object(spec)),
+        ])
+    }
+}

@@ -1,0 +1,119 @@
+import CachetCrypto
+
+/// Turns Secrets into SealedSecrets with Bitnami's mapping; needs only the public key.
+public struct Sealer: Sendable {
+    public var sealingKey: SealingKey
+    /// `--scope`: when nil, the Secret's own scope annotations decide (cluster-wide wins), else strict.
+    public var scope: SealingScope.Kind?
+    /// `-n`: fills a missing namespace; a different namespace in the Secret is an error.
+    public var namespace: String?
+    /// `--name`: overrides `metadata.name`, as kubeseal's does.
+    public var name: String?
+    /// Annotations starting with one of these are also copied to the SealedSecret's own metadata (for example
+    /// `argocd.argoproj.io/` so that sync waves and hooks apply to the SealedSecret).
+    public var keepAnnotationPrefixes: [String] = []
+    /// Allow a Secret with no items (otherwise an error, as kubeseal).
+    public var allowEmptyData = false
+
+    public init(sealingKey: SealingKey) {
+        self.sealingKey = sealingKey
+    }
+
+    /// Metadata fields the API server sets. They describe one live object, so copying them into a template would at
+    /// best be noise and at worst make the controller's Secret claim another object's identity.
+    static let serverSetFields = [
+        "uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
+        "deletionGracePeriodSeconds", "selfLink", "managedFields", "ownerReferences",
+    ]
+
+    public struct Result: Sendable {
+        public let sealedSecret: SealedSecretManifest
+        /// One line per thing dropped or changed that the user should know about (never a value).
+        public let warnings: [String]
+    }
+
+    public func seal(_ secret: SecretManifest) throws -> Result {
+        let object = secret.source
+        func error(_ message: String, path: String? = nil) -> ManifestError {
+            object?.error(message, path: path) ?? ManifestError(message, path: path)
+        }
+
+        guard let name = self.name ?? secret.metadata.name else {
+            throw error(secret.metadata.field("generateName") != nil
+                ? "metadata.generateName is not supported: a SealedSecret needs a fixed name; set metadata.name"
+                : "missing; set it or pass --name", path: "metadata.name")
+        }
+        if let given = namespace, let own = secret.metadata.namespace, given != own {
+            throw error("namespace mismatch: the Secret says \"\(own)\" but -n says \"\(given)\"", path: "metadata.namespace")
+        }
+        let namespace = secret.metadata.namespace ?? self.namespace
+        let kind = scope ?? SealedSecretManifest.scopeKind(of: secret.metadata.annotations)
+        let sealingScope: SealingScope
+        switch (kind, namespace) {
+        case (.strict, let namespace?): sealingScope = .strict(namespace: namespace, name: name)
+        case (.namespaceWide, let namespace?): sealingScope = .namespaceWide(namespace: namespace)
+        case (.clusterWide, _): sealingScope = .clusterWide
+        case (_, nil):
+            throw error("the Secret has no namespace and \(kind.rawValue) scope needs one; set metadata.namespace or pass -n",
+                        path: "metadata")
+        }
+        do {
+            try sealingScope.validate()
+        } catch let failure as CachetCryptoError {
+            throw error(failure.message, path: "metadata")
+        }
+        guard !secret.items.isEmpty || allowEmptyData else {
+            throw error("the Secret has no data or stringData; pass --allow-empty-data to seal it anyway")
+        }
+
+        var warnings: [String] = []
+        var template = secret.metadata
+        template.name = name
+        template.namespace = namespace
+        let dropped = Self.serverSetFields.filter { field in
+            guard let value = template.field(field) else { return false }
+            template.removeField(field)
+            return value != .null
+        }
+        if !dropped.isEmpty {
+            warnings.append("dropped " + dropped.map { "metadata." + $0 }.joined(separator: ", ") + ": set by the API server")
+        }
+        for annotation in Annotations.lastAppliedConfigurations where template.annotations.removeValue(forKey: annotation) != nil {
+            warnings.append("dropped annotation \(annotation): it holds the whole Secret in plaintext")
+        }
+        // The template states the scope too, as kubeseal's does; the controller reads only the top-level one.
+        template.annotations[Annotations.namespaceWide] = nil
+        template.annotations[Annotations.clusterWide] = nil
+        template.annotations[Annotations.sealedBy] = nil
+        let scopeAnnotation = Self.scopeAnnotation(kind)
+        if let scopeAnnotation { template.annotations[scopeAnnotation] = "true" }
+
+        var metadata = ObjectMeta(name: name, namespace: namespace)
+        if let scopeAnnotation { metadata.annotations[scopeAnnotation] = "true" }
+        metadata.annotations[Annotations.sealedBy] = sealingKey.keyID.hex
+        for (key, value) in template.annotations where keepAnnotationPrefixes.contains(where: { key.hasPrefix($0) }) {
+            metadata.annotations[key] = value
+        }
+
+        var encryptedData: [String: String] = [:]
+        for (item, value) in secret.items {
+            do {
+                encryptedData[item] = try EnvelopeV1.sealedValue(value, to: sealingKey.publicKey, scope: sealingScope)
+            } catch let failure as CachetCryptoError {
+                throw error(failure.message, path: "data." + item)
+            }
+        }
+        let sealed = SealedSecretManifest(
+            metadata: metadata, encryptedData: encryptedData,
+            template: .init(metadata: template, type: secret.type, immutable: secret.immutable))
+        return Result(sealedSecret: sealed, warnings: warnings)
+    }
+
+    static func scopeAnnotation(_ kind: SealingScope.Kind) -> String? {
+        switch kind {
+        case .strict: nil
+        case .namespaceWide: Annotations.namespaceWide
+        case .clusterWide: Annotations.clusterWide
+        }
+    }
+}

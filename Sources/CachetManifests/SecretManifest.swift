@@ -1,0 +1,115 @@
+import CachetCrypto
+
+/// A Kubernetes `Secret` (v1): what `cachet seal` reads and `cachet unseal` writes.
+///
+/// `data` (base64) and `stringData` (text) are merged into ``items`` as Kubernetes merges them: `stringData` wins for
+/// a key in both. Values are held in ``SecureBytes``.
+public struct SecretManifest: Sendable {
+    public var metadata: ObjectMeta
+    /// Item name → value bytes.
+    public var items: [String: SecureBytes]
+    public var type: String?
+    public var immutable: Bool?
+    /// Where it came from, for messages; nil for Secrets made by unsealing.
+    public let source: ManifestObject?
+
+    /// Kubernetes refuses Secrets whose values add up to more than 1 MiB.
+    public static let maxTotalSize = 1 << 20
+
+    public init(metadata: ObjectMeta, items: [String: SecureBytes], type: String?, immutable: Bool?) {
+        self.metadata = metadata
+        self.items = items
+        self.type = type
+        self.immutable = immutable
+        self.source = nil
+    }
+
+    /// Reads a Secret, refusing anything it is not: another kind, unknown fields, values that are not text,
+    /// invalid base64 in `data`, invalid item names, more than 1 MiB of values.
+    public init(_ object: ManifestObject) throws(ManifestError) {
+        let reader = FieldReader(object: object)
+        _ = try reader.mapping(object.node, path: "")
+        guard object.kind == "Secret", object.apiVersion == "v1" else {
+            let found = [object.apiVersion, object.kind].compactMap { $0 }.joined(separator: " ")
+            throw object.error("expected a Secret (apiVersion v1), found \(found.isEmpty ? "an object without kind" : found)")
+        }
+        var metadata = ObjectMeta()
+        var data: [String: SecureBytes] = [:]
+        var stringData: [String: SecureBytes] = [:]
+        var type: String?
+        var immutable: Bool?
+        for entry in object.node.entries ?? [] {
+            let key = try reader.key(entry, path: entry.key)
+            switch key {
+            case "apiVersion", "kind": break
+            case "metadata": metadata = try ObjectMeta(entry.value, reader: reader, path: "metadata")
+            case "data": data = try Self.items(entry.value, reader: reader, field: "data", base64: true)
+            case "stringData": stringData = try Self.items(entry.value, reader: reader, field: "stringData", base64: false)
+            case "type": type = try reader.string(entry.value, path: "type")
+            case "immutable": immutable = try reader.bool(entry.value, path: "immutable")
+            default: throw reader.error("unknown field \"\(key)\" in a Secret", at: entry.keyNode, path: key)
+            }
+        }
+        let items = data.merging(stringData) { _, fromStringData in fromStringData }
+        let total = items.values.reduce(0) { $0 + $1.count }
+        guard total <= Self.maxTotalSize else {
+            throw object.error("the values add up to \(total) bytes; Kubernetes refuses Secrets over 1 MiB")
+        }
+        self.metadata = metadata
+        self.items = items
+        self.type = type
+        self.immutable = immutable
+        self.source = object
+    }
+
+    private static func items(
+        _ node: Node, reader: FieldReader, field: String, base64: Bool
+    ) throws(ManifestError) -> [String: SecureBytes] {
+        if let scalar = node.scalar, YAMLScalarTypes.resolve(scalar) == .null { return [:] }
+        var items: [String: SecureBytes] = [:]
+        for entry in try reader.mapping(node, path: field) {
+            let key = try reader.key(entry, path: field)
+            let path = field + "." + key
+            guard isValidItemName(key) else {
+                throw reader.error("item name \"\(key)\" is not valid: use letters, digits, '-', '_' and '.' (at most 253)",
+                                   at: entry.keyNode, path: path)
+            }
+            let scalar = try reader.stringBytes(entry.value, path: path)
+            if base64 {
+                do {
+                    items[key] = SecureBytes(copying: try Base64.decode(utf8: scalar.bytes))
+                } catch {
+                    throw reader.error("not valid base64 (data values are base64; use stringData for text)",
+                                       at: entry.value, path: path)
+                }
+            } else {
+                items[key] = SecureBytes(copying: scalar.bytes)
+            }
+        }
+        return items
+    }
+
+    /// Kubernetes' rule for Secret keys: `[-._a-zA-Z0-9]+`, at most 253 characters, and not `.` or `..`.
+    public static func isValidItemName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard !bytes.isEmpty, bytes.count <= 253, name != ".", name != ".." else { return false }
+        return bytes.allSatisfy { byte in
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+                || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
+        }
+    }
+
+    /// As kubectl writes a Secret: sorted keys, values base64 under `data`.
+    public var manifestValue: ManifestValue {
+        var entries: [(String, ManifestValue)] = [
+            ("apiVersion", .string("v1")), ("kind", .string("Secret")), ("metadata", metadata.manifestValue),
+        ]
+        if !items.isEmpty {
+            entries.append(("data", .object(items.keys.sorted().map { key in (key, .string(Base64.encode(items[key]!))) })))
+        }
+        if let type { entries.append(("type", .string(type))) }
+        if let immutable { entries.append(("immutable", .bool(immutable))) }
+        return .sortedObject(entries)
+    }
+}

@@ -1,0 +1,78 @@
+import CachetCrypto
+import Foundation
+import Testing
+@testable import CachetManifests
+
+struct UnsealerTests {
+    static func sealedSecret(scope: SealingScope, annotations: String = "", templateAnnotations: String = "") throws -> String {
+        let value = try EnvelopeV1.sealedValue(Array("s3cret".utf8), to: Support.privateKey.publicKey, scope: scope)
+        return """
+            apiVersion: bitnami.com/v1alpha1
+            kind: SealedSecret
+            metadata:
+              name: app
+              namespace: team-a
+              annotations: {\(annotations)}
+            spec:
+              encryptedData:
+                password: \(value)
+              template:
+                metadata:
+                  annotations: {\(templateAnnotations)}
+            """
+    }
+
+    func unseal(_ yaml: String, namespace: String? = nil) throws -> SecretManifest {
+        try Unsealer(keyRing: Support.keyRing, namespace: namespace).unseal(SealedSecretManifest(try #require(Support.objects(yaml).first)))
+    }
+
+    @Test("the scope comes from the top-level annotations, never from the template (CVE-2026-22728)")
+    func scopeFromTopLevelOnly() throws {
+        let clusterWide = "\"sealedsecrets.bitnami.com/cluster-wide\": \"true\""
+        #expect(Support.text(try unseal(Self.sealedSecret(scope: .clusterWide, annotations: clusterWide)).items["password"]) == "s3cret")
+        // Claimed cluster-wide only in the template: opened as strict, so it must fail.
+        Support.expectError(["cannot decrypt password", "scope strict (team-a/app)"]) {
+            _ = try unseal(Self.sealedSecret(scope: .clusterWide, templateAnnotations: clusterWide))
+        }
+        // Only "true" counts.
+        Support.expectError(["cannot decrypt password"]) {
+            _ = try unseal(Self.sealedSecret(scope: .clusterWide, annotations: "\"sealedsecrets.bitnami.com/cluster-wide\": \"True\""))
+        }
+    }
+
+    @Test("a value sealed for another name fails, naming the item and never the value")
+    func wrongName() throws {
+        Support.expectError(["spec.encryptedData", "cannot decrypt password", "wrong key, wrong scope"]) {
+            _ = try unseal(Self.sealedSecret(scope: .strict(namespace: "team-a", name: "other")))
+        }
+    }
+
+    @Test("a missing namespace comes from -n; without it a strict object cannot be opened")
+    func namespace() throws {
+        let yaml = try Self.sealedSecret(scope: .strict(namespace: "team-b", name: "app")).replacingOccurrences(of: "  namespace: team-a\n", with: "")
+        #expect(try unseal(yaml, namespace: "team-b").metadata.namespace == "team-b")
+        Support.expectError(["has no namespace", "pass -n"]) { _ = try unseal(yaml) }
+    }
+
+    @Test("template.data and the legacy spec.data are refused, not half-handled")
+    func unsupportedFields() throws {
+        let base = try Self.sealedSecret(scope: .strict(namespace: "team-a", name: "app"))
+        Support.expectError(["spec.template.data", "not supported"]) {
+            _ = try unseal(base + "\n    data:\n      config: \"{{ .password }}\"")
+        }
+        Support.expectError(["spec.data", "pre-v0.7"]) {
+            _ = try unseal(base.replacingOccurrences(of: "  encryptedData:", with: "  data: AAAA\n  encryptedData:"))
+        }
+    }
+
+    @Test("the key ring tries only keys of the right size, hinted keys first")
+    func keyRingOrder() throws {
+        let other2048 = try RSAPrivateKey.generate(bits: 2048)
+        let big = try RSAPrivateKey(pem: SecureBytes(copying: Array(try String(contentsOf: Support.repositoryRoot.appendingPathComponent("keys.example/tls.key"), encoding: .utf8).utf8)))
+        let ring = KeyRing(keys: [big, other2048, Support.privateKey])
+        #expect(ring.candidates(modulusBytes: 256, hints: []).map(\.keyID) == [other2048.keyID, Support.privateKey.keyID])
+        #expect(ring.candidates(modulusBytes: 256, hints: [Support.privateKey.keyID]).map(\.keyID) == [Support.privateKey.keyID, other2048.keyID])
+        let value = try EnvelopeV1.sealedValue([1], to: Support.privateKey.publicKey, scope: .clusterWide)
+        #expect(try ring.open(sealedValue: value, scope: .clusterWide).keyID == Support.privateKey.keyID)
+    }
+}
