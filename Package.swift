@@ -53,14 +53,20 @@ let package = Package(
         ),
         .executableTarget(
             name: "cachet",
-            dependencies: ["CachetCLI"]
+            dependencies: ["CachetCLI", "CachetManifests", "CachetCrypto"]
         ),
 
         // `swift run -c release cachet-bench`: the crypto core's speed against bare OpenSSL.
         .executableTarget(
             name: "cachet-bench",
-            dependencies: ["CachetCrypto"],
+            dependencies: ["CachetCrypto", "CachetManifests"],
             path: "Benchmarks/cachet-bench"
+        ),
+        // The baseline for `cachet seal`'s start-up time: an argument-parser CLI that does nothing.
+        .executableTarget(
+            name: "trivial-cli",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/trivial-cli"
         ),
 
 
@@ -76,7 +82,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CachetCLITests",
-            dependencies: ["CachetCLI"]
+            dependencies: ["CachetCLI", "CachetManifests", "CachetCrypto"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,12 +1,15 @@
-// cachet-bench: the crypto core's speed against bare OpenSSL, measured in one run on one thread.
+// cachet-bench: Cachet's speed, measured against what bounds it.
 //
-//   swift run -c release cachet-bench [--key PEM] [--iterations N] [--rounds R] [--value-bytes B]
+//   swift run -c release cachet-bench crypto [--key PEM] [--iterations N] [--rounds R] [--value-bytes B]
+//   swift run -c release cachet-bench yaml [--megabytes M]
 //
+// crypto:
 // Budget (DESIGN.md): opening a v1 value costs at most 1.10 × one bare OpenSSL RSA-4096 OAEP private operation on
 // the same key and core. Times are this thread's CPU time (CLOCK_THREAD_CPUTIME_ID), so other processes competing
 // for the core do not count; wall-clock figures are printed beside them. Rounds interleave the bare operation and
 // the full open so that drift (frequency scaling, cache state) hits both alike; medians are reported.
 @_spi(Benchmarks) import CachetCrypto
+import CachetManifests
 import Foundation
 
 struct Options {
@@ -62,7 +65,12 @@ func report(_ label: String, _ samples: [Sample]) {
         + String(format: "%8.4f ms/op  %8.1f op/s   (wall %8.4f ms/op)", cpu, 1000 / cpu, wall))
 }
 
-let options = Options(Array(CommandLine.arguments.dropFirst()))
+let arguments = Array(CommandLine.arguments.dropFirst())
+if arguments.first == "yaml" {
+    try YAMLBenchmark.run(Array(arguments.dropFirst()))
+    exit(0)
+}
+let options = Options(Array(arguments.drop { $0 == "crypto" }))
 let key: RSAPrivateKey
 if let path = options.keyPath {
     key = try RSAPrivateKey(pem: SecureBytes(copying: try Data(contentsOf: URL(fileURLWithPath: path))))

@@ -1,6 +1,6 @@
 import CachetCrypto
 import CachetManifests
-import Foundation
+import FoundationEssentials
 
 /// One key found in a file, for `cachet keys list` and `inspect`.
 struct KeyMaterial {

@@ -4,7 +4,7 @@ import Glibc
 import ArgumentParser
 import CachetCrypto
 import CachetManifests
-import Foundation
+import FoundationEssentials
 
 /// `cachet keys generate --out DIR`: a new RSA key pair with a Bitnami-style certificate.
 struct KeysGenerateCommand: ParsableCommand {
@@ -61,7 +61,7 @@ struct KeysGenerateCommand: ParsableCommand {
             throw error
         }
         StandardStreams.diagnose(
-            "cachet: wrote \(keyPath) and \(certificatePath): RSA-\(rsaBits), key id \(key.keyID), valid until \(ISO8601DateFormatter().string(from: certificate.notAfter))")
+            "cachet: wrote \(keyPath) and \(certificatePath): RSA-\(rsaBits), key id \(key.keyID), valid until \(certificate.notAfter.formatted(.iso8601))")
     }
 
     private func createDirectory(_ path: String) throws {

@@ -1,6 +1,6 @@
 import ArgumentParser
 import CachetCrypto
-import Foundation
+import FoundationEssentials
 
 /// `cachet keys inspect PATH…`: everything public about a key. Never prints private material.
 struct KeysInspectCommand: ParsableCommand {
@@ -26,18 +26,17 @@ struct KeysInspectCommand: ParsableCommand {
                 ("algorithm", "RSA-\(key.publicKey.bits)"),
             ]
             if case .certificate(let certificate) = key.kind {
-                let formatter = ISO8601DateFormatter()
                 let now = Date()
                 let state = now < certificate.notBefore ? "not yet valid" : now > certificate.notAfter ? "expired" : "valid"
                 fields += [
                     ("subject", certificate.subject.isEmpty ? "(empty)" : certificate.subject),
                     ("issuer", certificate.issuer.isEmpty ? "(empty)" : certificate.issuer),
-                    ("not before", formatter.string(from: certificate.notBefore)),
-                    ("not after", formatter.string(from: certificate.notAfter)),
+                    ("not before", certificate.notBefore.formatted(.iso8601)),
+                    ("not after", certificate.notAfter.formatted(.iso8601)),
                     ("status", state),
                 ]
             }
-            return fields.map { "\($0.0):".padding(toLength: 12, withPad: " ", startingAt: 0) + $0.1 }
+            return fields.map { "\($0.0):".padded(to: 12) + $0.1 }
                 .joined(separator: "\n")
         }
         try StandardStreams.writeOutput(blocks.joined(separator: "\n\n") + "\n")

@@ -1,6 +1,6 @@
 import ArgumentParser
 import CachetCrypto
-import Foundation
+import FoundationEssentials
 
 /// `cachet keys list PATH…`: one line per key, with its id.
 struct KeysListCommand: ParsableCommand {
@@ -18,14 +18,13 @@ struct KeysListCommand: ParsableCommand {
 
     func run() throws {
         let keys = try paths.flatMap { path throws in try KeyMaterial.load(path) }
-        let formatter = ISO8601DateFormatter()
         let rows = [["KEY ID", "KIND", "BITS", "NOT AFTER", "FILE"]] + keys.map { key in
-            let expiry = if case .certificate(let certificate) = key.kind { formatter.string(from: certificate.notAfter) } else { "-" }
+            let expiry = if case .certificate(let certificate) = key.kind { certificate.notAfter.formatted(.iso8601) } else { "-" }
             return [key.publicKey.keyID.hex, key.kindName, String(key.publicKey.bits), expiry, key.path]
         }
         let widths = (0..<4).map { column in rows.map { $0[column].count }.max()! }
         let lines = rows.map { row in
-            (0..<4).map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+            (0..<4).map { row[$0].padded(to: widths[$0]) }.joined(separator: "  ")
                 + "  " + row[4]
         }
         try StandardStreams.writeOutput(lines.joined(separator: "\n") + "\n")

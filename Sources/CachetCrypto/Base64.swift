@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Standard padded base64 (RFC 4648 §4), the text form of every sealed value.
 ///

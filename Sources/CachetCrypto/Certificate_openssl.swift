@@ -1,5 +1,5 @@
 import COpenSSL
-import Foundation
+import FoundationEssentials
 
 /// An X.509 certificate carrying an RSA public key: what the controller publishes and a sealer seals to.
 public struct Certificate: Sendable, CustomStringConvertible {
@@ -109,13 +109,12 @@ public struct Certificate: Sendable, CustomStringConvertible {
     /// Throws unless `date` lies within the certificate's validity period. Sealing to an expired certificate would
     /// produce values the cluster may already have stopped being able to open; kubeseal refuses it too.
     public func checkValidity(at date: Date = Date()) throws {
-        let formatter = ISO8601DateFormatter()
         if date < notBefore {
             throw CachetCryptoError(
-                .certificateNotValid, "the certificate is not valid before \(formatter.string(from: notBefore))")
+                .certificateNotValid, "the certificate is not valid before \(notBefore.formatted(.iso8601))")
         }
         if date > notAfter {
-            throw CachetCryptoError(.certificateNotValid, "the certificate expired at \(formatter.string(from: notAfter))")
+            throw CachetCryptoError(.certificateNotValid, "the certificate expired at \(notAfter.formatted(.iso8601))")
         }
     }
 

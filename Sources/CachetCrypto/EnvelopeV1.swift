@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Format v1, Bitnami sealed-secrets' value format (docs/wire-format.md §2):
 /// `BE16(k) ‖ RSA-OAEP(sessionKey, label: scope) ‖ AES-256-GCM(value, nonce: 0) ‖ tag`.

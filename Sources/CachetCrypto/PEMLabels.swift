@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// What kind of PEM blocks a file holds, read from their `-----BEGIN …-----` lines only.
 ///

@@ -22,7 +22,7 @@ public struct RSAPrivateKey: Sendable, CustomStringConvertible, CustomReflectabl
 
     /// Reads an unencrypted PEM private key: PKCS#1 (`RSA PRIVATE KEY`) or PKCS#8 (`PRIVATE KEY`).
     public init(pem: SecureBytes) throws {
-        _ = CryptoLibraries.ready
+        _ = CryptoLibraries.secureHeapReady
         let decoded = try pem.withUnsafeBytes { bytes in
             let labels = PEMLabels(bytes)
             if labels.hasEncryptedKey {
@@ -46,7 +46,7 @@ public struct RSAPrivateKey: Sendable, CustomStringConvertible, CustomReflectabl
         guard generatableBits.contains(bits) else {
             throw CachetCryptoError(.unsupportedKey, "RSA key size \(bits) is not offered; use 2048, 3072 or 4096")
         }
-        _ = CryptoLibraries.ready
+        _ = CryptoLibraries.secureHeapReady
         guard let context = EVP_PKEY_CTX_new_from_name(nil, "RSA", nil) else {
             throw OpenSSLFailure.internalError("creating an RSA key generator")
         }

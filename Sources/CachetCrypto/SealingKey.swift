@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The public key a sealer uses, read from what a user hands to `--cert`: a certificate (as the controller serves
 /// at `/v1/cert.pem`) or a bare public key.

@@ -1,5 +1,5 @@
 import CSodium
-import Foundation
+import FoundationEssentials
 
 /// Bytes that must not outlive their use: session keys, private-key PEM, unsealed values.
 ///

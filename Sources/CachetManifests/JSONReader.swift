@@ -83,7 +83,7 @@ struct JSONReader {
             var elements: [Node] = []
             var entries: [Node.Entry] = []
             var key: (String, Node)?
-            var keyLines: [String: Int] = [:]
+            var keyLines: [String: Int]?
         }
         var stack: [Frame] = []
         while true {
@@ -104,7 +104,7 @@ struct JSONReader {
                     let frame = stack.removeLast()
                     finished = Node(kind: isObject ? .mapping([]) : .sequence([]), start: frame.start, end: mark(position), isFlow: true)
                 } else if isObject {
-                    stack[stack.count - 1].key = try readKey(lines: &stack[stack.count - 1].keyLines)
+                    stack[stack.count - 1].key = try readKey(after: [], index: &stack[stack.count - 1].keyLines)
                     continue
                 } else {
                     path.append("[0]")
@@ -135,7 +135,8 @@ struct JSONReader {
                 if next == UInt8(ascii: ",") {
                     path.removeLast()
                     if stack[top].isObject {
-                        stack[top].key = try readKey(lines: &stack[top].keyLines)
+                        let entries = stack[top].entries
+                        stack[top].key = try readKey(after: entries, index: &stack[top].keyLines)
                     } else {
                         path.append("[\(stack[top].elements.count)]")
                     }
@@ -155,18 +156,17 @@ struct JSONReader {
     }
 
     /// `"key":` inside an object; refuses a key already seen in that object.
-    private mutating func readKey(lines: inout [String: Int]) throws(ManifestError) -> (String, Node) {
+    private mutating func readKey(after entries: [Node.Entry], index: inout [String: Int]?) throws(ManifestError) -> (String, Node) {
         skipWhitespace()
         guard position < input.count, input[position] == UInt8(ascii: "\"") else { throw error("expected a string key") }
         let start = mark(position)
         let text = String(decoding: try readString(), as: UTF8.self)
         let keyNode = Node(kind: .scalar(.init(bytes: Array(text.utf8), style: .jsonString, tag: nil)),
                            start: start, end: mark(position), isFlow: true)
-        if let first = lines[text] {
+        if let first = DuplicateKeys.firstLine(of: text, line: start.line, in: entries, index: &index) {
             position = start.offset
             throw error("duplicate key \"\(text)\" (first at line \(first))")
         }
-        lines[text] = start.line
         skipWhitespace()
         guard position < input.count, input[position] == UInt8(ascii: ":") else { throw error("expected ':' after a key") }
         position += 1

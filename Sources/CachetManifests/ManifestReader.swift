@@ -1,5 +1,5 @@
 import CachetCrypto
-import Foundation
+import FoundationEssentials
 
 /// Entry point for reading manifest streams: YAML (through libyaml) or JSON, chosen as kubeseal chooses.
 public enum ManifestReader {

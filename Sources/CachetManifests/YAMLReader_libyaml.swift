@@ -80,7 +80,8 @@ private struct TreeBuilder {
         var elements: [Node] = []
         var entries: [Node.Entry] = []
         var pendingKey: (String, Node)?
-        var keyLines: [String: Int] = [:]
+        /// Keys seen, once a mapping grows past a handful of entries (small ones are scanned instead: cheaper).
+        var keyLines: [String: Int]?
     }
 
     let limits: ParseLimits
@@ -197,10 +198,10 @@ private struct TreeBuilder {
                     throw error("mapping keys must be strings, not \(node.kindDescription)", at: node.start)
                 }
                 let key = scalar.text
-                if let firstLine = stack[top].keyLines[key] {
+                let entries = stack[top].entries
+                if let firstLine = DuplicateKeys.firstLine(of: key, line: node.start.line, in: entries, index: &stack[top].keyLines) {
                     throw error("duplicate key \"\(key)\" (first at line \(firstLine))", at: node.start)
                 }
-                stack[top].keyLines[key] = node.start.line
                 stack[top].pendingKey = (key, node)
             }
         }
@@ -210,5 +211,26 @@ private struct TreeBuilder {
     static func isEmptyDocument(_ node: Node) -> Bool {
         if let scalar = node.scalar, scalar.bytes.isEmpty, scalar.style == .plain, scalar.tag == nil { return true }
         return false
+    }
+}
+
+/// Duplicate-key detection for both readers: a linear scan while a mapping is small (no allocation, and Kubernetes
+/// mappings mostly are), an index once it is not.
+enum DuplicateKeys {
+    static let scanLimit = 12
+
+    /// The line where `key` first appeared among `entries`, or nil (and then `key`, on `line`, is recorded in the
+    /// index when one is in use). Call before appending the new entry.
+    static func firstLine(of key: String, line: Int, in entries: [Node.Entry], index: inout [String: Int]?) -> Int? {
+        if entries.count < scanLimit {
+            return entries.first { $0.key == key }?.keyNode.start.line
+        }
+        // Move the index out while changing it, so the dictionary is uniquely referenced and grows in place.
+        var keys = index ?? Dictionary(entries.map { ($0.key, $0.keyNode.start.line) }, uniquingKeysWith: { first, _ in first })
+        index = nil
+        defer { index = keys }
+        if let first = keys[key] { return first }
+        keys[key] = line
+        return nil
     }
 }

@@ -48,6 +48,18 @@ struct YAMLReaderTests {
         }
     }
 
+    @Test("duplicates are found in large mappings too, in YAML and JSON")
+    func duplicateKeysInLargeMappings() {
+        let keys = (0..<40).map { "key\($0)" } + ["key7"]
+        Support.expectError(["<input>:42:1", "duplicate key \"key7\" (first at line 9)"]) {
+            _ = try Support.documents("a: 1\n" + keys.map { "\($0): v" }.joined(separator: "\n"))
+        }
+        Support.expectError(["duplicate key \"key7\" (first at line 9)"]) {
+            _ = try Support.documents("{\"a\": 1,\n" + keys.map { "\"\($0)\": 1" }.joined(separator: ",\n") + "}")
+        }
+        #expect(throws: Never.self) { try Support.documents((0..<40).map { "key\($0): v" }.joined(separator: "\n")) }
+    }
+
     @Test("deep nesting stops at the depth limit, fast, for flow and block style")
     func depth() throws {
         let clock = ContinuousClock()
