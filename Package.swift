@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "cachet", targets: ["cachet"]),
+        .executable(name: "cachet-controller", targets: ["cachet-controller"]),
         .library(name: "CachetCrypto", targets: ["CachetCrypto"]),
     ],
     dependencies: [
@@ -42,6 +43,20 @@ let package = Package(
             dependencies: ["CachetCrypto", "CYAML"]
         ),
 
+        // The decrypting side: render mode now; the in-cluster reconciler, keys, HTTP API and metrics later.
+        .target(
+            name: "CachetController",
+            dependencies: [
+                "CachetCrypto",
+                "CachetManifests",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "cachet-controller",
+            dependencies: ["CachetController"]
+        ),
+
         // The commands behind `cachet`, one per file.
         .target(
             name: "CachetCLI",
@@ -59,7 +74,7 @@ let package = Package(
         // `swift run -c release cachet-bench`: the crypto core's speed against bare OpenSSL.
         .executableTarget(
             name: "cachet-bench",
-            dependencies: ["CachetCrypto", "CachetManifests"],
+            dependencies: ["CachetCrypto", "CachetManifests", "CachetController"],
             path: "Benchmarks/cachet-bench"
         ),
         // The baseline for `cachet seal`'s start-up time: an argument-parser CLI that does nothing.
@@ -79,6 +94,10 @@ let package = Package(
             name: "CachetManifestsTests",
             dependencies: ["CachetManifests", "CachetCrypto"],
             exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "CachetControllerTests",
+            dependencies: ["CachetController", "CachetManifests", "CachetCrypto"]
         ),
         .testTarget(
             name: "CachetCLITests",

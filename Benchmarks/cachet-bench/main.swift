@@ -2,6 +2,7 @@
 //
 //   swift run -c release cachet-bench crypto [--key PEM] [--iterations N] [--rounds R] [--value-bytes B]
 //   swift run -c release cachet-bench yaml [--megabytes M]
+//   swift run -c release cachet-bench render [--objects N] [--key PEM]
 //
 // crypto:
 // Budget (DESIGN.md): opening a v1 value costs at most 1.10 × one bare OpenSSL RSA-4096 OAEP private operation on
@@ -68,6 +69,10 @@ func report(_ label: String, _ samples: [Sample]) {
 let arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.first == "yaml" {
     try YAMLBenchmark.run(Array(arguments.dropFirst()))
+    exit(0)
+}
+if arguments.first == "render" {
+    try RenderBenchmark.run(Array(arguments.dropFirst()))
     exit(0)
 }
 let options = Options(Array(arguments.drop { $0 == "crypto" }))

@@ -54,12 +54,3 @@ struct ManifestIOOptions: ParsableArguments {
         }
     }
 }
-
-/// Runs `body`, naming `file` in any ``ManifestError`` it throws (the models know lines, not file names).
-func inFile<Result>(_ file: String, _ body: () throws -> Result) throws -> Result {
-    do {
-        return try body()
-    } catch let error as ManifestError {
-        throw error.inFile(file)
-    }
-}

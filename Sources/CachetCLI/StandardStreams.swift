@@ -4,20 +4,13 @@ import Glibc
 import Darwin
 #endif
 import CachetCrypto
+import CachetManifests
 
 /// Unbuffered writes to stdout and stderr.
 enum StandardStreams {
-    /// Writes `bytes` to a file descriptor in full, retrying short writes and EINTR.
+    /// Writes `bytes` to a file descriptor in full.
     static func write(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw CommandFailure("cannot write output: \(String(cString: strerror(errno)))")
-            }
-            offset += written
-        }
+        try SecretFiles.write(bytes, to: descriptor)
     }
 
     static func writeOutput(_ text: String) throws {

@@ -18,8 +18,16 @@ struct FieldReader {
         guard let entries = node.entries else {
             throw error("expected a mapping, found \(node.kindDescription)", at: node, path: path)
         }
-        for entry in entries where entry.key == "<<" {
-            throw error("merge keys (<<) are not allowed here; write the fields out", at: entry.keyNode, path: path)
+        var index: [String: Int]?
+        for (position, entry) in entries.enumerated() {
+            if entry.key == "<<" {
+                throw error("merge keys (<<) are not allowed here; write the fields out", at: entry.keyNode, path: path)
+            }
+            // The reader may have kept duplicates (render mode); a Secret or SealedSecret never may.
+            if let first = DuplicateKeys.firstLine(of: entry.key, line: entry.keyNode.start.line, in: entries[..<position],
+                                                   index: &index) {
+                throw error("duplicate key \"\(entry.key)\" (first at line \(first))", at: entry.keyNode, path: path)
+            }
         }
         return entries
     }

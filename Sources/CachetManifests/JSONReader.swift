@@ -163,7 +163,7 @@ struct JSONReader {
         let text = String(decoding: try readString(), as: UTF8.self)
         let keyNode = Node(kind: .scalar(.init(bytes: Array(text.utf8), style: .jsonString, tag: nil)),
                            start: start, end: mark(position), isFlow: true)
-        if let first = DuplicateKeys.firstLine(of: text, line: start.line, in: entries, index: &index) {
+        if !limits.allowDuplicateKeys, let first = DuplicateKeys.firstLine(of: text, line: start.line, in: entries[...], index: &index) {
             position = start.offset
             throw error("duplicate key \"\(text)\" (first at line \(first))")
         }

@@ -1,6 +1,6 @@
-/// Pretty-printed JSON (two-space indent, a newline at the end), keys in the order given.
+/// JSON, keys in the order given: pretty-printed (two-space indent, a newline at the end) or compact on one line.
 enum JSONWriter {
-    static func write(_ value: ManifestValue) -> [UInt8] {
+    static func write(_ value: ManifestValue, compact: Bool = false) -> [UInt8] {
         var output: [UInt8] = []
         // Explicit stack of work items so that depth never recurses.
         enum Work { case value(ManifestValue, indent: Int), raw(String) }
@@ -17,32 +17,32 @@ enum JSONWriter {
                 case .string(let text): appendString(text, to: &output)
                 case .array(let elements):
                     if elements.isEmpty { output.append(contentsOf: "[]".utf8); continue }
-                    let inner = String(repeating: " ", count: indent + 2)
-                    var pending: [Work] = [.raw("[\n")]
+                    let inner = compact ? "" : String(repeating: " ", count: indent + 2)
+                    var pending: [Work] = [.raw(compact ? "[" : "[\n")]
                     for (index, element) in elements.enumerated() {
                         pending.append(.raw(inner))
                         pending.append(.value(element, indent: indent + 2))
-                        pending.append(.raw(index == elements.count - 1 ? "\n" : ",\n"))
+                        pending.append(.raw(index == elements.count - 1 ? (compact ? "" : "\n") : (compact ? "," : ",\n")))
                     }
-                    pending.append(.raw(String(repeating: " ", count: indent) + "]"))
+                    pending.append(.raw((compact ? "" : String(repeating: " ", count: indent)) + "]"))
                     work.append(contentsOf: pending.reversed())
                 case .object(let entries):
                     if entries.isEmpty { output.append(contentsOf: "{}".utf8); continue }
-                    let inner = String(repeating: " ", count: indent + 2)
-                    var pending: [Work] = [.raw("{\n")]
+                    let inner = compact ? "" : String(repeating: " ", count: indent + 2)
+                    var pending: [Work] = [.raw(compact ? "{" : "{\n")]
                     for (index, (key, element)) in entries.enumerated() {
                         var keyText: [UInt8] = []
                         appendString(key, to: &keyText)
-                        pending.append(.raw(inner + String(decoding: keyText, as: UTF8.self) + ": "))
+                        pending.append(.raw(inner + String(decoding: keyText, as: UTF8.self) + (compact ? ":" : ": ")))
                         pending.append(.value(element, indent: indent + 2))
-                        pending.append(.raw(index == entries.count - 1 ? "\n" : ",\n"))
+                        pending.append(.raw(index == entries.count - 1 ? (compact ? "" : "\n") : (compact ? "," : ",\n")))
                     }
-                    pending.append(.raw(String(repeating: " ", count: indent) + "}"))
+                    pending.append(.raw((compact ? "" : String(repeating: " ", count: indent)) + "}"))
                     work.append(contentsOf: pending.reversed())
                 }
             }
         }
-        output.append(0x0A)
+        if !compact { output.append(0x0A) }
         return output
     }
 

@@ -44,6 +44,15 @@ public struct ManifestError: Error, Sendable, CustomStringConvertible {
     }
 }
 
+/// Runs `body`, naming `file` in any ``ManifestError`` it throws (the models know lines, not file names).
+public func inFile<Result>(_ file: String, _ body: () throws -> Result) throws -> Result {
+    do {
+        return try body()
+    } catch let error as ManifestError {
+        throw error.inFile(file)
+    }
+}
+
 /// Bounds on what the readers accept, enforced while parsing (never after building a huge tree).
 public struct ParseLimits: Sendable {
     /// Total input size.
@@ -55,12 +64,20 @@ public struct ParseLimits: Sendable {
     public var maxScalarBytes: Int
     /// Documents in one stream.
     public var maxDocuments: Int
+    /// Keep duplicate keys instead of refusing them. For streams whose other documents are passed through untouched
+    /// (render mode): a duplicate in someone's Deployment is not ours to judge. The Secret and SealedSecret models
+    /// refuse duplicates themselves, whatever the reader did.
+    public var allowDuplicateKeys: Bool
 
-    public init(maxBytes: Int = 64 << 20, maxDepth: Int = 64, maxScalarBytes: Int = 2 << 20, maxDocuments: Int = 100_000) {
+    public init(
+        maxBytes: Int = 64 << 20, maxDepth: Int = 64, maxScalarBytes: Int = 2 << 20, maxDocuments: Int = 100_000,
+        allowDuplicateKeys: Bool = false
+    ) {
         self.maxBytes = maxBytes
         self.maxDepth = maxDepth
         self.maxScalarBytes = maxScalarBytes
         self.maxDocuments = maxDocuments
+        self.allowDuplicateKeys = allowDuplicateKeys
     }
 
     public static let `default` = ParseLimits()

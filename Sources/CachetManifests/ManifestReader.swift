@@ -16,7 +16,8 @@ public enum ManifestReader {
         try input.withUnsafeBytes { bytes in try documents(in: bytes, limits: limits) }
     }
 
-    static func isJSON(_ input: UnsafeRawBufferPointer) -> Bool {
+    /// True when the input is read as JSON: its first non-blank character (after a UTF-8 BOM) is `{`.
+    public static func isJSON(_ input: UnsafeRawBufferPointer) -> Bool {
         var index = 0
         if input.count >= 3, input[0] == 0xEF, input[1] == 0xBB, input[2] == 0xBF { index = 3 }  // UTF-8 BOM
         while index < input.count, [0x20, 0x09, 0x0A, 0x0D].contains(input[index]) { index += 1 }
@@ -55,6 +56,12 @@ public struct ManifestObject: Sendable {
     /// 0-based index within a `List`'s items, if the object came from one.
     public let itemIndex: Int?
     public let node: Node
+
+    public init(document: Int, itemIndex: Int?, node: Node) {
+        self.document = document
+        self.itemIndex = itemIndex
+        self.node = node
+    }
 
     /// Where the object's fields live, as a path prefix for messages: `""` or `items[3].`.
     var pathPrefix: String { itemIndex.map { "items[\($0)]." } ?? "" }

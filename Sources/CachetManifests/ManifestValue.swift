@@ -63,4 +63,20 @@ public enum ManifestFormat: String, Sendable, CaseIterable {
         case .yaml: try YAMLWriter.write(objects)
         }
     }
+
+    /// One object as a document body, to put in place of another in an existing stream: YAML without a `---`
+    /// marker, or pretty JSON; no trailing newline.
+    public func writeBody(_ object: ManifestValue) throws -> [UInt8] {
+        var bytes = switch self {
+        case .json: JSONWriter.write(object)
+        case .yaml: try YAMLWriter.write([object], explicitDocumentStart: false)
+        }
+        while bytes.last == 0x0A { bytes.removeLast() }
+        return bytes
+    }
+
+    /// One object as compact JSON on one line: valid in any YAML or JSON context (a list item, a flow collection).
+    public static func compactJSON(_ object: ManifestValue) -> [UInt8] {
+        JSONWriter.write(object, compact: true)
+    }
 }

@@ -49,6 +49,19 @@ public enum SecretFiles {
         return exact
     }
 
+    /// Writes all of `bytes` to a descriptor, retrying short writes and EINTR.
+    public static func write(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32) throws(FileError) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw FileError("cannot write output: \(errorText())")
+            }
+            offset += written
+        }
+    }
+
     /// Refuses a private key file owned by the current user that others may read or write, as OpenSSH does: a key
     /// anyone on the machine could copy is already compromised. Files owned by someone else (root-owned Secret
     /// volumes, for example) are not the user's to fix and are accepted.

@@ -1,4 +1,6 @@
 import CachetCrypto
+import Dispatch
+import Synchronization
 
 /// Turns SealedSecrets back into the Secrets the controller would write (recovery, and the render mode).
 public struct Unsealer: Sendable {
@@ -12,11 +14,40 @@ public struct Unsealer: Sendable {
         self.namespace = namespace
     }
 
-    /// Opens every item; fails (naming each item that did not open, never a value) unless all open.
+    /// Opens every item of one SealedSecret; fails (naming each item that did not open, never a value) unless all do.
     public func unseal(_ sealed: SealedSecretManifest) throws -> SecretManifest {
-        let object = sealed.source
+        try unsealAll([sealed], jobs: 1)[0].get()
+    }
+
+    /// Opens many SealedSecrets, item by item on `jobs` threads (RSA decryption is the whole cost, and it scales
+    /// with cores). Results come back in input order, one per object.
+    public func unsealAll(_ objects: [SealedSecretManifest], jobs: Int) -> [Result<SecretManifest, any Error>] {
+        let prepared = objects.map { object in Result { try prepare(object) } }
+        var work: [(object: Int, item: String)] = []
+        for (index, preparation) in prepared.enumerated() {
+            guard case .success(let object) = preparation else { continue }
+            work += object.sealed.encryptedData.keys.sorted().map { (index, $0) }
+        }
+        let opened = openInParallel(work, prepared: prepared, jobs: jobs)
+
+        var openedByObject = [[(String, Result<SecureBytes, CachetCryptoError>)]](repeating: [], count: objects.count)
+        for (unit, result) in zip(work, opened) { openedByObject[unit.object].append((unit.item, result)) }
+        return prepared.enumerated().map { index, preparation in
+            Result { try assemble(preparation.get(), items: openedByObject[index]) }
+        }
+    }
+
+    /// What opening an object needs, checked before any RSA work.
+    struct Prepared: Sendable {
+        let sealed: SealedSecretManifest
+        let name: String
+        let namespace: String?
+        let scope: SealingScope
+    }
+
+    func prepare(_ sealed: SealedSecretManifest) throws -> Prepared {
         func error(_ message: String, path: String? = nil) -> ManifestError {
-            object?.error(message, path: path) ?? ManifestError(message, path: path)
+            sealed.source?.error(message, path: path) ?? ManifestError(message, path: path)
         }
         guard !sealed.hasLegacyData else {
             throw error("spec.data (the pre-v0.7 single-value format) is not supported; re-seal the Secret", path: "spec.data")
@@ -38,36 +69,97 @@ public struct Unsealer: Sendable {
         case (let kind, nil):
             throw error("the SealedSecret has no namespace and its \(kind.rawValue) scope needs one; pass -n", path: "metadata")
         }
+        try scope.validate()
+        return Prepared(sealed: sealed, name: name, namespace: namespace, scope: scope)
+    }
 
-        var items: [String: SecureBytes] = [:]
-        var failed: [String] = []
-        var malformed: [String] = []
-        var hints = sealed.sealedBy
-        for item in sealed.encryptedData.keys.sorted() {
-            do {
-                let (plaintext, keyID) = try keyRing.open(sealedValue: sealed.encryptedData[item]!, scope: scope, preferring: hints)
-                items[item] = plaintext
-                // Items of one object are almost always sealed by one key: try it first for the rest.
-                if hints.first != keyID { hints.insert(keyID, at: 0) }
-            } catch let failure as CachetCryptoError where failure.code == .malformedValue {
-                malformed.append(item)
-            } catch {
-                failed.append(item)
+    /// Opens each (object, item) on a pool of `jobs` threads pulling from a shared counter.
+    private func openInParallel(
+        _ work: [(object: Int, item: String)], prepared: [Result<Prepared, any Error>], jobs: Int
+    ) -> [Result<SecureBytes, CachetCryptoError>] {
+        let units = work.map { unit -> (value: String, scope: SealingScope, hints: [KeyID]) in
+            let object = try! prepared[unit.object].get()
+            return (object.sealed.encryptedData[unit.item]!, object.scope, object.sealed.sealedBy)
+        }
+        let results = ResultSlots<Result<SecureBytes, CachetCryptoError>>(count: units.count)
+        let next = WorkCounter()
+        // Keys that opened recent values are tried next: a repository's values are mostly sealed by one or two keys,
+        // so even values without a cachet.dev/sealed-by hint cost about one RSA operation.
+        let recent = Mutex<[KeyID]>([])
+        DispatchQueue.concurrentPerform(iterations: max(1, min(jobs, units.count))) { _ in
+            while let index = next.take(below: units.count) {
+                let unit = units[index]
+                let hints = unit.hints + recent.withLock { $0 }
+                do {
+                    let (plaintext, keyID) = try keyRing.open(sealedValue: unit.value, scope: unit.scope, preferring: hints)
+                    results.set(index, .success(plaintext))
+                    recent.withLock { keys in
+                        if keys.first != keyID { keys = [keyID] + keys.filter { $0 != keyID }.prefix(3) }
+                    }
+                } catch let error as CachetCryptoError {
+                    results.set(index, .failure(error))
+                } catch {
+                    results.set(index, .failure(CachetCryptoError.cannotOpen))
+                }
             }
         }
-        if !malformed.isEmpty {
-            throw error("not a sealed value: " + malformed.joined(separator: ", "), path: "spec.encryptedData")
+        return results.values
+    }
+
+    private func assemble(
+        _ object: Prepared, items: [(String, Result<SecureBytes, CachetCryptoError>)]
+    ) throws -> SecretManifest {
+        func error(_ message: String) -> ManifestError {
+            object.sealed.source?.error(message, path: "spec.encryptedData") ?? ManifestError(message, path: "spec.encryptedData")
         }
+        var opened: [String: SecureBytes] = [:]
+        var failed: [String] = []
+        var malformed: [String] = []
+        for (item, result) in items {
+            switch result {
+            case .success(let plaintext): opened[item] = plaintext
+            case .failure(let failure) where failure.code == .malformedValue: malformed.append(item)
+            case .failure: failed.append(item)
+            }
+        }
+        if !malformed.isEmpty { throw error("not a sealed value: " + malformed.joined(separator: ", ")) }
         if !failed.isEmpty {
             let keys = keyRing.keys.count == 1 ? "the key" : "any of the \(keyRing.keys.count) keys"
-            throw error("cannot decrypt \(failed.joined(separator: ", ")) with \(keys) for scope \(scope): "
-                        + "wrong key, wrong scope, or the value was altered", path: "spec.encryptedData")
+            throw error("cannot decrypt \(failed.joined(separator: ", ")) with \(keys) for scope \(object.scope): "
+                        + "wrong key, wrong scope, or the value was altered")
         }
-
         // Bitnami's mapping: the template's metadata, with name and namespace forced to the SealedSecret's.
-        var metadata = sealed.template.metadata
-        metadata.name = name
-        metadata.namespace = namespace
-        return SecretManifest(metadata: metadata, items: items, type: sealed.template.type, immutable: sealed.template.immutable)
+        var metadata = object.sealed.template.metadata
+        metadata.name = object.name
+        metadata.namespace = object.namespace
+        return SecretManifest(metadata: metadata, items: opened, type: object.sealed.template.type,
+                              immutable: object.sealed.template.immutable)
     }
+}
+
+/// Hands out 0, 1, 2, … to worker threads, each number once.
+final class WorkCounter: Sendable {
+    private let next = Atomic<Int>(0)
+
+    func take(below limit: Int) -> Int? {
+        let value = next.wrappingAdd(1, ordering: .relaxed).oldValue
+        return value < limit ? value : nil
+    }
+}
+
+/// One slot per work item, filled by the workers, read once they have all finished.
+final class ResultSlots<Value: Sendable>: Sendable {
+    // A plain array is not safe for concurrent writes even to different indices (its buffer may be uniqued), so
+    // writes go through a lock; a store is nothing next to the RSA work each one follows.
+    private let slots: Mutex<[Value?]>
+
+    init(count: Int) {
+        slots = Mutex(Array(repeating: nil, count: count))
+    }
+
+    func set(_ index: Int, _ value: Value) {
+        slots.withLock { $0[index] = value }
+    }
+
+    var values: [Value] { slots.withLock { $0.map { $0! } } }
 }

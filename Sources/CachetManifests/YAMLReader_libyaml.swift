@@ -199,7 +199,7 @@ private struct TreeBuilder {
                 }
                 let key = scalar.text
                 let entries = stack[top].entries
-                if let firstLine = DuplicateKeys.firstLine(of: key, line: node.start.line, in: entries, index: &stack[top].keyLines) {
+                if !limits.allowDuplicateKeys, let firstLine = DuplicateKeys.firstLine(of: key, line: node.start.line, in: entries[...], index: &stack[top].keyLines) {
                     throw error("duplicate key \"\(key)\" (first at line \(firstLine))", at: node.start)
                 }
                 stack[top].pendingKey = (key, node)
@@ -221,7 +221,7 @@ enum DuplicateKeys {
 
     /// The line where `key` first appeared among `entries`, or nil (and then `key`, on `line`, is recorded in the
     /// index when one is in use). Call before appending the new entry.
-    static func firstLine(of key: String, line: Int, in entries: [Node.Entry], index: inout [String: Int]?) -> Int? {
+    static func firstLine(of key: String, line: Int, in entries: ArraySlice<Node.Entry>, index: inout [String: Int]?) -> Int? {
         if entries.count < scanLimit {
             return entries.first { $0.key == key }?.keyNode.start.line
         }

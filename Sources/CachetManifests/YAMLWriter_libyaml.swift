@@ -9,7 +9,7 @@ enum YAMLWriter {
         var bytes: [UInt8] = []
     }
 
-    static func write(_ objects: [ManifestValue]) throws -> [UInt8] {
+    static func write(_ objects: [ManifestValue], explicitDocumentStart: Bool = true) throws -> [UInt8] {
         var emitter = yaml_emitter_t()
         guard yaml_emitter_initialize(&emitter) == 1 else { throw ManifestError("libyaml's emitter could not be initialised") }
         defer { yaml_emitter_delete(&emitter) }
@@ -33,7 +33,7 @@ enum YAMLWriter {
         }
         try emit(yaml_stream_start_event_initialize(&event, YAML_UTF8_ENCODING))
         for object in objects {
-            try emit(yaml_document_start_event_initialize(&event, nil, nil, nil, 0))
+            try emit(yaml_document_start_event_initialize(&event, nil, nil, nil, explicitDocumentStart ? 0 : 1))
             // Iterative walk: a stack of pending values and closing events.
             enum Work { case value(ManifestValue), endSequence, endMapping }
             var work: [Work] = [.value(object)]

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `cachet-controller`: the decrypting side, which alone holds the private keys.
+struct ControllerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cachet-controller",
+        abstract: "Decrypt SealedSecrets: render mode for sync pipelines (the in-cluster controller comes next).",
+        version: "0.1.0-dev",
+        subcommands: [RenderCommand.self]
+    )
+}

@@ -1,0 +1,61 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import CachetCrypto
+import CachetManifests
+
+/// The whole of `cachet-controller`'s `main`: parse, run, and report failures as `cachet-controller: error: …`
+/// (exit 64 for usage mistakes, 1 otherwise).
+public enum ControllerMain {
+    public static func run(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
+        ProcessHardening.apply()
+        do {
+            var command = try ControllerCommand.parseAsRoot(arguments)
+            try command.run()
+            exit(0)
+        } catch let failure as Renderer.Failure {
+            for error in failure.errors { report("\(error)") }
+            exit(1)
+        } catch let failure as FileError {
+            report(failure.message, hint: failure.hint)
+            exit(1)
+        } catch let failure as ManifestError {
+            report(failure.description)
+            exit(1)
+        } catch let failure as CachetCryptoError {
+            report(failure.message)
+            exit(1)
+        } catch let failure as RenderExit {
+            exit(failure.code)
+        } catch {
+            let exitCode = ControllerCommand.exitCode(for: error)
+            let message = ControllerCommand.fullMessage(for: error)
+            if exitCode == .success {
+                print(message)
+                exit(0)
+            }
+            let prefix = "Error: "
+            report(message.hasPrefix(prefix) ? String(message.dropFirst(prefix.count)) : message)
+            exit(exitCode.rawValue)
+        }
+    }
+
+    static func report(_ message: String, hint: String? = nil) {
+        Diagnostics.write("cachet-controller: error: \(message)")
+        if let hint { Diagnostics.write("cachet-controller: hint: \(hint)") }
+    }
+}
+
+/// A command that has already reported what went wrong and only needs to exit with `code`.
+struct RenderExit: Error {
+    let code: Int32
+}
+
+/// Unbuffered stderr.
+enum Diagnostics {
+    static func write(_ line: String) {
+        var text = line + "\n"
+        text.withUTF8 { buffer in try? SecretFiles.write(UnsafeRawBufferPointer(buffer), to: 2) }
+    }
+}

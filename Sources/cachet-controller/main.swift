@@ -1,0 +1,3 @@
+import CachetController
+
+ControllerMain.run()
