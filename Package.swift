@@ -11,6 +11,11 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // System libraries: the only modules that import C. Each says where its library comes from.
@@ -43,12 +48,41 @@ let package = Package(
             dependencies: ["CachetCrypto", "CYAML"]
         ),
 
+        // A minimal Kubernetes API client: kubeconfig and in-cluster config, typed CRUD, watch, status, proxy.
+        // Knows nothing of sealing.
+        .target(
+            name: "CachetKube",
+            dependencies: [
+                "CachetManifests",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+
+        // A strict stand-in for kube-apiserver (none can be installed here): tests, and the one-machine demo.
+        .target(
+            name: "CachetDevCluster",
+            dependencies: [
+                "CachetManifests",
+                "CachetCrypto",
+                "CachetKube",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // The decrypting side: render mode now; the in-cluster reconciler, keys, HTTP API and metrics later.
         .target(
             name: "CachetController",
             dependencies: [
                 "CachetCrypto",
                 "CachetManifests",
+                "CachetKube",
+                "CachetDevCluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -94,6 +128,10 @@ let package = Package(
             name: "CachetManifestsTests",
             dependencies: ["CachetManifests", "CachetCrypto"],
             exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "CachetKubeTests",
+            dependencies: ["CachetKube", "CachetDevCluster", "CachetManifests", "CachetCrypto"]
         ),
         .testTarget(
             name: "CachetControllerTests",

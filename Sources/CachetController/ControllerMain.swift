@@ -8,11 +8,15 @@ import CachetManifests
 /// The whole of `cachet-controller`'s `main`: parse, run, and report failures as `cachet-controller: error: …`
 /// (exit 64 for usage mistakes, 1 otherwise).
 public enum ControllerMain {
-    public static func run(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
+    public static func run(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) async -> Never {
         ProcessHardening.apply()
         do {
             var command = try ControllerCommand.parseAsRoot(arguments)
-            try command.run()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
             exit(0)
         } catch let failure as Renderer.Failure {
             for error in failure.errors { report("\(error)") }

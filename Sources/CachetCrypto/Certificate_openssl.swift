@@ -46,6 +46,38 @@ public struct Certificate: Sendable, CustomStringConvertible {
     public static func selfSigned(
         for key: RSAPrivateKey, notBefore: Date = Date(), validity: TimeInterval = defaultValidity
     ) throws -> Certificate {
+        try issue(Profile(keyUsage: "critical,encipherOnly", isCertificateAuthority: true), for: key,
+                  notBefore: notBefore, validity: validity)
+    }
+
+    /// What goes into a certificate besides its key and validity.
+    public struct Profile: Sendable {
+        /// The subject's common name; nil for an empty subject (Bitnami's sealing certificates).
+        public var commonName: String?
+        /// OpenSSL's KeyUsage syntax, e.g. `critical,digitalSignature,keyEncipherment`.
+        public var keyUsage: String
+        /// OpenSSL's ExtendedKeyUsage syntax, e.g. `serverAuth` or `clientAuth`.
+        public var extendedKeyUsage: String?
+        public var isCertificateAuthority: Bool
+        /// `DNS:localhost`, `IP:127.0.0.1`, …
+        public var subjectAlternativeNames: [String]
+
+        public init(commonName: String? = nil, keyUsage: String, extendedKeyUsage: String? = nil,
+                    isCertificateAuthority: Bool = false, subjectAlternativeNames: [String] = []) {
+            self.commonName = commonName
+            self.keyUsage = keyUsage
+            self.extendedKeyUsage = extendedKeyUsage
+            self.isCertificateAuthority = isCertificateAuthority
+            self.subjectAlternativeNames = subjectAlternativeNames
+        }
+    }
+
+    /// A certificate for `key` with `profile`, signed by `issuer` (a CA certificate and its key), or self-signed.
+    /// Used for sealing certificates and, in tests and the dev cluster, for TLS certificates.
+    public static func issue(
+        _ profile: Profile, for key: RSAPrivateKey, issuer: (certificate: Certificate, key: RSAPrivateKey)? = nil,
+        notBefore: Date = Date(), validity: TimeInterval = defaultValidity
+    ) throws -> Certificate {
         guard validity > 0 else { throw CachetCryptoError(.certificateNotValid, "certificate validity must be positive") }
         guard let raw = X509_new() else { throw OpenSSLFailure.internalError("creating a certificate") }
         let certificate = X509Certificate(taking: raw)
@@ -65,14 +97,27 @@ public struct Certificate: Sendable, CustomStringConvertible {
               X509_set_pubkey(x509, key.key.pointer) == 1
         else { throw OpenSSLFailure.internalError("filling in the certificate") }
         // X509_new leaves subject and issuer as empty names, which is what Bitnami's certificates carry.
+        if let commonName = profile.commonName {
+            guard X509_NAME_add_entry_by_txt(X509_get_subject_name(x509), "CN", MBSTRING_UTF8, commonName, -1, -1, 0) == 1
+            else { throw OpenSSLFailure.internalError("setting the subject") }
+        }
+        let issuerCertificate = issuer?.certificate.x509.pointer ?? x509
+        guard X509_set_issuer_name(x509, X509_get_subject_name(issuerCertificate)) == 1 else {
+            throw OpenSSLFailure.internalError("setting the issuer")
+        }
 
         var extensionContext = X509V3_CTX()
-        X509V3_set_ctx(&extensionContext, x509, x509, nil, nil, 0)
-        let extensions: [(Int32, String)] = [
-            (NID_basic_constraints, "critical,CA:TRUE"),
-            (NID_key_usage, "critical,encipherOnly"),
+        X509V3_set_ctx(&extensionContext, issuerCertificate, x509, nil, nil, 0)
+        var extensions: [(Int32, String)] = [
+            (NID_basic_constraints, profile.isCertificateAuthority ? "critical,CA:TRUE" : "critical,CA:FALSE"),
+            (NID_key_usage, profile.keyUsage),
             (NID_subject_key_identifier, "hash"),
         ]
+        if let extendedKeyUsage = profile.extendedKeyUsage { extensions.append((NID_ext_key_usage, extendedKeyUsage)) }
+        if !profile.subjectAlternativeNames.isEmpty {
+            extensions.append((NID_subject_alt_name, profile.subjectAlternativeNames.joined(separator: ",")))
+        }
+        if issuer != nil { extensions.append((NID_authority_key_identifier, "keyid")) }
         for (nid, value) in extensions {
             guard let ext = X509V3_EXT_nconf_nid(nil, &extensionContext, nid, value) else {
                 throw OpenSSLFailure.internalError("building certificate extension \(nid)")
@@ -80,7 +125,7 @@ public struct Certificate: Sendable, CustomStringConvertible {
             defer { X509_EXTENSION_free(ext) }
             guard X509_add_ext(x509, ext, -1) == 1 else { throw OpenSSLFailure.internalError("adding an extension") }
         }
-        guard X509_sign(x509, key.key.pointer, EVP_sha256()) > 0 else {
+        guard X509_sign(x509, (issuer?.key ?? key).key.pointer, EVP_sha256()) > 0 else {
             throw OpenSSLFailure.internalError("signing the certificate")
         }
         return try Certificate(taking: certificate)

@@ -12,8 +12,8 @@ public enum YAMLScalarTypes {
         case tagged
     }
 
-    static let nulls: Set<String> = ["", "~", "null", "Null", "NULL"]
-    static let trues: Set<String> = ["y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"]
+    public static let nulls: Set<String> = ["", "~", "null", "Null", "NULL"]
+    public static let trues: Set<String> = ["y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"]
     static let falses: Set<String> = ["n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"]
 
     // Regex values are immutable once built; nonisolated(unsafe) only because the type is not marked Sendable.

@@ -1,3 +1,3 @@
 import CachetController
 
-ControllerMain.run()
+await ControllerMain.run()

@@ -1,0 +1,231 @@
+import AsyncHTTPClient
+import CachetCrypto
+import CachetKube
+import CachetManifests
+import FoundationEssentials
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import Logging
+import NIOCore
+import NIOSSL
+import Synchronization
+
+/// A strict, in-process stand-in for kube-apiserver, for tests and the one-machine demo (no kube-apiserver can be
+/// installed here). It keeps objects with uid, resourceVersion, generation and creationTimestamp; serves discovery,
+/// CRUD, label and field selectors, paging with continue tokens, watches with bookmarks and 410 expiry, merge and
+/// JSON patches, the status subresource, ownerReference garbage collection, and a service proxy; and it injects
+/// faults on demand. kubectl talks to it as to a real cluster.
+public final class DevCluster: Sendable {
+    public struct Settings: Sendable {
+        /// Required as `Authorization: Bearer …` on every API request when set.
+        public var bearerToken: String?
+        /// How often a watch that asked for bookmarks gets one.
+        public var bookmarkInterval: Duration = .seconds(1)
+        /// The longest a watch stays open when the client gives no timeoutSeconds.
+        public var maxWatchDuration: Duration = .seconds(1800)
+        /// Events kept for watches to resume from; older resourceVersions get 410 Gone.
+        public var historyLimit = 10_000
+        /// Serve HTTPS with these certificates instead of plain HTTP.
+        public var tls: TLSMaterial?
+
+        public init(bearerToken: String? = nil, tls: TLSMaterial? = nil) {
+            self.bearerToken = bearerToken
+            self.tls = tls
+        }
+    }
+
+    /// A CA, a server certificate for 127.0.0.1 and localhost signed by it, and a client certificate.
+    public struct TLSMaterial: Sendable {
+        public let certificateAuthorityPEM: [UInt8]
+        public let serverCertificatePEM: [UInt8]
+        public let serverKeyPEM: SecureBytes
+        public let clientCertificatePEM: [UInt8]
+        public let clientKeyPEM: SecureBytes
+        /// Refuse TLS clients that present no certificate signed by the CA.
+        public var requireClientCertificate = false
+
+        /// Generates fresh material (RSA-2048: test-grade, quick to make).
+        public static func generate() throws -> TLSMaterial {
+            let caKey = try RSAPrivateKey.generate(bits: 2048)
+            let ca = try Certificate.issue(.init(commonName: "cachet dev-cluster CA", keyUsage: "critical,keyCertSign,cRLSign",
+                                                 isCertificateAuthority: true), for: caKey, validity: 7 * 86400)
+            let serverKey = try RSAPrivateKey.generate(bits: 2048)
+            let server = try Certificate.issue(
+                .init(commonName: "cachet-dev-cluster", keyUsage: "critical,digitalSignature,keyEncipherment",
+                      extendedKeyUsage: "serverAuth", subjectAlternativeNames: ["IP:127.0.0.1", "DNS:localhost"]),
+                for: serverKey, issuer: (ca, caKey), validity: 7 * 86400)
+            let clientKey = try RSAPrivateKey.generate(bits: 2048)
+            let client = try Certificate.issue(
+                .init(commonName: "cachet-dev-admin", keyUsage: "critical,digitalSignature,keyEncipherment", extendedKeyUsage: "clientAuth"),
+                for: clientKey, issuer: (ca, caKey), validity: 7 * 86400)
+            return TLSMaterial(certificateAuthorityPEM: Array(try ca.pem.utf8), serverCertificatePEM: Array(try server.pem.utf8),
+                               serverKeyPEM: try serverKey.pkcs1PEM(), clientCertificatePEM: Array(try client.pem.utf8),
+                               clientKeyPEM: try clientKey.pkcs1PEM())
+        }
+    }
+
+    /// On a Service: the URL the service proxy forwards to (there are no pods to route to).
+    public static let backendAnnotation = "cachet.dev/dev-cluster-backend"
+
+    public let settings: Settings
+    let store: ObjectStore
+    let faults = FaultInjector()
+    private let proxyClient: HTTPClient
+    private let running = Mutex<(task: Task<Void, any Error>?, port: Int)>((nil, 0))
+
+    public init(settings: Settings = Settings()) async {
+        self.settings = settings
+        store = ObjectStore(resources: APIResource.builtIn, historyLimit: settings.historyLimit)
+        await store.seedDefaults()
+        proxyClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup)
+    }
+
+    /// The port it serves on (after ``start(port:)``).
+    public var port: Int { running.withLock { $0.port } }
+
+    /// `http(s)://127.0.0.1:PORT`
+    public var url: String { "\(settings.tls == nil ? "http" : "https")://127.0.0.1:\(port)" }
+
+    /// Starts serving on 127.0.0.1 (port 0: any free port). Returns once the socket is listening.
+    public func start(port: Int = 0) async throws {
+        let responder = DevClusterResponder(store: store, faults: faults, settings: settings, proxyClient: proxyClient)
+        let server: HTTPServerBuilder
+        if let tls = settings.tls {
+            var configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMBytes(tls.serverCertificatePEM).map { .certificate($0) },
+                privateKey: .privateKey(try tls.serverKeyPEM.withUnsafeBytes { try NIOSSLPrivateKey(bytes: Array($0), format: .pem) }))
+            if tls.requireClientCertificate {
+                configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(tls.certificateAuthorityPEM))
+                configuration.certificateVerification = .noHostnameVerification
+            }
+            server = try .tls(.http1(), tlsConfiguration: configuration)
+        } else {
+            server = .http1()
+        }
+        var logger = Logger(label: "cachet.dev-cluster")
+        logger.logLevel = .critical
+        let (listening, ready) = AsyncStream.makeStream(of: Int.self)
+        let application = Application(
+            responder: responder, server: server,
+            configuration: .init(address: .hostname("127.0.0.1", port: port)),
+            onServerRunning: { channel in
+                ready.yield(channel.localAddress?.port ?? 0)
+                ready.finish()
+            },
+            logger: logger)
+        // The server runs until stop(): a task owned and cancelled by this object.
+        let task = Task { try await application.run() }
+        var iterator = listening.makeAsyncIterator()
+        guard let bound = await iterator.next(), bound > 0 else {
+            task.cancel()
+            _ = try? await task.value
+            throw KubeError(.transport, "the dev cluster could not listen on 127.0.0.1:\(port)")
+        }
+        running.withLock { $0 = (task, bound) }
+    }
+
+    /// Stops serving; open watches end.
+    public func stop() async {
+        let task = running.withLock { state -> Task<Void, any Error>? in
+            defer { state.task = nil }
+            return state.task
+        }
+        _ = await store.dropAllWatches()
+        task?.cancel()
+        _ = try? await task?.value
+    }
+
+    /// Stops and releases everything. Call once, at the end.
+    public func shutdown() async {
+        await stop()
+        try? await proxyClient.shutdown()
+    }
+
+    /// Fault: the server goes away and comes back on the same port, with its objects or without them.
+    public func restart(keepingState: Bool) async throws {
+        let port = self.port
+        await stop()
+        if !keepingState { await store.wipe() }
+        try await start(port: port)
+    }
+
+    // MARK: - Faults
+
+    /// The next `count` API requests get `status` (500, 503, 429, 403, …), with `Retry-After` when given.
+    public func failNextRequests(_ count: Int, status: Int, retryAfter: Int? = nil) {
+        faults.failNext(count, status: status, retryAfter: retryAfter)
+    }
+
+    /// Every response waits this long first (nil: no delay).
+    public func delayResponses(by delay: Duration?) {
+        faults.delay = delay
+    }
+
+    /// Ends every open watch at once; returns how many there were.
+    @discardableResult
+    public func dropWatches() async -> Int {
+        await store.dropAllWatches()
+    }
+
+    /// Forgets the event history: watches and continue tokens from before now get 410 Gone.
+    public func compactHistory() async {
+        await store.compact()
+    }
+
+    public var openWatchCount: Int {
+        get async { await store.openWatchCount }
+    }
+
+    /// The current resourceVersion.
+    public var resourceVersion: Int {
+        get async { await store.resourceVersion }
+    }
+
+    // MARK: - Access
+
+    /// A kubeconfig for this cluster (context `cachet-dev`), with the token and TLS material it needs.
+    public func kubeconfig(namespace: String = "default") -> String {
+        var cluster = "    server: \(url)\n"
+        var user = ""
+        if let tls = settings.tls {
+            cluster += "    certificate-authority-data: \(Base64.encode(tls.certificateAuthorityPEM))\n"
+            user += "    client-certificate-data: \(Base64.encode(tls.clientCertificatePEM))\n"
+            user += "    client-key-data: \(Base64.encode(tls.clientKeyPEM))\n"
+        }
+        if let token = settings.bearerToken { user += "    token: \(token)\n" }
+        if user.isEmpty { user = "    {}\n" }
+        return """
+            apiVersion: v1
+            kind: Config
+            current-context: cachet-dev
+            clusters:
+            - name: cachet-dev
+              cluster:
+            \(cluster.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+            contexts:
+            - name: cachet-dev
+              context:
+                cluster: cachet-dev
+                user: cachet-dev
+                namespace: \(namespace)
+            users:
+            - name: cachet-dev
+              user:
+            \(user.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+
+            """
+    }
+
+    /// A client configuration for this cluster.
+    public func clientConfig(namespace: String = "default") -> KubeConfig {
+        var config = KubeConfig(server: url, namespace: namespace)
+        if let tls = settings.tls {
+            config.certificateAuthorityPEM = tls.certificateAuthorityPEM
+            config.clientCertificatePEM = tls.clientCertificatePEM
+            config.clientKeyPEM = tls.clientKeyPEM
+        }
+        if let token = settings.bearerToken { config.credentials = .bearerToken(token) }
+        return config
+    }
+}

@@ -1,0 +1,377 @@
+import AsyncHTTPClient
+import CachetKube
+import CachetManifests
+import Hummingbird
+import NIOCore
+import Synchronization
+import FoundationEssentials
+import HummingbirdCore
+
+/// The dev cluster's HTTP API: discovery, resource CRUD, watch, patch, the status subresource and the service proxy,
+/// as kube-apiserver serves them (JSON only), plus the faults tests inject.
+struct DevClusterResponder: HTTPResponder {
+    typealias Context = BasicRequestContext
+
+    let store: ObjectStore
+    let faults: FaultInjector
+    let settings: DevCluster.Settings
+    let proxyClient: HTTPClient
+
+    /// Largest request body accepted (the API server's own limit is 3 MiB).
+    static let maxBodyBytes = 3 << 20
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        if let delay = faults.delay { try await Task.sleep(for: delay) }
+        if let token = settings.bearerToken, !Self.isHealthPath(request.uri.path),
+           request.headers[.authorization] != "Bearer \(token)" {
+            return Self.failure(APIError(code: 401, reason: "Unauthorized", message: "Unauthorized"))
+        }
+        if !Self.isHealthPath(request.uri.path), let fault = faults.takeFailure() {
+            var error = APIError(code: fault.status, reason: Self.reason(for: fault.status), message: "injected fault: HTTP \(fault.status)")
+            error.retryAfter = fault.retryAfter
+            return Self.failure(error)
+        }
+        do {
+            return try await route(request)
+        } catch let error as APIError {
+            return Self.failure(error)
+        }
+    }
+
+    static func isHealthPath(_ path: String) -> Bool {
+        ["/healthz", "/livez", "/readyz", "/version"].contains(path)
+    }
+
+    static func reason(for status: Int) -> String {
+        switch status {
+        case 403: "Forbidden"
+        case 429: "TooManyRequests"
+        case 500: "InternalError"
+        case 503: "ServiceUnavailable"
+        default: "Unknown"
+        }
+    }
+
+    // MARK: - Routing
+
+    private func route(_ request: Request) async throws -> Response {
+        let parts = request.uri.path.split(separator: "/").map(String.init)
+        switch parts {
+        case ["healthz"], ["livez"], ["readyz"]:
+            return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok")))
+        case ["version"]:
+            return Self.json(.object([
+                ("major", .string("1")), ("minor", .string("32")), ("gitVersion", .string("v1.32.0-cachet-dev")),
+                ("platform", .string("linux/amd64")),
+            ]))
+        case ["api"]:
+            return Self.json(Discovery.apiVersions)
+        case ["apis"]:
+            return Self.json(Discovery.groupList(store.resources.values))
+        case ["openapi", "v3"]:
+            return Self.json(OpenAPI.root(store.resources.values))
+        case let path where path.count >= 3 && path[0] == "openapi" && path[1] == "v3":
+            guard let document = OpenAPI.document(path[2...].joined(separator: "/"), store.resources.values) else {
+                throw APIError(code: 404, reason: "NotFound", message: "the server could not find the requested resource")
+            }
+            return Self.json(document)
+        case ["api", "v1"]:
+            return Self.json(Discovery.resourceList(group: "", version: "v1", store.resources.values))
+        case let path where path.count == 2 && path[0] == "apis":
+            guard let group = Discovery.group(path[1], store.resources.values) else { throw APIError.notFound("groups", path[1]) }
+            return Self.json(group)
+        case let path where path.count == 3 && path[0] == "apis":
+            let list = Discovery.resourceList(group: path[1], version: path[2], store.resources.values)
+            guard list["resources"]?.arrayValue?.isEmpty == false else { throw APIError.notFound("groupversions", path[1] + "/" + path[2]) }
+            return Self.json(list)
+        default:
+            break
+        }
+        let (group, version, rest): (String, String, ArraySlice<String>)
+        if parts.count >= 3, parts[0] == "api", parts[1] == "v1" {
+            (group, version, rest) = ("", "v1", parts[2...])
+        } else if parts.count >= 4, parts[0] == "apis" {
+            (group, version, rest) = (parts[1], parts[2], parts[3...])
+        } else {
+            throw APIError(code: 404, reason: "NotFound", message: "the server could not find the requested resource")
+        }
+        let target = try resolve(group: group, version: version, rest)
+        if target.subresource == "proxy" {
+            return try await proxy(request, target)
+        }
+        return try await handle(request, target)
+    }
+
+    struct Target {
+        let resource: APIResource
+        let namespace: String?
+        let name: String?
+        let subresource: String?
+        /// For the service proxy: the path after `/proxy`.
+        let proxyPath: String
+    }
+
+    /// `[namespaces/NS/]RESOURCE[/NAME[/SUBRESOURCE…]]`
+    private func resolve(group: String, version: String, _ rest: ArraySlice<String>) throws -> Target {
+        var rest = rest
+        var namespace: String?
+        func resource(_ name: String) -> APIResource? {
+            store.resources.values.first { $0.type.group == group && $0.type.version == version && $0.type.resource == name }
+        }
+        if rest.count >= 3, rest.first == "namespaces", let candidate = resource(rest[rest.startIndex + 2]), candidate.type.namespaced {
+            namespace = rest[rest.startIndex + 1]
+            rest = rest.dropFirst(2)
+        }
+        guard let name = rest.first, let found = resource(name) else {
+            throw APIError(code: 404, reason: "NotFound", message: "the server could not find the requested resource")
+        }
+        rest = rest.dropFirst()
+        let objectName = rest.first
+        rest = rest.dropFirst()
+        let subresource = rest.first
+        rest = rest.dropFirst()
+        if let subresource, subresource != "status", !(subresource == "proxy" && found.type == .services) {
+            throw APIError(code: 404, reason: "NotFound", message: "the server could not find the requested resource (\(subresource))")
+        }
+        if subresource == "status", !found.hasStatusSubresource {
+            throw APIError(code: 404, reason: "NotFound", message: "\(found.type) has no status subresource")
+        }
+        return Target(resource: found, namespace: namespace, name: objectName, subresource: subresource,
+                      proxyPath: "/" + rest.joined(separator: "/"))
+    }
+
+    private func handle(_ request: Request, _ target: Target) async throws -> Response {
+        let query = Query(request.uri.query ?? "")
+        switch (request.method, target.name) {
+        case (.get, let name?):
+            return Self.json(try await store.get(target.resource, namespace: target.namespace, name: name))
+        case (.get, nil):
+            let labels = try query["labelSelector"].map { try LabelSelector($0) }
+            let fields = try query["fieldSelector"].map { try FieldSelector($0) }
+            if let watch = query["watch"], watch == "true" || watch == "1" {
+                return try await self.watch(target, query: query, labels: labels, fields: fields)
+            }
+            let limit = query["limit"].flatMap { Int($0) }
+            let page = try await store.list(target.resource, namespace: target.namespace, labels: labels, fields: fields,
+                                            limit: limit, continueToken: query["continue"].flatMap { $0.isEmpty ? nil : $0 })
+            var metadata: [(String, ManifestValue)] = [("resourceVersion", .string(String(page.resourceVersion)))]
+            if let token = page.continueToken { metadata.append(("continue", .string(token))) }
+            return Self.json(.object([
+                ("kind", .string(target.resource.type.kind + "List")), ("apiVersion", .string(target.resource.type.apiVersion)),
+                ("metadata", .object(metadata)), ("items", .array(page.items)),
+            ]))
+        case (.post, nil):
+            let body = try await Self.body(request)
+            return Self.json(try await store.create(target.resource, namespace: target.namespace, object: body), status: .created)
+        case (.put, let name?):
+            let body = try await Self.body(request)
+            return Self.json(try await store.update(target.resource, namespace: target.namespace, name: name, object: body,
+                                                    subresource: target.subresource))
+        case (.patch, let name?):
+            let patched = try await patch(request, target, name: name)
+            return Self.json(patched)
+        case (.delete, let name?):
+            return Self.json(try await store.delete(target.resource, namespace: target.namespace, name: name))
+        default:
+            throw APIError.methodNotAllowed("\(request.method) is not supported on this path")
+        }
+    }
+
+    /// merge-patch (RFC 7386), strategic-merge-patch (applied as a merge patch: no list merge keys, documented) and
+    /// json-patch (RFC 6902). The patched object goes through the same checks as an update, so a resourceVersion in
+    /// the patch is a precondition.
+    private func patch(_ request: Request, _ target: Target, name: String) async throws -> ManifestValue {
+        let contentType = request.headers[.contentType] ?? ""
+        let bytes = try await Self.bodyBytes(request)
+        let existing = try await store.get(target.resource, namespace: target.namespace, name: name)
+        var patched: ManifestValue
+        if contentType.hasPrefix("application/merge-patch+json") || contentType.hasPrefix("application/strategic-merge-patch+json") {
+            let patch = try Self.parse(bytes)
+            patched = existing.applyingMergePatch(patch)
+            // Without a resourceVersion in the patch, a patch is unconditional.
+            if patch.value(at: ["metadata", "resourceVersion"]) == nil {
+                patched.setValue(existing.value(at: ["metadata", "resourceVersion"]), at: ["metadata", "resourceVersion"])
+            }
+        } else if contentType.hasPrefix("application/json-patch+json") {
+            patched = try JSONPatch.apply(try Self.parse(bytes), to: existing)
+        } else {
+            throw APIError.unsupportedMediaType("the patch type \(contentType) is not supported (use merge-patch, strategic-merge-patch or json-patch)")
+        }
+        return try await store.update(target.resource, namespace: target.namespace, name: name, object: patched,
+                                      subresource: target.subresource)
+    }
+
+    // MARK: - Watch
+
+    private func watch(
+        _ target: Target, query: Query, labels: LabelSelector?, fields: FieldSelector?
+    ) async throws -> Response {
+        let timeout = query["timeoutSeconds"].flatMap { Int($0) }.map { Duration.seconds($0) } ?? settings.maxWatchDuration
+        let bookmarks = query["allowWatchBookmarks"] == "true"
+        let store = self.store
+        let interval = settings.bookmarkInterval
+        let resource = target.resource
+        let started: (id: UUID, events: AsyncStream<ManifestValue>)
+        do {
+            started = try await store.watch(resource, namespace: target.namespace,
+                                            from: query["resourceVersion"], labels: labels, fields: fields)
+        } catch {
+            guard error.code == 410 else { throw error }
+            // As kube-apiserver does: a 200 whose only event is an ERROR carrying the 410 Status.
+            let event = ObjectStore.event(.error, error.status)
+            return Response(status: .ok, headers: [.contentType: "application/json"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: event.jsonBytes + [0x0A])))
+        }
+        let body = ResponseBody { writer in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                if bookmarks {
+                    group.addTask {
+                        while !Task.isCancelled {
+                            try await Task.sleep(for: interval)
+                            await store.sendBookmark(started.id)
+                        }
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    await store.stopWatch(started.id)
+                }
+                for await event in started.events {
+                    try await writer.write(ByteBuffer(bytes: event.jsonBytes + [0x0A]))
+                }
+                group.cancelAll()
+            }
+            await store.stopWatch(started.id)
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: body)
+    }
+
+    // MARK: - Service proxy
+
+    /// `/api/v1/namespaces/NS/services/[SCHEME:]NAME[:PORT]/proxy/PATH`. There are no pods here: a Service is
+    /// backed by the URL in its `cachet.dev/dev-cluster-backend` annotation (set by whoever runs the backend).
+    private func proxy(_ request: Request, _ target: Target) async throws -> Response {
+        guard let spec = target.name else { throw APIError.badRequest("a service name is needed") }
+        let fields = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        let name = fields.count >= 2 ? fields[1] : fields[0]
+        let service = try await store.get(target.resource, namespace: target.namespace, name: name)
+        guard let backend = service.string(at: ["metadata", "annotations", DevCluster.backendAnnotation]) else {
+            throw APIError(code: 503, reason: "ServiceUnavailable", message: "no endpoints available for service \"\(name)\"")
+        }
+        var forwarded = HTTPClientRequest(url: backend + target.proxyPath + (request.uri.query.map { "?" + $0 } ?? ""))
+        forwarded.method = .init(rawValue: request.method.rawValue)
+        for field in request.headers where [.contentType, .accept].contains(field.name) {
+            forwarded.headers.add(name: field.name.rawName, value: field.value)
+        }
+        if request.method == .post || request.method == .put {
+            forwarded.body = .bytes(try await request.body.collect(upTo: Self.maxBodyBytes))
+        }
+        do {
+            let response = try await proxyClient.execute(forwarded, timeout: .seconds(30))
+            let body = try await response.body.collect(upTo: Self.maxBodyBytes)
+            var headers = HTTPFields()
+            if let type = response.headers.first(name: "Content-Type") { headers[.contentType] = type }
+            return Response(status: .init(code: Int(response.status.code)), headers: headers, body: .init(byteBuffer: body))
+        } catch {
+            throw APIError(code: 503, reason: "ServiceUnavailable", message: "error trying to reach service: \(error)")
+        }
+    }
+
+    // MARK: - Helpers
+
+    static func bodyBytes(_ request: Request) async throws -> [UInt8] {
+        var buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: maxBodyBytes)
+        } catch {
+            throw APIError(code: 413, reason: "RequestEntityTooLarge", message: "the request body is larger than \(maxBodyBytes) bytes")
+        }
+        return buffer.readBytes(length: buffer.readableBytes) ?? []
+    }
+
+    /// A JSON body, or a protobuf one for the built-in types kubectl sends that way.
+    static func body(_ request: Request) async throws -> ManifestValue {
+        let bytes = try await bodyBytes(request)
+        if let type = request.headers[.contentType], type.hasPrefix("application/vnd.kubernetes.protobuf") {
+            return try ProtobufBody.decode(bytes)
+        }
+        return try parse(bytes)
+    }
+
+    static func parse(_ bytes: [UInt8]) throws(APIError) -> ManifestValue {
+        do {
+            return try ManifestValue(json: bytes)
+        } catch {
+            throw APIError.badRequest("the request body is not valid JSON: \(error)")
+        }
+    }
+
+    static func json(_ value: ManifestValue, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: value.jsonBytes)))
+    }
+
+    static func failure(_ error: APIError) -> Response {
+        var response = json(error.status, status: .init(code: error.code))
+        if let retryAfter = error.retryAfter { response.headers[.retryAfter] = String(retryAfter) }
+        return response
+    }
+}
+
+/// Faults the next requests will meet.
+final class FaultInjector: Sendable {
+    struct Failure: Sendable {
+        let status: Int
+        let retryAfter: Int?
+    }
+
+    private let state = Mutex<(failures: [Failure], delay: Duration?)>(([], nil))
+
+    func failNext(_ count: Int, status: Int, retryAfter: Int?) {
+        state.withLock { $0.failures += Array(repeating: Failure(status: status, retryAfter: retryAfter), count: count) }
+    }
+
+    func takeFailure() -> Failure? {
+        state.withLock { $0.failures.isEmpty ? nil : $0.failures.removeFirst() }
+    }
+
+    var delay: Duration? {
+        get { state.withLock { $0.delay } }
+        set { state.withLock { $0.delay = newValue } }
+    }
+
+    func clear() {
+        state.withLock { $0 = ([], nil) }
+    }
+}
+
+/// A URL query as Go's `url.ParseQuery` reads it (what kube-apiserver uses): `+` is a space, `%XX` a byte.
+struct Query: Sendable {
+    private var values: [String: String] = [:]
+
+    init(_ raw: String) {
+        for pair in raw.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            values[Self.decode(parts[0])] = parts.count > 1 ? Self.decode(parts[1]) : ""
+        }
+    }
+
+    subscript(_ key: String) -> String? { values[key] }
+
+    static func decode(_ text: Substring) -> String {
+        var bytes: [UInt8] = []
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            switch byte {
+            case UInt8(ascii: "+"): bytes.append(0x20)
+            case UInt8(ascii: "%"):
+                if let high = iterator.next(), let low = iterator.next(),
+                   let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) {
+                    bytes.append(value)
+                }
+            default: bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,320 @@
+import AsyncHTTPClient
+import CachetCrypto
+import CachetManifests
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+
+/// A minimal Kubernetes API client: typed CRUD, JSON merge patch, the status subresource, watch, and the service
+/// proxy. Objects are ``ManifestValue``s (ordered JSON), so anything the API returns round-trips unchanged.
+///
+/// 429 and 5xx answers are retried, honouring `Retry-After` (capped); 409 is surfaced to the caller, who decides how to
+/// re-read and retry (``updateRetryingConflicts(_:name:namespace:attempts:mutate:)`` does the common case).
+public final class KubeClient: Sendable {
+    public let config: KubeConfig
+    public let retry: RetryPolicy
+    private let http: HTTPClient
+    private let tokens: TokenSource
+
+    /// How requests are retried when the server asks for it.
+    public struct RetryPolicy: Sendable {
+        public var maxAttempts: Int
+        /// Longest wait between attempts, whatever `Retry-After` says.
+        public var maxDelay: Duration
+        /// First wait when the server gives no `Retry-After`; doubled each attempt.
+        public var baseDelay: Duration
+
+        public init(maxAttempts: Int = 5, maxDelay: Duration = .seconds(30), baseDelay: Duration = .milliseconds(200)) {
+            self.maxAttempts = maxAttempts
+            self.maxDelay = maxDelay
+            self.baseDelay = baseDelay
+        }
+    }
+
+    public init(config: KubeConfig, retry: RetryPolicy = RetryPolicy()) throws {
+        self.config = config
+        self.retry = retry
+        var tls = TLSConfiguration.makeClientConfiguration()
+        do {
+            if let ca = config.certificateAuthorityPEM {
+                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(ca))
+            }
+            if config.insecureSkipTLSVerify {
+                tls.certificateVerification = .none
+            }
+            if let certificate = config.clientCertificatePEM, let key = config.clientKeyPEM {
+                tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(certificate).map { .certificate($0) }
+                tls.privateKey = .privateKey(try key.withUnsafeBytes { try NIOSSLPrivateKey(bytes: Array($0), format: .pem) })
+            }
+        } catch {
+            throw KubeError(.configuration, "the kubeconfig's TLS material could not be read: \(error)")
+        }
+        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+        configuration.timeout = .init(connect: .seconds(10), read: nil)
+        configuration.redirectConfiguration = .disallow
+        http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        tokens = TokenSource(config.credentials)
+    }
+
+    /// Closes connections. Call once, when done with the client.
+    public func shutdown() async throws {
+        try await http.shutdown()
+    }
+
+    // MARK: - Typed operations
+
+    public func get(_ type: ResourceType, name: String, namespace: String? = nil) async throws -> ManifestValue {
+        try await send(.GET, type.path(namespace: namespace, name: name)).json()
+    }
+
+    /// One page of a list. `limit`/`continueToken` page through large lists.
+    public func list(
+        _ type: ResourceType, namespace: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,
+        limit: Int? = nil, continueToken: String? = nil
+    ) async throws -> ObjectList {
+        var query: [(String, String)] = []
+        if let labelSelector { query.append(("labelSelector", labelSelector)) }
+        if let fieldSelector { query.append(("fieldSelector", fieldSelector)) }
+        if let limit { query.append(("limit", String(limit))) }
+        if let continueToken { query.append(("continue", continueToken)) }
+        let list = try await send(.GET, type.path(namespace: namespace), query: query).json()
+        let token = list.string(at: ["metadata", "continue"]).flatMap { $0.isEmpty ? nil : $0 }
+        return ObjectList(items: list["items"]?.arrayValue ?? [],
+                          resourceVersion: list.string(at: ["metadata", "resourceVersion"]) ?? "",
+                          continueToken: token)
+    }
+
+    /// Every item, following `continue` tokens page by page. The resourceVersion is the first page's (the
+    /// snapshot every later page belongs to).
+    public func listAll(
+        _ type: ResourceType, namespace: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,
+        pageSize: Int = 500
+    ) async throws -> ObjectList {
+        var page = try await list(type, namespace: namespace, labelSelector: labelSelector, fieldSelector: fieldSelector, limit: pageSize)
+        var all = page
+        while let token = page.continueToken {
+            page = try await list(type, namespace: namespace, labelSelector: labelSelector, fieldSelector: fieldSelector,
+                                  limit: pageSize, continueToken: token)
+            all.items += page.items
+        }
+        all.continueToken = nil
+        return all
+    }
+
+    public func create(_ type: ResourceType, _ object: ManifestValue, namespace: String? = nil) async throws -> ManifestValue {
+        let namespace = namespace ?? object.string(at: ["metadata", "namespace"])
+        return try await send(.POST, type.path(namespace: namespace), body: object.jsonBytes).json()
+    }
+
+    /// PUT: replaces the object. Its `metadata.resourceVersion` makes the write conditional: a stale one is a 409
+    /// (`KubeError.Code.conflict`), never a silent overwrite.
+    public func update(_ type: ResourceType, _ object: ManifestValue) async throws -> ManifestValue {
+        try await put(type, object, subresource: nil)
+    }
+
+    /// PUT on the status subresource: only `status` is written.
+    public func updateStatus(_ type: ResourceType, _ object: ManifestValue) async throws -> ManifestValue {
+        try await put(type, object, subresource: "status")
+    }
+
+    private func put(_ type: ResourceType, _ object: ManifestValue, subresource: String?) async throws -> ManifestValue {
+        guard let name = object.string(at: ["metadata", "name"]) else {
+            throw KubeError(.badRequest, "the object has no metadata.name")
+        }
+        let path = type.path(namespace: object.string(at: ["metadata", "namespace"]), name: name, subresource: subresource)
+        return try await send(.PUT, path, body: object.jsonBytes).json()
+    }
+
+    /// RFC 7386 JSON merge patch (`application/merge-patch+json`), optionally on a subresource (`status`).
+    public func patch(
+        _ type: ResourceType, name: String, namespace: String? = nil, mergePatch: ManifestValue, subresource: String? = nil
+    ) async throws -> ManifestValue {
+        try await send(.PATCH, type.path(namespace: namespace, name: name, subresource: subresource), body: mergePatch.jsonBytes,
+                       contentType: "application/merge-patch+json").json()
+    }
+
+    public func delete(_ type: ResourceType, name: String, namespace: String? = nil) async throws {
+        _ = try await send(.DELETE, type.path(namespace: namespace, name: name))
+    }
+
+    /// Read, change, write; on a 409 (someone else wrote in between) read again and re-apply `mutate`, up to
+    /// `attempts` times. `mutate` returns false when the object already is as wanted (nothing is written).
+    public func updateRetryingConflicts(
+        _ type: ResourceType, name: String, namespace: String? = nil, attempts: Int = 5,
+        mutate: (inout ManifestValue) throws -> Bool
+    ) async throws -> ManifestValue {
+        var attempt = 0
+        while true {
+            attempt += 1
+            var object = try await get(type, name: name, namespace: namespace)
+            guard try mutate(&object) else { return object }
+            do {
+                return try await update(type, object)
+            } catch let error as KubeError where error.code == .conflict && attempt < attempts {
+                continue
+            }
+        }
+    }
+
+    /// A watch from `resourceVersion`, consumed incrementally: each event is decoded as its line arrives; nothing
+    /// is buffered beyond one event. An `ERROR` event (410 Gone for a too-old resourceVersion) is thrown as a
+    /// ``KubeError``. The sequence ends when the server closes the stream (`timeoutSeconds`).
+    public func watch(
+        _ type: ResourceType, namespace: String? = nil, resourceVersion: String?, labelSelector: String? = nil,
+        fieldSelector: String? = nil, timeoutSeconds: Int = 300
+    ) -> WatchEvents {
+        var query: [(String, String)] = [("watch", "true"), ("allowWatchBookmarks", "true"), ("timeoutSeconds", String(timeoutSeconds))]
+        if let resourceVersion { query.append(("resourceVersion", resourceVersion)) }
+        if let labelSelector { query.append(("labelSelector", labelSelector)) }
+        if let fieldSelector { query.append(("fieldSelector", fieldSelector)) }
+        return WatchEvents(client: self, path: type.path(namespace: namespace), query: query, timeoutSeconds: timeoutSeconds)
+    }
+
+    /// A request to a Service through the API server's proxy (how kubeseal reaches the controller):
+    /// `/api/v1/namespaces/NS/services/SCHEME:NAME:PORT/proxy/PATH`. Returns the status and body as they came.
+    public func proxy(
+        _ method: HTTPMethod, namespace: String, service: String, scheme: String = "http", port: String = "",
+        path: String, body: [UInt8]? = nil, contentType: String = "application/json"
+    ) async throws -> (status: Int, body: [UInt8]) {
+        let target = "\(scheme):\(service):\(port)"
+        let fullPath = "/api/v1/namespaces/\(PathEscape.segment(namespace))/services/\(target)/proxy" + (path.hasPrefix("/") ? path : "/" + path)
+        let response = try await send(method, fullPath, body: body, contentType: contentType, accept: "*/*", throwOnError: false)
+        return (response.status, response.body)
+    }
+
+    // MARK: - Transport
+
+    struct Response: Sendable {
+        let status: Int
+        let body: [UInt8]
+
+        func json() throws -> ManifestValue {
+            do {
+                return try ManifestValue(json: body)
+            } catch {
+                throw KubeError(.decoding, "the API server's answer is not JSON: \(error)", status: status)
+            }
+        }
+    }
+
+    /// Largest response body accepted (lists of a big cluster's objects).
+    static let maxBodyBytes = 256 << 20
+
+    func makeRequest(_ method: HTTPMethod, _ path: String, query: [(String, String)], body: [UInt8]?,
+                     contentType: String, accept: String) throws -> HTTPClientRequest {
+        let base = config.server.hasSuffix("/") ? String(config.server.dropLast()) : config.server
+        var request = HTTPClientRequest(url: base + path + (query.isEmpty ? "" : "?" + PathEscape.query(query)))
+        request.method = method
+        request.headers.add(name: "Accept", value: accept)
+        request.headers.add(name: "User-Agent", value: "cachet/0.1")
+        if let authorization = try tokens.authorization() {
+            request.headers.add(name: "Authorization", value: authorization)
+        }
+        if let body {
+            request.headers.add(name: "Content-Type", value: contentType)
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        return request
+    }
+
+    func send(
+        _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: [UInt8]? = nil,
+        contentType: String = "application/json", accept: String = "application/json", throwOnError: Bool = true
+    ) async throws -> Response {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let request = try makeRequest(method, path, query: query, body: body, contentType: contentType, accept: accept)
+            let status: Int
+            let responseBody: [UInt8]
+            let retryAfter: Int?
+            do {
+                let response = try await http.execute(request, timeout: .seconds(60))
+                status = Int(response.status.code)
+                retryAfter = response.headers.first(name: "Retry-After").flatMap { Int($0) }
+                var buffer = try await response.body.collect(upTo: Self.maxBodyBytes)
+                responseBody = buffer.readBytes(length: buffer.readableBytes) ?? []
+            } catch let error as KubeError {
+                throw error
+            } catch {
+                // No HTTP answer at all. Reads are safe to repeat; writes may have happened, so they are not.
+                if method == .GET, attempt < retry.maxAttempts {
+                    try await Task.sleep(for: delay(attempt: attempt, retryAfter: nil))
+                    continue
+                }
+                throw KubeError(.transport, "cannot reach the API server at \(config.server): \(error)")
+            }
+            if (200..<300).contains(status) || !throwOnError { return Response(status: status, body: responseBody) }
+            let failure = Self.error(status: status, body: responseBody, retryAfter: retryAfter)
+            if shouldRetry(method: method, status: status, retryAfter: retryAfter), attempt < retry.maxAttempts {
+                try await Task.sleep(for: delay(attempt: attempt, retryAfter: retryAfter))
+                continue
+            }
+            throw failure
+        }
+    }
+
+    /// 429 and 503 mean the request was not processed, so any method may be repeated; other 5xx only for methods
+    /// that are safe to repeat (a POST may have created the object).
+    private func shouldRetry(method: HTTPMethod, status: Int, retryAfter: Int?) -> Bool {
+        switch status {
+        case 429, 503: true
+        case 500...599: method != .POST || retryAfter != nil
+        default: false
+        }
+    }
+
+    func delay(attempt: Int, retryAfter: Int?) -> Duration {
+        let wanted: Duration = retryAfter.map { .seconds($0) } ?? retry.baseDelay * (1 << min(attempt - 1, 16))
+        return min(wanted, retry.maxDelay)
+    }
+
+    /// A typed error carrying the Status object's message and reason.
+    static func error(status: Int, body: [UInt8], retryAfter: Int?) -> KubeError {
+        let object = try? ManifestValue(json: body)
+        let reason = object?["reason"]?.stringValue
+        let message = object?["message"]?.stringValue ?? "the API server answered HTTP \(status)"
+        return KubeError(KubeError.code(forStatus: status, reason: reason), message, status: status, reason: reason,
+                         retryAfter: retryAfter)
+    }
+
+    func execute(_ request: HTTPClientRequest, timeoutSeconds: Int) async throws -> HTTPClientResponse {
+        try await http.execute(request, timeout: .seconds(Int64(timeoutSeconds) + 30))
+    }
+}
+
+/// The Authorization header, with token files re-read when they change (service-account tokens rotate).
+final class TokenSource: Sendable {
+    private let credentials: KubeConfig.Credentials
+    private let cache = Mutex<(token: String, modified: Int, size: Int)?>(nil)
+
+    init(_ credentials: KubeConfig.Credentials) {
+        self.credentials = credentials
+    }
+
+    func authorization() throws -> String? {
+        switch credentials {
+        case .none: return nil
+        case .bearerToken(let token): return "Bearer " + token
+        case .basic(let username, let password): return "Basic " + Base64.encode(Array("\(username):\(password)".utf8))
+        case .bearerTokenFile(let path): return "Bearer " + (try currentToken(path))
+        }
+    }
+
+    /// The file is stat'ed on every request and read again only when its mtime or size changed.
+    private func currentToken(_ path: String) throws -> String {
+        var status = stat()
+        guard stat(path, &status) == 0 else { throw KubeError(.configuration, "cannot read the token file \(path)") }
+        let modified = Int(status.st_mtim.tv_sec) * 1_000_000_000 + Int(status.st_mtim.tv_nsec)
+        let size = Int(status.st_size)
+        if let cached = cache.withLock({ $0 }), cached.modified == modified, cached.size == size { return cached.token }
+        let token = try SecretFiles.read(path).withUnsafeBytes { String(decoding: $0, as: UTF8.self) }.trimmingWhitespace
+        cache.withLock { $0 = (token, modified, size) }
+        return token
+    }
+}
+
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif

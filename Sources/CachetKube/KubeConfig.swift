@@ -1,0 +1,196 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CachetCrypto
+import CachetManifests
+
+/// Where the API server is and how to authenticate: from a kubeconfig file (as kubectl reads it) or from the pod's
+/// service account (in-cluster).
+public struct KubeConfig: Sendable {
+    /// `https://host:port` (or `http://` for a local dev server).
+    public var server: String
+    /// The context's namespace, the service account's namespace in-cluster, or `default`.
+    public var namespace: String
+    /// PEM CA certificates to trust for the server; nil means the system's trust store.
+    public var certificateAuthorityPEM: [UInt8]?
+    public var insecureSkipTLSVerify = false
+    /// Overrides the name the server's certificate is checked against.
+    public var tlsServerName: String?
+    /// PEM client certificate and key, for client-certificate authentication.
+    public var clientCertificatePEM: [UInt8]?
+    public var clientKeyPEM: SecureBytes?
+    public var credentials: Credentials = .none
+
+    public enum Credentials: Sendable {
+        case none
+        case bearerToken(String)
+        /// A token file, re-read when it changes (service-account tokens rotate, about hourly).
+        case bearerTokenFile(String)
+        case basic(username: String, password: String)
+    }
+
+    public init(server: String, namespace: String = "default") {
+        self.server = server
+        self.namespace = namespace
+    }
+
+    /// The files `KUBECONFIG` names (colon-separated), else `~/.kube/config`.
+    public static func defaultPaths(environment: [String: String]) -> [String] {
+        if let variable = environment["KUBECONFIG"], !variable.isEmpty {
+            return variable.split(separator: ":").map(String.init).filter { !$0.isEmpty }
+        }
+        guard let home = environment["HOME"] else { return [] }
+        return [home + "/.kube/config"]
+    }
+
+    /// kubectl's order: an explicit `--kubeconfig`, else `KUBECONFIG`'s files (merged, first definition wins), else
+    /// `~/.kube/config`, else the in-cluster service account.
+    public static func resolve(
+        kubeconfig: String? = nil, context: String? = nil, environment: [String: String] = currentEnvironment()
+    ) throws -> KubeConfig {
+        if let kubeconfig { return try load(paths: [kubeconfig], context: context) }
+        let paths = defaultPaths(environment: environment).filter(SecretFiles.exists)
+        if !paths.isEmpty { return try load(paths: paths, context: context) }
+        if environment["KUBERNETES_SERVICE_HOST"] != nil { return try inCluster(environment: environment) }
+        throw KubeError(.configuration, "no kubeconfig: pass --kubeconfig, set KUBECONFIG, create ~/.kube/config, or run in a pod")
+    }
+
+    /// Reads kubeconfig files (merged as kubectl merges them) and selects `context` (default: `current-context`).
+    public static func load(paths: [String], context: String? = nil) throws -> KubeConfig {
+        var clusters: [String: (ManifestValue, String)] = [:]
+        var users: [String: (ManifestValue, String)] = [:]
+        var contexts: [String: ManifestValue] = [:]
+        var currentContext: String?
+        for path in paths {
+            let file = try readConfig(path)
+            currentContext = currentContext ?? file["current-context"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+            let directory = OutputPath.parent(of: path)
+            for (list, field) in [("clusters", "cluster"), ("users", "user"), ("contexts", "context")] {
+                for entry in file[list]?.arrayValue ?? [] {
+                    guard let name = entry["name"]?.stringValue else { continue }
+                    let value = entry[field] ?? .object([])
+                    switch list {
+                    case "clusters": if clusters[name] == nil { clusters[name] = (value, directory) }
+                    case "users": if users[name] == nil { users[name] = (value, directory) }
+                    default: if contexts[name] == nil { contexts[name] = value }
+                    }
+                }
+            }
+        }
+        let where_ = paths.joined(separator: ":")
+        guard let contextName = context ?? currentContext else {
+            throw KubeError(.configuration, "\(where_): no current-context; pass --context")
+        }
+        guard let selected = contexts[contextName] else {
+            throw KubeError(.configuration, "\(where_): no context named \"\(contextName)\"")
+        }
+        guard let clusterName = selected["cluster"]?.stringValue, let (cluster, clusterDirectory) = clusters[clusterName] else {
+            throw KubeError(.configuration, "\(where_): context \"\(contextName)\" names no known cluster")
+        }
+        guard let server = cluster["server"]?.stringValue, server.hasPrefix("https://") || server.hasPrefix("http://") else {
+            throw KubeError(.configuration, "\(where_): cluster \"\(clusterName)\" has no https:// server")
+        }
+        var config = KubeConfig(server: server, namespace: selected["namespace"]?.stringValue ?? "default")
+        config.insecureSkipTLSVerify = cluster["insecure-skip-tls-verify"] == .bool(true)
+        config.tlsServerName = cluster["tls-server-name"]?.stringValue
+        config.certificateAuthorityPEM = try dataOrFile(cluster, "certificate-authority", relativeTo: clusterDirectory)
+            .map { $0.withUnsafeBytes { Array($0) } }
+
+        if let userName = selected["user"]?.stringValue {
+            guard let (user, userDirectory) = users[userName] else {
+                throw KubeError(.configuration, "\(where_): context \"\(contextName)\" names no known user \"\(userName)\"")
+            }
+            if user["exec"] != nil || user["auth-provider"] != nil {
+                throw KubeError(.configuration, "\(where_): user \"\(userName)\" uses an exec or auth-provider plugin, which is not supported; use a token or client certificate")
+            }
+            config.clientCertificatePEM = try dataOrFile(user, "client-certificate", relativeTo: userDirectory)
+                .map { $0.withUnsafeBytes { Array($0) } }
+            config.clientKeyPEM = try dataOrFile(user, "client-key", relativeTo: userDirectory)
+            if let token = user["token"]?.stringValue, !token.isEmpty {
+                config.credentials = .bearerToken(token)
+            } else if let file = user["tokenFile"]?.stringValue {
+                config.credentials = .bearerTokenFile(resolve(file, relativeTo: userDirectory))
+            } else if let username = user["username"]?.stringValue, let password = user["password"]?.stringValue {
+                config.credentials = .basic(username: username, password: password)
+            }
+        }
+        return config
+    }
+
+    /// The pod's own service account: token (re-read as it rotates), CA and namespace from the mounted files, the
+    /// server from `KUBERNETES_SERVICE_HOST`/`PORT`.
+    public static func inCluster(
+        environment: [String: String] = currentEnvironment(),
+        serviceAccountDirectory: String = "/var/run/secrets/kubernetes.io/serviceaccount"
+    ) throws -> KubeConfig {
+        guard let host = environment["KUBERNETES_SERVICE_HOST"], let port = environment["KUBERNETES_SERVICE_PORT"] else {
+            throw KubeError(.configuration, "not in a cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are unset")
+        }
+        let hostPart = host.contains(":") ? "[\(host)]" : host  // IPv6
+        let namespace = (try? SecretFiles.read(serviceAccountDirectory + "/namespace"))
+            .map { $0.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }.trimmingWhitespace } ?? "default"
+        var config = KubeConfig(server: "https://\(hostPart):\(port)", namespace: namespace.isEmpty ? "default" : namespace)
+        config.certificateAuthorityPEM = try SecretFiles.read(serviceAccountDirectory + "/ca.crt").withUnsafeBytes { Array($0) }
+        config.credentials = .bearerTokenFile(serviceAccountDirectory + "/token")
+        return config
+    }
+
+    public static func currentEnvironment() -> [String: String] {
+        var result: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") {
+                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            pointer += 1
+        }
+        return result
+    }
+
+    private static func readConfig(_ path: String) throws -> ManifestValue {
+        let bytes = try SecretFiles.read(path)
+        do {
+            let documents = try ManifestReader.documents(in: bytes)
+            guard let root = documents.first?.root else { return .object([]) }
+            return try ManifestValue(node: root)
+        } catch let error as ManifestError {
+            throw error.inFile(path)
+        }
+    }
+
+    /// `<field>-data` (base64) or `<field>` (a file path, relative to the kubeconfig's directory).
+    private static func dataOrFile(_ object: ManifestValue, _ field: String, relativeTo directory: String) throws -> SecureBytes? {
+        if let data = object[field + "-data"]?.stringValue {
+            do {
+                return SecureBytes(copying: try Base64.decode(data))
+            } catch {
+                throw KubeError(.configuration, "\(field)-data is not valid base64")
+            }
+        }
+        if let path = object[field]?.stringValue {
+            return try SecretFiles.read(resolve(path, relativeTo: directory))
+        }
+        return nil
+    }
+
+    private static func resolve(_ path: String, relativeTo directory: String) -> String {
+        path.hasPrefix("/") ? path : SecretFiles.join(directory, path)
+    }
+}
+
+enum OutputPath {
+    static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+}
+
+extension String {
+    var trimmingWhitespace: String {
+        var text = Substring(self)
+        while let first = text.first, first.isWhitespace { text.removeFirst() }
+        while let last = text.last, last.isWhitespace { text.removeLast() }
+        return String(text)
+    }
+}

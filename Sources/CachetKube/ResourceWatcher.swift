@@ -1,0 +1,95 @@
+import CachetManifests
+
+/// List, then watch, forever: the controller's view of one resource type.
+///
+/// A 410 Gone (the resourceVersion fell out of the server's history) means events were missed, so the watcher lists
+/// again and reports the fresh snapshot; any other interruption (a dropped connection, the server's timeout, a 5xx)
+/// resumes the watch from the last resourceVersion seen, after a backoff that doubles up to `maxBackoff` and resets
+/// once events flow again. It ends only when the task is cancelled.
+public struct ResourceWatcher: AsyncSequence, Sendable {
+    public enum Change: Sendable {
+        /// A full snapshot (at start, and after every relist). Anything not in it no longer exists.
+        case listed([ManifestValue], resourceVersion: String)
+        /// One change after the snapshot.
+        case event(WatchEvent)
+    }
+    public typealias Element = Change
+
+    public let client: KubeClient
+    public let type: ResourceType
+    public var namespace: String?
+    public var labelSelector: String?
+    public var initialBackoff: Duration = .milliseconds(100)
+    public var maxBackoff: Duration = .seconds(30)
+    /// Server-side timeout of each watch request; the watcher reconnects after it.
+    public var watchTimeoutSeconds = 300
+
+    public init(client: KubeClient, type: ResourceType, namespace: String? = nil, labelSelector: String? = nil) {
+        self.client = client
+        self.type = type
+        self.namespace = namespace
+        self.labelSelector = labelSelector
+    }
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(watcher: self)
+    }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        let watcher: ResourceWatcher
+        var resourceVersion: String?
+        var events: WatchEvents.Iterator?
+        var backoff: Duration
+        /// Interruptions since events last flowed (for tests and logs).
+        public private(set) var consecutiveFailures = 0
+
+        init(watcher: ResourceWatcher) {
+            self.watcher = watcher
+            self.backoff = watcher.initialBackoff
+        }
+
+        public mutating func next() async throws -> Change? {
+            while !Task.isCancelled {
+                do {
+                    guard let version = resourceVersion else {
+                        let list = try await watcher.client.listAll(watcher.type, namespace: watcher.namespace,
+                                                                     labelSelector: watcher.labelSelector)
+                        resourceVersion = list.resourceVersion
+                        events = nil
+                        succeeded()
+                        return .listed(list.items, resourceVersion: list.resourceVersion)
+                    }
+                    if events == nil {
+                        events = watcher.client.watch(watcher.type, namespace: watcher.namespace, resourceVersion: version,
+                                                      labelSelector: watcher.labelSelector,
+                                                      timeoutSeconds: watcher.watchTimeoutSeconds).makeAsyncIterator()
+                    }
+                    guard let event = try await events!.next() else {
+                        events = nil  // the server ended the watch (its timeout): resume at once
+                        continue
+                    }
+                    if let version = event.resourceVersion { resourceVersion = version }
+                    succeeded()
+                    if event.kind == .bookmark { continue }
+                    return .event(event)
+                } catch let error as KubeError where error.code == .gone {
+                    resourceVersion = nil  // missed events: list again
+                    events = nil
+                } catch is CancellationError {
+                    return nil
+                } catch {
+                    events = nil
+                    consecutiveFailures += 1
+                    try? await Task.sleep(for: backoff)
+                    backoff = Swift.min(backoff * 2, watcher.maxBackoff)
+                }
+            }
+            return nil
+        }
+
+        private mutating func succeeded() {
+            consecutiveFailures = 0
+            backoff = watcher.initialBackoff
+        }
+    }
+}

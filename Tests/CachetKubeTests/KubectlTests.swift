@@ -1,0 +1,127 @@
+import CachetCrypto
+import CachetDevCluster
+import CachetKube
+import CachetManifests
+import Foundation
+import Testing
+
+/// The real kubectl (1.32) against the dev cluster: if kubectl needs it, the dev cluster implements it.
+@Suite(.enabled(if: Kubectl.path != nil, "kubectl is not installed"), .serialized)
+struct KubectlTests {
+    static let sealedYAML = """
+        apiVersion: bitnami.com/v1alpha1
+        kind: SealedSecret
+        metadata:
+          name: app
+          namespace: team-a
+          labels: {tier: web}
+        spec:
+          encryptedData:
+            password: AgBy3i4OJSWK+PiTySYZZA==
+          template:
+            metadata: {name: app, namespace: team-a}
+        """
+
+    func withCluster(settings: DevCluster.Settings = .init(), _ body: (DevCluster, String) async throws -> Void) async throws {
+        let harness = try await Harness.start(settings: settings)
+        let kubeconfig = try TemporaryFile(harness.cluster.kubeconfig())
+        do {
+            try await body(harness.cluster, kubeconfig.path)
+        } catch {
+            await harness.close()
+            throw error
+        }
+        await harness.close()
+    }
+
+    func kubectl(_ arguments: [String], _ kubeconfig: String, stdin: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        let result = try Kubectl.run(arguments, kubeconfig: kubeconfig, stdin: stdin)
+        #expect(result.status == 0, "kubectl \(arguments.joined(separator: " ")): \(result.error)", sourceLocation: sourceLocation)
+        return result.output
+    }
+
+    @Test("create namespace, apply a SealedSecret (YAML and JSON), get -o json, patch, label selectors, delete")
+    func lifecycle() async throws {
+        try await withCluster { _, kubeconfig in
+            #expect(try kubectl(["create", "namespace", "team-a"], kubeconfig).contains("namespace/team-a created"))
+            #expect(try kubectl(["apply", "-f", "-"], kubeconfig, stdin: Self.sealedYAML).contains("sealedsecret.bitnami.com/app created"))
+            #expect(try kubectl(["apply", "-f", "-"], kubeconfig, stdin: Self.sealedYAML).contains("unchanged"))
+            let json = #"{"apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret", "metadata": {"name": "db", "namespace": "team-a", "labels": {"tier": "db"}}, "spec": {"encryptedData": {"k": "AQ=="}}}"#
+            #expect(try kubectl(["apply", "-f", "-"], kubeconfig, stdin: json).contains("sealedsecret.bitnami.com/db created"))
+
+            let object = try ManifestValue(json: Array(try kubectl(["get", "sealedsecret", "app", "-n", "team-a", "-o", "json"], kubeconfig).utf8))
+            #expect(object.string(at: ["metadata", "uid"])?.count == 36)
+            #expect(object.value(at: ["metadata", "generation"]) == .number("1"))
+            #expect(object.string(at: ["spec", "encryptedData", "password"]) == "AgBy3i4OJSWK+PiTySYZZA==")
+            #expect(object.string(at: ["metadata", "annotations", "kubectl.kubernetes.io/last-applied-configuration"]) != nil)
+
+            // Labels are metadata: no new generation. A spec change is one.
+            _ = try kubectl(["patch", "sealedsecret", "app", "-n", "team-a", "--type=merge", "-p", #"{"metadata":{"labels":{"team":"a"}}}"#], kubeconfig)
+            _ = try kubectl(["patch", "sealedsecret", "app", "-n", "team-a", "--type=json",
+                             "-p", #"[{"op":"replace","path":"/spec/encryptedData/password","value":"AQAB"}]"#], kubeconfig)
+            let patched = try ManifestValue(json: Array(try kubectl(["get", "sealedsecret", "app", "-n", "team-a", "-o", "json"], kubeconfig).utf8))
+            #expect(patched.string(at: ["metadata", "labels", "team"]) == "a")
+            #expect(patched.value(at: ["metadata", "generation"]) == .number("2"))
+
+            #expect(try kubectl(["get", "sealedsecrets", "-n", "team-a", "-l", "tier=web", "-o", "name"], kubeconfig) == "sealedsecret.bitnami.com/app\n")
+            #expect(try kubectl(["get", "sealedsecrets", "-A", "-l", "tier in (db,cache)", "-o", "name"], kubeconfig) == "sealedsecret.bitnami.com/db\n")
+            #expect(try kubectl(["get", "sealedsecrets", "-A", "-l", "!tier", "-o", "name"], kubeconfig) == "")
+
+            #expect(try kubectl(["delete", "sealedsecret", "app", "-n", "team-a"], kubeconfig).contains("deleted"))
+            let missing = try Kubectl.run(["get", "sealedsecret", "app", "-n", "team-a"], kubeconfig: kubeconfig)
+            #expect(missing.status != 0 && missing.error.contains("NotFound"))
+        }
+    }
+
+    @Test("kubectl create secret and configmap (sent as protobuf) land as JSON objects")
+    func protobufCreate() async throws {
+        try await withCluster { _, kubeconfig in
+            _ = try kubectl(["create", "secret", "generic", "s", "--from-literal=a=b", "--from-literal=c=d"], kubeconfig)
+            _ = try kubectl(["create", "configmap", "c", "--from-literal=k=v"], kubeconfig)
+            let secret = try ManifestValue(json: Array(try kubectl(["get", "secret", "s", "-o", "json"], kubeconfig).utf8))
+            #expect(secret["data"] == .object([("a", .string("Yg==")), ("c", .string("ZA=="))]))
+            #expect(secret["type"] == .string("Opaque"))
+            let configMap = try ManifestValue(json: Array(try kubectl(["get", "configmap", "c", "-o", "json"], kubeconfig).utf8))
+            #expect(configMap.string(at: ["data", "k"]) == "v")
+        }
+    }
+
+    @Test("kubectl get -w sees a later change")
+    func watch() async throws {
+        try await withCluster { _, kubeconfig in
+            _ = try kubectl(["create", "namespace", "team-a"], kubeconfig)
+            _ = try kubectl(["apply", "-f", "-"], kubeconfig, stdin: Self.sealedYAML)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Kubectl.path!)
+            process.arguments = ["get", "sealedsecret", "app", "-n", "team-a", "-w", "-o", "jsonpath={.metadata.labels.stage}{\"\\n\"}"]
+            process.environment = ["KUBECONFIG": kubeconfig, "HOME": NSTemporaryDirectory()]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            try await Task.sleep(for: .seconds(1))
+            _ = try kubectl(["patch", "sealedsecret", "app", "-n", "team-a", "--type=merge", "-p", #"{"metadata":{"labels":{"stage":"changed"}}}"#], kubeconfig)
+            var seen = ""
+            let deadline = ContinuousClock.now + .seconds(10)
+            while !seen.contains("changed"), ContinuousClock.now < deadline {
+                let chunk = output.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                seen += String(decoding: chunk, as: UTF8.self)
+            }
+            process.terminate()
+            process.waitUntilExit()
+            #expect(seen.contains("changed"), "watch output: \(seen)")
+        }
+    }
+
+    @Test("kubectl talks HTTPS with the generated CA, a client certificate and a token")
+    func tls() async throws {
+        var settings = DevCluster.Settings(bearerToken: "s3cret-token", tls: try DevCluster.TLSMaterial.generate())
+        settings.tls?.requireClientCertificate = true
+        try await withCluster(settings: settings) { cluster, kubeconfig in
+            #expect(cluster.url.hasPrefix("https://"))
+            let names = try kubectl(["get", "namespaces", "-o", "name"], kubeconfig)
+            #expect(names.contains("namespace/default"))
+        }
+    }
+}
