@@ -131,9 +131,14 @@ public final class DevCluster: Sendable {
             defer { state.task = nil }
             return state.task
         }
+        guard let task else { return }
+        // Refuse new requests first, then end the watches: the server's graceful shutdown waits for open requests,
+        // and a watch is a request that never ends by itself.
+        faults.stopping = true
         _ = await store.dropAllWatches()
-        task?.cancel()
-        _ = try? await task?.value
+        task.cancel()
+        _ = try? await task.value
+        faults.stopping = false
     }
 
     /// Stops and releases everything. Call once, at the end.
@@ -155,6 +160,11 @@ public final class DevCluster: Sendable {
     /// The next `count` API requests get `status` (500, 503, 429, 403, …), with `Retry-After` when given.
     public func failNextRequests(_ count: Int, status: Int, retryAfter: Int? = nil) {
         faults.failNext(count, status: status, retryAfter: retryAfter)
+    }
+
+    /// Forgets pending injected failures and delays.
+    public func clearFaults() {
+        faults.clear()
     }
 
     /// Every response waits this long first (nil: no delay).

@@ -21,6 +21,8 @@ struct DevClusterResponder: HTTPResponder {
     static let maxBodyBytes = 3 << 20
 
     func respond(to request: Request, context: Context) async throws -> Response {
+        // A server that is stopping takes no new requests, so that no new watch can hold its shutdown open.
+        if faults.stopping { return Self.failure(APIError(code: 503, reason: "ServiceUnavailable", message: "the server is shutting down")) }
         if let delay = faults.delay { try await Task.sleep(for: delay) }
         if let token = settings.bearerToken, !Self.isHealthPath(request.uri.path),
            request.headers[.authorization] != "Bearer \(token)" {
@@ -325,7 +327,7 @@ final class FaultInjector: Sendable {
         let retryAfter: Int?
     }
 
-    private let state = Mutex<(failures: [Failure], delay: Duration?)>(([], nil))
+    private let state = Mutex<(failures: [Failure], delay: Duration?, stopping: Bool)>(([], nil, false))
 
     func failNext(_ count: Int, status: Int, retryAfter: Int?) {
         state.withLock { $0.failures += Array(repeating: Failure(status: status, retryAfter: retryAfter), count: count) }
@@ -340,8 +342,13 @@ final class FaultInjector: Sendable {
         set { state.withLock { $0.delay = newValue } }
     }
 
+    var stopping: Bool {
+        get { state.withLock { $0.stopping } }
+        set { state.withLock { $0.stopping = newValue } }
+    }
+
     func clear() {
-        state.withLock { $0 = ([], nil) }
+        state.withLock { $0.failures = []; $0.delay = nil }
     }
 }
 

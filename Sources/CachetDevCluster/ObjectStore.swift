@@ -279,6 +279,8 @@ actor ObjectStore {
     func wipe() {
         objects.removeAll()
         _ = dropAllWatches()
+        // One step past every version a client could hold, then compacted: every old watch gets 410 and relists.
+        resourceVersion += 1
         compact()
         seedDefaults()
     }

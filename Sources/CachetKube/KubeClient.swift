@@ -52,6 +52,9 @@ public final class KubeClient: Sendable {
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
         configuration.timeout = .init(connect: .seconds(10), read: nil)
         configuration.redirectConfiguration = .disallow
+        // One connection attempt per request: a certificate the CA does not vouch for fails at once instead of being
+        // retried until the connect timeout; transient failures are retried by `send`, with backoff.
+        configuration.connectionPool.retryConnectionEstablishment = false
         http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
         tokens = TokenSource(config.credentials)
     }
@@ -141,13 +144,13 @@ public final class KubeClient: Sendable {
     /// `attempts` times. `mutate` returns false when the object already is as wanted (nothing is written).
     public func updateRetryingConflicts(
         _ type: ResourceType, name: String, namespace: String? = nil, attempts: Int = 5,
-        mutate: (inout ManifestValue) throws -> Bool
+        mutate: (inout ManifestValue) async throws -> Bool
     ) async throws -> ManifestValue {
         var attempt = 0
         while true {
             attempt += 1
             var object = try await get(type, name: name, namespace: namespace)
-            guard try mutate(&object) else { return object }
+            guard try await mutate(&object) else { return object }
             do {
                 return try await update(type, object)
             } catch let error as KubeError where error.code == .conflict && attempt < attempts {
