@@ -21,7 +21,7 @@ let package = Package(
         // System libraries: the only modules that import C. Each says where its library comes from.
         .systemLibrary(
             name: "COpenSSL",
-            pkgConfig: "libcrypto",
+            pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
         .systemLibrary(
@@ -48,14 +48,30 @@ let package = Package(
             dependencies: ["CachetCrypto", "CYAML"]
         ),
 
-        // A minimal Kubernetes API client: kubeconfig and in-cluster config, typed CRUD, watch, status, proxy.
-        // Knows nothing of sealing.
+        // Where the Kubernetes API is and how to talk to it (kubeconfig, in-cluster config), its errors and resource
+        // types: shared by the client below and by the CLI, with no networking of its own.
+        .target(
+            name: "CachetKubeConfig",
+            dependencies: ["CachetManifests", "CachetCrypto"]
+        ),
+
+        // Blocking HTTP/1.1 over TCP or TLS (OpenSSL's libssl): the CLI's few requests (a certificate URL, the
+        // controller through the API server's service proxy) without SwiftNIO's start-up cost.
+        .target(
+            name: "CachetTransport",
+            dependencies: ["COpenSSL", "CachetCrypto", "CachetKubeConfig"]
+        ),
+
+        // A minimal Kubernetes API client: typed CRUD, watch, status, proxy (async-http-client). Knows nothing of
+        // sealing.
         .target(
             name: "CachetKube",
             dependencies: [
+                "CachetKubeConfig",
                 "CachetManifests",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
@@ -68,7 +84,9 @@ let package = Package(
                 "CachetCrypto",
                 "CachetKube",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -97,12 +115,13 @@ let package = Package(
             dependencies: [
                 "CachetCrypto",
                 "CachetManifests",
+                "CachetTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
             name: "cachet",
-            dependencies: ["CachetCLI", "CachetManifests", "CachetCrypto"]
+            dependencies: ["CachetCLI", "CachetManifests", "CachetCrypto", "CachetDevCluster"]
         ),
 
         // `swift run -c release cachet-bench`: the crypto core's speed against bare OpenSSL.
@@ -131,7 +150,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CachetKubeTests",
-            dependencies: ["CachetKube", "CachetDevCluster", "CachetManifests", "CachetCrypto"]
+            dependencies: ["CachetKube", "CachetDevCluster", "CachetManifests", "CachetCrypto", "CachetTransport"]
         ),
         .testTarget(
             name: "CachetControllerTests",
@@ -139,7 +158,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CachetCLITests",
-            dependencies: ["CachetCLI", "CachetManifests", "CachetCrypto"]
+            dependencies: ["CachetCLI", "CachetManifests", "CachetCrypto", "CachetDevCluster"]
         ),
     ],
     swiftLanguageModes: [.v6]

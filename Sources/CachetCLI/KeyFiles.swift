@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CachetCrypto
 import CachetManifests
+import CachetTransport
 
 /// Key files on disk from the CLI's side: the sealing key to read, new key pairs to write.
 enum KeyFiles {
@@ -11,14 +12,43 @@ enum KeyFiles {
     /// No key or certificate file comes near this size; a larger file is a wrong path.
     static let sizeLimit = 1 << 20
 
-    /// Reads the key to seal to: a PEM certificate or public key, or `tls.crt` in a key directory.
-    static func readSealingKey(at path: String) throws -> SealingKey {
-        let file = SecretFiles.isDirectory(path) ? SecretFiles.join(path, certificateFileName) : path
-        let pem = try SecretFiles.read(file, limit: sizeLimit)
+    /// Reads the key to seal to: a PEM certificate or public key, `tls.crt` in a key directory, or an `https://` URL
+    /// (verified against `certificateAuthority` when given, else the system's trust store).
+    static func readSealingKey(at location: String, certificateAuthority: String? = nil) throws -> SealingKey {
+        let lowered = location.lowercased()
+        let pem: [UInt8]
+        let source: String
+        if lowered.hasPrefix("https://") || lowered.hasPrefix("http://") {
+            // Only https: a certificate fetched over plain HTTP could be swapped in transit, and every value sealed to
+            // it would then be readable by whoever swapped it.
+            guard lowered.hasPrefix("https://") else {
+                throw CommandFailure("\(location): only https:// URLs are fetched (plain HTTP can be tampered with in transit)",
+                                     hint: "use https://, or download the certificate and pass the file")
+            }
+            let authority = try certificateAuthority.map { try SecretFiles.read($0, limit: sizeLimit).withUnsafeBytes { Array($0) } }
+            let response: BlockingHTTP.Response
+            do {
+                response = try BlockingHTTP.send(
+                    BlockingHTTP.Request(url: location, headers: [("Accept", "application/x-pem-file, */*")]),
+                    tls: BlockingHTTP.TLSSettings(certificateAuthorityPEM: authority), maxBodyBytes: sizeLimit)
+            } catch let error as BlockingHTTP.Failure {
+                throw CommandFailure("cannot fetch \(location): \(error.message)",
+                                     hint: certificateAuthority == nil ? "pass --cert-ca if the server's certificate comes from a private CA" : nil)
+            }
+            guard response.status == 200 else {
+                throw CommandFailure("cannot fetch \(location): HTTP \(response.status)")
+            }
+            pem = response.body
+            source = location
+        } else {
+            let path = lowered.hasPrefix("file://") ? String(location.dropFirst(7)) : location
+            source = SecretFiles.isDirectory(path) ? SecretFiles.join(path, certificateFileName) : path
+            pem = try SecretFiles.read(source, limit: sizeLimit).withUnsafeBytes { Array($0) }
+        }
         do {
             return try SealingKey(pem: pem)
         } catch let error as CachetCryptoError {
-            throw CommandFailure("\(file): \(error.message)", hint: hint(for: error))
+            throw CommandFailure("\(source): \(error.message)", hint: hint(for: error))
         }
     }
 

@@ -23,8 +23,11 @@ struct SealCommand: ParsableCommand {
     @Flag(help: "Seal a single value read from stdin or --from-file, instead of Secret manifests.")
     var raw = false
 
-    @Option(help: "The certificate (or PEM public key, or key directory) to seal to, e.g. keys.example/tls.crt.")
+    @Option(help: "The certificate to seal to: a file (or PEM public key, or key directory), or an https:// URL.")
     var cert: String
+
+    @Option(name: .customLong("cert-ca"), help: "With an https:// --cert: the CA certificate to verify the server with (default: the system's).")
+    var certificateAuthority: String?
 
     @OptionGroup var scope: ScopeOptions
     @OptionGroup var io: ManifestIOOptions
@@ -61,7 +64,7 @@ struct SealCommand: ParsableCommand {
     }
 
     func run() throws {
-        let key = try KeyFiles.readSealingKey(at: cert)
+        let key = try KeyFiles.readSealingKey(at: cert, certificateAuthority: certificateAuthority)
         if raw {
             try sealRawValue(to: key)
             return

@@ -311,7 +311,7 @@ final class TokenSource: Sendable {
         let modified = Int(status.st_mtim.tv_sec) * 1_000_000_000 + Int(status.st_mtim.tv_nsec)
         let size = Int(status.st_size)
         if let cached = cache.withLock({ $0 }), cached.modified == modified, cached.size == size { return cached.token }
-        let token = try SecretFiles.read(path).withUnsafeBytes { String(decoding: $0, as: UTF8.self) }.trimmingWhitespace
+        let token = try SecretFiles.read(path).withUnsafeBytes { String(decoding: $0, as: UTF8.self) }.filter { !$0.isWhitespace }
         cache.withLock { $0 = (token, modified, size) }
         return token
     }

@@ -1,3 +1,4 @@
+import CachetDevCluster
 import Foundation
 import Testing
 
@@ -172,5 +173,78 @@ struct RawSealingRefusalTests {
                       mentioning: "cannot open /nonexistent/tls.crt")
         expectCommandFailure(try CachetProcess.run(["unseal", "--raw", "--key", "/nonexistent", "--scope", "cluster-wide"]),
                       mentioning: "cannot open /nonexistent")
+    }
+}
+
+/// `--cert https://…`: fetched with TLS verification, never over plain HTTP.
+struct CertificateURLTests {
+    /// A Python HTTPS server over a directory, with a certificate for 127.0.0.1 and localhost from a fresh CA.
+    final class HTTPSServer: @unchecked Sendable {
+        let process = Process()
+        let port: Int
+        let directory: TemporaryDirectory
+
+        init(serving directory: TemporaryDirectory, material: DevCluster.TLSMaterial) throws {
+            self.directory = directory
+            let certificate = directory.path("server.crt"), key = directory.path("server.key")
+            try Data(material.serverCertificatePEM).write(to: URL(fileURLWithPath: certificate))
+            try material.serverKeyPEM.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: key)) }
+            let script = """
+                import http.server, ssl, sys, os
+                os.chdir(sys.argv[1])
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.load_cert_chain(sys.argv[2], sys.argv[3])
+                server = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+                server.socket = context.wrap_socket(server.socket, server_side=True)
+                print(server.server_address[1], flush=True)
+                server.serve_forever()
+                """
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", "-c", script, directory.url.path, certificate, key]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            var line = ""
+            while !line.hasSuffix("\n") {
+                let byte = output.fileHandleForReading.readData(ofLength: 1)
+                if byte.isEmpty { break }
+                line += String(decoding: byte, as: UTF8.self)
+            }
+            guard let port = Int(line.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+                throw CocoaError(.fileReadUnknown)
+            }
+            self.port = port
+        }
+
+        deinit {
+            // SIGKILL: a child inherits the spawning thread's signal mask, which may block SIGTERM.
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    @Test("an https certificate URL verified with --cert-ca seals; without the CA it is refused; http is refused")
+    func certificateURL() throws {
+        let keys = try GeneratedKeys()
+        let material = try DevCluster.TLSMaterial.generate()
+        let server = try HTTPSServer(serving: keys.directory, material: material)
+        let ca = keys.directory.path("ca.pem")
+        try Data(material.certificateAuthorityPEM).write(to: URL(fileURLWithPath: ca))
+        let url = "https://127.0.0.1:\(server.port)/keys/tls.crt"
+
+        let sealed = try CachetProcess.run(["seal", "--raw", "--cert", url, "--cert-ca", ca, "--scope", "cluster-wide"],
+                                           stdin: Data("fetched".utf8))
+        #expect(sealed.status == 0, "\(sealed.error)")
+        let opened = try CachetProcess.run(["unseal", "--raw", "--key", keys.privateKey, "--scope", "cluster-wide"], stdin: sealed.output)
+        #expect(opened.outputText == "fetched")
+
+        let untrusted = try CachetProcess.run(["seal", "--raw", "--cert", url, "--scope", "cluster-wide"], stdin: Data("x".utf8))
+        #expect(untrusted.status == 1 && untrusted.error.contains("not trusted") && untrusted.error.contains("--cert-ca"))
+        #expect(untrusted.output.isEmpty)
+
+        let plain = try CachetProcess.run(["seal", "--raw", "--cert", "http://127.0.0.1:\(server.port)/keys/tls.crt", "--scope", "cluster-wide"],
+                                          stdin: Data("x".utf8))
+        #expect(plain.status == 1 && plain.error.contains("only https://"))
     }
 }

@@ -46,10 +46,10 @@ public struct ResourceType: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Percent-encoding for URL path segments and query values (RFC 3986 unreserved characters pass unchanged).
-enum PathEscape {
-    static func segment(_ text: String) -> String { escape(text) }
+public enum PathEscape {
+    public static func segment(_ text: String) -> String { escape(text) }
 
-    static func query(_ items: [(String, String)]) -> String {
+    public static func query(_ items: [(String, String)]) -> String {
         items.map { escape($0.0) + "=" + escape($0.1) }.joined(separator: "&")
     }
 
@@ -96,4 +96,10 @@ public struct ObjectList: Sendable {
     public var resourceVersion: String
     /// Set when more items remain; pass it back as `continue`.
     public var continueToken: String?
+
+    public init(items: [ManifestValue], resourceVersion: String, continueToken: String?) {
+        self.items = items
+        self.resourceVersion = resourceVersion
+        self.continueToken = continueToken
+    }
 }

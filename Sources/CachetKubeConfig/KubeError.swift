@@ -43,7 +43,7 @@ public struct KubeError: Error, Sendable, CustomStringConvertible {
     }
 
     /// The code for an HTTP status (and Status reason).
-    static func code(forStatus status: Int, reason: String?) -> Code {
+    public static func code(forStatus status: Int, reason: String?) -> Code {
         switch status {
         case 400: .badRequest
         case 401: .unauthorized
