@@ -121,7 +121,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "cachet",
-            dependencies: ["CachetCLI", "CachetManifests", "CachetCrypto", "CachetDevCluster"]
+            dependencies: ["CachetCLI"]
         ),
 
         // `swift run -c release cachet-bench`: the crypto core's speed against bare OpenSSL.

@@ -321,3 +321,33 @@ import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
+
+extension KubeClient {
+    /// Records a core/v1 Event about `object` (which must carry kind, apiVersion, name, namespace and uid), as
+    /// `kubectl describe` shows them. The message is the caller's: it must never hold a secret value.
+    @discardableResult
+    public func recordEvent(
+        about object: ManifestValue, type: String = "Normal", reason: String, message: String, component: String
+    ) async throws -> ManifestValue {
+        let namespace = object.string(at: ["metadata", "namespace"]) ?? "default"
+        let now = FoundationEssentials.Date().formatted(.iso8601)
+        let reference: [(String, ManifestValue)] = [
+            ("apiVersion", object["apiVersion"] ?? .null), ("kind", object["kind"] ?? .null),
+            ("name", object.value(at: ["metadata", "name"]) ?? .null), ("namespace", .string(namespace)),
+            ("uid", object.value(at: ["metadata", "uid"]) ?? .null),
+            ("resourceVersion", object.value(at: ["metadata", "resourceVersion"]) ?? .null),
+        ]
+        let event = ManifestValue.object([
+            ("apiVersion", .string("v1")), ("kind", .string("Event")),
+            ("metadata", .object([("generateName", .string((object.string(at: ["metadata", "name"]) ?? "object") + ".")),
+                                  ("namespace", .string(namespace))])),
+            ("involvedObject", .object(reference)), ("type", .string(type)), ("reason", .string(reason)),
+            ("message", .string(message)), ("source", .object([("component", .string(component))])),
+            ("firstTimestamp", .string(now)), ("lastTimestamp", .string(now)), ("count", .number("1")),
+            ("reportingComponent", .string(component)),
+        ])
+        return try await create(.events, event, namespace: namespace)
+    }
+}
+
+import FoundationEssentials

@@ -35,6 +35,30 @@ struct KubeClientTests {
         await expectKubeError(.notFound) { try await client.delete(.configMaps, name: "a", namespace: "default") }
     }
 
+    @Test("Events are recorded about an object; Leases are ordinary objects with optimistic concurrency")
+    func eventsAndLeases() async throws {
+        let harness = try await Harness.start()
+        defer { Task { await harness.close() } }
+        let client = harness.client
+        let object = try await client.create(.configMaps, .configMap("subject"))
+        let event = try await client.recordEvent(about: object, type: "Warning", reason: "ErrUnsealFailed", message: "no key", component: "cachet")
+        #expect(event.name?.hasPrefix("subject.") == true)
+        let events = try await client.list(.events, namespace: "default", fieldSelector: nil)
+        #expect(events.items.first?.string(at: ["involvedObject", "uid"]) == object.string(at: ["metadata", "uid"]))
+        #expect(events.items.first?.string(at: ["reason"]) == "ErrUnsealFailed")
+
+        let lease = try await client.create(.leases, .object([
+            ("metadata", .object([("name", .string("cachet-controller")), ("namespace", .string("kube-system"))])),
+            ("spec", .object([("holderIdentity", .string("pod-a")), ("leaseDurationSeconds", .number("15"))])),
+        ]))
+        var takeover = lease
+        takeover.setValue(.string("pod-b"), at: ["spec", "holderIdentity"])
+        _ = try await client.update(.leases, takeover)
+        var late = lease
+        late.setValue(.string("pod-c"), at: ["spec", "holderIdentity"])
+        await expectKubeError(.conflict) { _ = try await client.update(.leases, late) }
+    }
+
     @Test("a write that changes nothing changes no resourceVersion")
     func noOpUpdate() async throws {
         let harness = try await Harness.start()
