@@ -1,0 +1,183 @@
+import CachetCrypto
+import CachetKube
+import CachetManifests
+import FoundationEssentials
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The controller's keys, kept as Bitnami keeps them: `kubernetes.io/tls` Secrets in the controller's namespace,
+/// labelled `sealedsecrets.bitnami.com/sealed-secrets-key=active` (so Bitnami's keys and backups work unchanged).
+///
+/// The newest key (by certificate notBefore, Bitnami's default order) seals; every key unseals. A key is generated
+/// when none exists, every `renewPeriod`, and when the newest is older than `cutoff`. Key Secrets added by someone
+/// else are picked up from a watch, without a restart.
+public final class KeyManager: Service, Sendable {
+    public struct Settings: Sendable {
+        public var namespace: String
+        public var keyPrefix = "sealed-secrets-key"
+        public var keyBits = 4096
+        public var keyValidity: Duration = .seconds(87600 * 3600)
+        /// 0 disables renewal.
+        public var renewPeriod: Duration = .seconds(720 * 3600)
+        public var cutoff: Date?
+
+        public init(namespace: String) {
+            self.namespace = namespace
+        }
+    }
+
+    public static let keyLabel = "sealedsecrets.bitnami.com/sealed-secrets-key"
+
+    struct LoadedKey: Sendable {
+        let secretName: String
+        let privateKey: RSAPrivateKey
+        let certificate: Certificate
+        let certificatePEM: String
+    }
+
+    let client: KubeClient
+    let settings: Settings
+    let logger: Logger
+    private let keys = Mutex<[LoadedKey]>([])
+    private let ready = Mutex<Bool>(false)
+
+    public init(client: KubeClient, settings: Settings, logger: Logger) {
+        self.client = client
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Every key, for unsealing.
+    public var keyRing: KeyRing {
+        KeyRing(keys: keys.withLock { $0.map(\.privateKey) })
+    }
+
+    /// The newest certificate, for sealing (nil until a key is loaded).
+    public var newestCertificatePEM: String? {
+        keys.withLock { $0.last?.certificatePEM }
+    }
+
+    var newest: LoadedKey? { keys.withLock { $0.last } }
+
+    public var isReady: Bool { ready.withLock { $0 } }
+
+    public var keyCount: Int { keys.withLock { $0.count } }
+
+    /// Loads every active key Secret; generates one if none exists or the newest is older than the cutoff.
+    public func prepare() async throws {
+        try await load()
+        if let newest, let cutoff = settings.cutoff, newest.certificate.notBefore < cutoff {
+            logger.info("the newest key is older than the key cutoff time; generating a new one")
+            try await generate()
+        } else if newest == nil {
+            logger.info("no sealing key found; generating one", metadata: ["namespace": "\(settings.namespace)"])
+            try await generate()
+        }
+        ready.withLock { $0 = true }
+    }
+
+    /// Lists the key Secrets and registers each one it can read.
+    func load() async throws {
+        let list = try await client.listAll(.secrets, namespace: settings.namespace, labelSelector: "\(Self.keyLabel)=active")
+        for secret in list.items { register(secret) }
+    }
+
+    /// Reads a key Secret; a Secret that is not a usable RSA key is logged and skipped (never a crash, unlike
+    /// Bitnami's controller, which indexes an empty certificate list on a bad key).
+    @discardableResult
+    func register(_ secret: ManifestValue) -> Bool {
+        let name = secret.string(at: ["metadata", "name"]) ?? "?"
+        guard secret.string(at: ["metadata", "labels", Self.keyLabel]) == "active" else { return false }
+        guard let keyText = secret.string(at: ["data", "tls.key"]), let certificateText = secret.string(at: ["data", "tls.crt"]),
+              let keyPEM = try? Base64.decode(keyText), let certificatePEM = try? Base64.decode(certificateText)
+        else {
+            logger.warning("key Secret has no tls.key and tls.crt; skipped", metadata: ["secret": "\(name)"])
+            return false
+        }
+        do {
+            let privateKey = try RSAPrivateKey(pem: SecureBytes(copying: keyPEM))
+            let certificate = try Certificate(pem: certificatePEM)
+            guard certificate.keyID == privateKey.keyID else {
+                logger.warning("key Secret's certificate is not for its key; skipped", metadata: ["secret": "\(name)"])
+                return false
+            }
+            let loaded = LoadedKey(secretName: name, privateKey: privateKey, certificate: certificate,
+                                   certificatePEM: String(decoding: certificatePEM, as: UTF8.self))
+            let added = keys.withLock { keys -> Bool in
+                guard !keys.contains(where: { $0.privateKey.keyID == privateKey.keyID }) else { return false }
+                keys.append(loaded)
+                keys.sort { $0.certificate.notBefore < $1.certificate.notBefore }
+                return true
+            }
+            if added { logger.info("registered a sealing key", metadata: ["secret": "\(name)", "keyID": "\(privateKey.keyID)"]) }
+            return added
+        } catch {
+            logger.warning("key Secret could not be read; skipped", metadata: ["secret": "\(name)", "reason": "\(error)"])
+            return false
+        }
+    }
+
+    /// A new key and Bitnami-style certificate, stored as a new key Secret (generateName: the key prefix).
+    func generate() async throws {
+        let privateKey = try RSAPrivateKey.generate(bits: settings.keyBits)
+        let validity = Double(settings.keyValidity.components.seconds)
+        let certificate = try Certificate.selfSigned(for: privateKey, validity: validity)
+        let keyPEM = try privateKey.pkcs1PEM()
+        let secret = ManifestValue.object([
+            ("apiVersion", .string("v1")), ("kind", .string("Secret")),
+            ("metadata", .object([
+                ("generateName", .string(settings.keyPrefix)), ("namespace", .string(settings.namespace)),
+                ("labels", .stringMap([Self.keyLabel: "active"])),
+            ])),
+            ("type", .string("kubernetes.io/tls")),
+            ("data", .object([
+                ("tls.crt", .string(Base64.encode(Array(try certificate.pem.utf8)))),
+                ("tls.key", .string(Base64.encode(keyPEM))),
+            ])),
+        ])
+        let created = try await client.create(.secrets, secret, namespace: settings.namespace)
+        register(created)
+    }
+
+    /// Renews on schedule and picks up key Secrets added by others, until shutdown.
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await self.watchKeySecrets() }
+                if self.settings.renewPeriod > .zero {
+                    group.addTask { try await self.renewOnSchedule() }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    private func watchKeySecrets() async throws {
+        let watcher = ResourceWatcher(client: client, type: .secrets, namespace: settings.namespace,
+                                      labelSelector: "\(Self.keyLabel)=active")
+        for try await change in watcher {
+            switch change {
+            case .listed(let items, _): items.forEach { register($0) }
+            case .event(let event) where event.kind == .added || event.kind == .modified: register(event.object)
+            default: break
+            }
+        }
+    }
+
+    private func renewOnSchedule() async throws {
+        while !Task.isCancelled {
+            let age = newest.map { Date().timeIntervalSince($0.certificate.notBefore) } ?? 0
+            let period = Double(settings.renewPeriod.components.seconds) + Double(settings.renewPeriod.components.attoseconds) / 1e18
+            let wait = max(0, period - age)
+            try await Task.sleep(for: .milliseconds(Int(wait * 1000)))
+            do {
+                logger.info("renewing the sealing key")
+                try await generate()
+            } catch {
+                logger.error("key renewal failed; retrying in a minute", metadata: ["reason": "\(error)"])
+                try await Task.sleep(for: .seconds(60))
+            }
+        }
+    }
+}

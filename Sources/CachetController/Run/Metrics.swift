@@ -1,0 +1,118 @@
+import Synchronization
+
+/// The controller's metrics, with Bitnami's names (`sealed_secrets_controller_…`) so that existing dashboards and
+/// the `SealedSecretsUnsealErrorHigh` alert keep working, rendered in the Prometheus text format (0.0.4).
+///
+/// Labels carry names and namespaces only — never a value, a key or an error text.
+public final class ControllerMetrics: Sendable {
+    static let prefix = "sealed_secrets_controller_"
+
+    private struct State {
+        var unsealRequests = 0
+        var unsealErrors: [[String]: Int] = [:]          // [reason, namespace]
+        var conditions: [[String]: Int] = [:]            // [namespace, name, condition, instance] → -1/0/1
+        var httpRequests: [[String]: Int] = [:]          // [path, code, method]
+        var httpDurations: [[String]: Histogram] = [:]   // [path, method]
+    }
+
+    struct Histogram {
+        static let buckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+        var counts = [Int](repeating: 0, count: buckets.count)
+        var sum = 0.0
+        var count = 0
+
+        mutating func observe(_ value: Double) {
+            for (index, bound) in Self.buckets.enumerated() where value <= bound { counts[index] += 1 }
+            sum += value
+            count += 1
+        }
+    }
+
+    private let state = Mutex(State())
+    let revision: String
+
+    public init(revision: String = "0.1.0-dev") {
+        self.revision = revision
+    }
+
+    public func unsealRequest() {
+        state.withLock { $0.unsealRequests += 1 }
+    }
+
+    /// `reason` is one of Bitnami's: fetch, status, unseal, update, unmanaged.
+    public func unsealError(reason: String, namespace: String) {
+        state.withLock { $0.unsealErrors[[reason, namespace], default: 0] += 1 }
+    }
+
+    /// The Synced condition of a SealedSecret: -1 false, 0 unknown, 1 true.
+    public func condition(namespace: String, name: String, instance: String, synced: Bool?) {
+        state.withLock { state in
+            state.conditions = state.conditions.filter { $0.key[0] != namespace || $0.key[1] != name }
+            state.conditions[[namespace, name, "Synced", instance]] = synced.map { $0 ? 1 : -1 } ?? 0
+        }
+    }
+
+    public func forget(namespace: String, name: String) {
+        state.withLock { state in state.conditions = state.conditions.filter { $0.key[0] != namespace || $0.key[1] != name } }
+    }
+
+    public func httpRequest(path: String, method: String, code: Int, seconds: Double) {
+        state.withLock { state in
+            state.httpRequests[[path, String(code), method], default: 0] += 1
+            state.httpDurations[[path, method], default: Histogram()].observe(seconds)
+        }
+    }
+
+    /// The exposition text.
+    public func render() -> String {
+        let snapshot = state.withLock { $0 }
+        var lines: [String] = []
+        func family(_ name: String, _ type: String, _ help: String) {
+            lines.append("# HELP \(Self.prefix)\(name) \(help)")
+            lines.append("# TYPE \(Self.prefix)\(name) \(type)")
+        }
+        func sample(_ name: String, _ labels: [(String, String)], _ value: String) {
+            let text = labels.isEmpty ? "" : "{" + labels.map { "\($0.0)=\"\(Self.escape($0.1))\"" }.joined(separator: ",") + "}"
+            lines.append("\(Self.prefix)\(name)\(text) \(value)")
+        }
+        family("build_info", "gauge", "Build information.")
+        sample("build_info", [("revision", revision)], "1")
+        family("unseal_requests_total", "counter", "Total number of sealed secret unseal requests.")
+        sample("unseal_requests_total", [], String(snapshot.unsealRequests))
+        family("unseal_errors_total", "counter", "Total number of sealed secret unseal errors by reason.")
+        for (key, value) in snapshot.unsealErrors.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+            sample("unseal_errors_total", [("reason", key[0]), ("namespace", key[1])], String(value))
+        }
+        family("condition_info", "gauge", "Current SealedSecret condition status. Values are -1 (false), 0 (unknown or absent), 1 (true).")
+        for (key, value) in snapshot.conditions.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+            sample("condition_info", [("namespace", key[0]), ("name", key[1]), ("condition", key[2]),
+                                      ("ss_app_kubernetes_io_instance", key[3])], String(value))
+        }
+        family("http_requests_total", "counter", "Total number of HTTP requests by path, code and method.")
+        for (key, value) in snapshot.httpRequests.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+            sample("http_requests_total", [("path", key[0]), ("code", key[1]), ("method", key[2])], String(value))
+        }
+        family("http_request_duration_seconds", "histogram", "HTTP request duration in seconds by path and method.")
+        for (key, histogram) in snapshot.httpDurations.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+            let labels = [("path", key[0]), ("method", key[1])]
+            for (bound, count) in zip(Histogram.buckets, histogram.counts) {
+                sample("http_request_duration_seconds_bucket", labels + [("le", Self.number(bound))], String(count))
+            }
+            sample("http_request_duration_seconds_bucket", labels + [("le", "+Inf")], String(histogram.count))
+            sample("http_request_duration_seconds_sum", labels, Self.number(histogram.sum))
+            sample("http_request_duration_seconds_count", labels, String(histogram.count))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
+    }
+
+    static func number(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
+    }
+}
+
+import FoundationEssentials

@@ -1,0 +1,362 @@
+import CachetCrypto
+import CachetKube
+import CachetManifests
+import Dispatch
+import FoundationEssentials
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Watches SealedSecrets and writes the Secrets they hold, with Bitnami's semantics: ownerReferences, the `managed`
+/// and `patch` annotations, `skip-set-owner-references`, type and immutable from the template, recreation of a
+/// deleted Secret, the `Synced` condition and `observedGeneration`, and Events for failures (never with values).
+///
+/// Unlike Bitnami's: several workers, a queue that never gives up (capped exponential backoff), a periodic resync,
+/// the `cachet.dev/sealed-by` hint tried first, and no cluster-wide cache of Secrets: only the Secrets it wrote
+/// (which carry ``managedLabel``) are watched, for deletions, and their data is never kept.
+public final class Reconciler: Service, Sendable {
+    public struct Settings: Sendable {
+        /// Namespaces to watch; nil for all.
+        public var namespaces: [String]?
+        public var workers: Int
+        public var resyncPeriod: Duration = .seconds(600)
+        public var updateStatus = true
+        public var retryBaseDelay: Duration = .milliseconds(50)
+        public var retryMaxDelay: Duration = .seconds(300)
+        public var qps: Double = 50
+        public var burst: Double = 100
+        /// `metadata.ownerReferences` unless the template says `skip-set-owner-references`.
+        public var component = "cachet-controller"
+
+        public init(workers: Int) {
+            self.workers = max(1, workers)
+        }
+    }
+
+    /// Set on every Secret the controller writes, so that it can watch just those (for deletions) instead of every
+    /// Secret in the cluster.
+    public static let managedLabel = "cachet.dev/unsealed-by"
+
+    let client: KubeClient
+    let keys: KeyManager
+    let metrics: ControllerMetrics
+    let settings: Settings
+    let logger: Logger
+    let queue: WorkQueue
+    /// Known SealedSecrets (key → last seen generation): what a resync re-queues, and how a spec change is told
+    /// from a status or metadata write.
+    private let known = Mutex<[String: String]>([:])
+    /// The last failure message an Event was emitted for, per object, so retries do not flood Events.
+    private let lastFailure = Mutex<[String: String]>([:])
+
+    public init(client: KubeClient, keys: KeyManager, metrics: ControllerMetrics, settings: Settings, logger: Logger) {
+        self.client = client
+        self.keys = keys
+        self.metrics = metrics
+        self.settings = settings
+        self.logger = logger
+        self.queue = WorkQueue(baseDelay: settings.retryBaseDelay, maxDelay: settings.retryMaxDelay, qps: settings.qps, burst: settings.burst)
+    }
+
+    public func run() async throws {
+        while !keys.isReady {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // Graceful shutdown: stop handing out work; workers finish the object they hold, then return.
+            group.addTask {
+                try? await gracefulShutdown()
+                await self.queue.shutdown()
+            }
+            let scopes: [String?] = settings.namespaces ?? [nil]
+            for namespace in scopes {
+                group.addTask { try await cancelWhenGracefulShutdown { try await self.watchSealedSecrets(namespace: namespace) } }
+                group.addTask { try await cancelWhenGracefulShutdown { try await self.watchManagedSecrets(namespace: namespace) } }
+            }
+            group.addTask { try await cancelWhenGracefulShutdown { try await self.clock() } }
+            for _ in 0..<settings.workers {
+                group.addTask {
+                    while let key = await self.queue.next() {
+                        let succeeded = await self.reconcile(key)
+                        if succeeded { await self.queue.done(key, succeeded: true) } else { await self.queue.retry(key) }
+                    }
+                }
+            }
+            // Once any task ends (the workers, at shutdown), the rest are cancelled.
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    // MARK: - Watching
+
+    private func watchSealedSecrets(namespace: String?) async throws {
+        let watcher = ResourceWatcher(client: client, type: .sealedSecrets, namespace: namespace)
+        for try await change in watcher {
+            switch change {
+            case .listed(let items, _):
+                var seen: [String: String] = [:]
+                for item in items { if let key = Self.key(item) { seen[key] = Self.generation(item) } }
+                let removed = known.withLock { known -> [String] in
+                    let inScope = known.keys.filter { namespace == nil || $0.hasPrefix(namespace! + "/") }
+                    let removed = inScope.filter { seen[$0] == nil }
+                    for key in removed { known[key] = nil }
+                    known.merge(seen) { $1 }
+                    return removed
+                }
+                for key in removed { forget(key) }
+                for key in seen.keys.sorted() { await queue.add(key) }
+            case .event(let event):
+                guard let key = Self.key(event.object) else { continue }
+                let generation = Self.generation(event.object)
+                switch event.kind {
+                case .deleted:
+                    known.withLock { $0[key] = nil }
+                    forget(key)
+                case .added, .modified:
+                    // Only a spec change (a new generation) needs work; status writes, including ours, do not.
+                    let previous = known.withLock { known -> String? in
+                        defer { known[key] = generation }
+                        return known[key]
+                    }
+                    if previous != generation { await queue.add(key) }
+                default:
+                    break
+                }
+            }
+        }
+    }
+
+    /// Only Secrets carrying the controller's label, and only to notice their deletion: a deleted Secret is
+    /// recreated. Nothing of them is kept.
+    private func watchManagedSecrets(namespace: String?) async throws {
+        let watcher = ResourceWatcher(client: client, type: .secrets, namespace: namespace, labelSelector: Self.managedLabel)
+        for try await change in watcher {
+            guard case .event(let event) = change, event.kind == .deleted, let owner = Self.ownerKey(event.object) else { continue }
+            if known.withLock({ $0[owner] != nil }) { await queue.add(owner) }
+        }
+    }
+
+    /// Retries coming due, and the periodic resync of every known SealedSecret.
+    private func clock() async throws {
+        var sinceResync: Duration = .zero
+        let tick: Duration = .milliseconds(50)
+        while !Task.isCancelled {
+            try await Task.sleep(for: tick)
+            await queue.promoteDueRetries()
+            sinceResync += tick
+            if sinceResync >= settings.resyncPeriod {
+                sinceResync = .zero
+                for key in known.withLock({ Array($0.keys) }).sorted() { await queue.add(key) }
+            }
+        }
+    }
+
+    private func forget(_ key: String) {
+        let (namespace, name) = Self.split(key)
+        metrics.forget(namespace: namespace, name: name)
+        lastFailure.withLock { $0[key] = nil }
+    }
+
+    static func key(_ object: ManifestValue) -> String? {
+        guard let name = object.string(at: ["metadata", "name"]) else { return nil }
+        return (object.string(at: ["metadata", "namespace"]) ?? "") + "/" + name
+    }
+
+    static func generation(_ object: ManifestValue) -> String {
+        if case .number(let text)? = object.value(at: ["metadata", "generation"]) { return text }
+        return "0"
+    }
+
+    static func split(_ key: String) -> (String, String) {
+        let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
+        return (parts[0], parts.count > 1 ? parts[1] : "")
+    }
+
+    /// The SealedSecret a Secret belongs to: its controller ownerReference, else the Secret's own name.
+    static func ownerKey(_ secret: ManifestValue) -> String? {
+        guard let namespace = secret.string(at: ["metadata", "namespace"]) else { return nil }
+        let owners = secret.value(at: ["metadata", "ownerReferences"])?.arrayValue ?? []
+        if let owner = owners.first(where: { $0["kind"]?.stringValue == "SealedSecret" }), let name = owner["name"]?.stringValue {
+            return namespace + "/" + name
+        }
+        return secret.string(at: ["metadata", "name"]).map { namespace + "/" + $0 }
+    }
+
+    // MARK: - Reconciling one object
+
+    /// Brings the Secret of `key` in line with its SealedSecret. Returns false when the object must be retried.
+    func reconcile(_ key: String) async -> Bool {
+        let (namespace, name) = Self.split(key)
+        metrics.unsealRequest()
+        let sealedObject: ManifestValue
+        do {
+            sealedObject = try await client.get(.sealedSecrets, name: name, namespace: namespace)
+        } catch let error as KubeError where error.code == .notFound {
+            known.withLock { $0[key] = nil }
+            forget(key)
+            return true
+        } catch {
+            metrics.unsealError(reason: "fetch", namespace: "")
+            logger.warning("cannot read the SealedSecret; will retry", metadata: ["object": "\(key)", "reason": "\(error)"])
+            return false
+        }
+
+        let outcome: Result<Bool, ReconcileFailure>
+        do {
+            outcome = .success(try await apply(sealedObject, namespace: namespace, name: name))
+        } catch let failure as ReconcileFailure {
+            outcome = .failure(failure)
+        } catch {
+            outcome = .failure(ReconcileFailure(reason: "update", message: "\(error)"))
+        }
+
+        let instance = sealedObject.string(at: ["metadata", "labels", "app.kubernetes.io/instance"]) ?? ""
+        switch outcome {
+        case .success(let changed):
+            metrics.condition(namespace: namespace, name: name, instance: instance, synced: true)
+            lastFailure.withLock { $0[key] = nil }
+            if changed {
+                try? await client.recordEvent(about: sealedObject, reason: "Unsealed", message: "SealedSecret unsealed successfully",
+                                              component: settings.component)
+            }
+            await writeStatus(sealedObject, synced: true, message: "")
+            return true
+        case .failure(let failure):
+            metrics.unsealError(reason: failure.reason, namespace: namespace)
+            metrics.condition(namespace: namespace, name: name, instance: instance, synced: false)
+            let isNew = lastFailure.withLock { last -> Bool in
+                defer { last[key] = failure.message }
+                return last[key] != failure.message
+            }
+            if isNew {
+                logger.warning("cannot unseal", metadata: ["object": "\(key)", "reason": "\(failure.message)"])
+                try? await client.recordEvent(about: sealedObject, type: "Warning", reason: failure.eventReason,
+                                              message: failure.message, component: settings.component)
+            }
+            await writeStatus(sealedObject, synced: false, message: failure.message)
+            return false
+        }
+    }
+
+    /// A failure with Bitnami's metric reason and a message safe to show (no values: the messages come from the
+    /// unsealer and the API server, which never hold plaintext).
+    struct ReconcileFailure: Error {
+        let reason: String
+        let message: String
+
+        var eventReason: String { reason == "unseal" ? "ErrUnsealFailed" : "ErrUpdateFailed" }
+    }
+
+    /// Unseals and writes the Secret; returns whether anything was written.
+    private func apply(_ sealedObject: ManifestValue, namespace: String, name: String) async throws -> Bool {
+        let secret: SecretManifest
+        do {
+            let sealed = try Self.sealedSecret(from: sealedObject)
+            secret = try Unsealer(keyRing: keys.keyRing).unseal(sealed)
+        } catch let error as ManifestError {
+            throw ReconcileFailure(reason: "unseal", message: "Failed to unseal: \(error.message)")
+        } catch {
+            throw ReconcileFailure(reason: "unseal", message: "Failed to unseal: \(error)")
+        }
+
+        var desired = secret.manifestValue
+        desired.setValue(.string(settings.component), at: ["metadata", "labels", Self.managedLabel])
+        let skipOwner = secret.metadata.annotations[Annotations.skipSetOwnerReferences] == "true"
+        let ownerReference = ManifestValue.object([
+            ("apiVersion", .string(SealedSecretManifest.apiVersion)), ("kind", .string(SealedSecretManifest.kind)),
+            ("name", .string(name)), ("uid", sealedObject.value(at: ["metadata", "uid"]) ?? .null), ("controller", .bool(true)),
+        ])
+        if !skipOwner { desired.setValue(.array([ownerReference]), at: ["metadata", "ownerReferences"]) }
+
+        let existing: ManifestValue
+        do {
+            existing = try await client.get(.secrets, name: name, namespace: namespace)
+        } catch let error as KubeError where error.code == .notFound {
+            do {
+                _ = try await client.create(.secrets, desired, namespace: namespace)
+                return true
+            } catch let error as KubeError where error.code == .alreadyExists {
+                throw ReconcileFailure(reason: "update", message: "the Secret appeared while it was being created; will retry")
+            } catch {
+                throw ReconcileFailure(reason: "update", message: "cannot create the Secret: \(error)")
+            }
+        } catch {
+            throw ReconcileFailure(reason: "update", message: "cannot read the Secret: \(error)")
+        }
+
+        let annotations = existing.value(at: ["metadata", "annotations"])
+        let managed = annotations?[Annotations.managed]?.stringValue == "true"
+        let patchMode = annotations?[Annotations.patch]?.stringValue == "true"
+        let sealedUID = sealedObject.string(at: ["metadata", "uid"])
+        let owned = (existing.value(at: ["metadata", "ownerReferences"])?.arrayValue ?? []).contains {
+            $0["uid"]?.stringValue == sealedUID && $0["controller"] == .bool(true)
+        }
+        guard owned || managed || patchMode else {
+            throw ReconcileFailure(reason: "unmanaged",
+                                   message: "Resource \"\(name)\" already exists and is not managed by SealedSecret")
+        }
+
+        var updated = existing
+        if patchMode {
+            // Patch mode merges: keys the template lacks stay; the ownerReference only with `managed` as well.
+            for field in ["data", "metadata.labels", "metadata.annotations"] {
+                let path = field.split(separator: ".").map(String.init)
+                for key in desired.value(at: path)?.keys ?? [] {
+                    updated.setValue(desired.value(at: path + [key]), at: path + [key])
+                }
+            }
+            if managed, !skipOwner { updated.setValue(.array([ownerReference]), at: ["metadata", "ownerReferences"]) }
+        } else {
+            for path in [["data"], ["metadata", "labels"], ["metadata", "annotations"], ["metadata", "ownerReferences"]] {
+                updated.setValue(desired.value(at: path), at: path)
+            }
+        }
+        // The type always follows the template (immutable does not: it applies at creation only, as in Bitnami).
+        if let type = desired["type"] { updated.setValue(type, at: ["type"]) }
+        guard updated != existing else { return false }
+        do {
+            _ = try await client.update(.secrets, updated)
+            return true
+        } catch let error as KubeError where error.code == .conflict {
+            throw ReconcileFailure(reason: "update", message: "the Secret changed while it was being updated; will retry")
+        } catch {
+            throw ReconcileFailure(reason: "update", message: "cannot update the Secret: \(error)")
+        }
+    }
+
+    /// The `Synced` condition and `observedGeneration`, written only when the status flips or a new generation was
+    /// observed (Bitnami's rule: a changed message alone does not justify a write).
+    private func writeStatus(_ sealedObject: ManifestValue, synced: Bool, message: String) async {
+        guard settings.updateStatus else { return }
+        let generation = sealedObject.value(at: ["metadata", "generation"]) ?? .number("0")
+        let conditions = sealedObject.value(at: ["status", "conditions"])?.arrayValue ?? []
+        let current = conditions.first { $0["type"]?.stringValue == "Synced" }
+        let status = synced ? "True" : "False"
+        let flipped = current?["status"]?.stringValue != status
+        guard flipped || sealedObject.value(at: ["status", "observedGeneration"]) != generation else { return }
+        let now = Date().formatted(.iso8601)
+        let condition = ManifestValue.object([
+            ("type", .string("Synced")), ("status", .string(status)), ("message", .string(message)),
+            ("lastUpdateTime", .string(now)),
+            ("lastTransitionTime", flipped ? .string(now) : current?["lastTransitionTime"] ?? .string(now)),
+        ])
+        var object = sealedObject
+        object.setValue(.object([
+            ("observedGeneration", generation),
+            ("conditions", .array([condition] + conditions.filter { $0["type"]?.stringValue != "Synced" })),
+        ]), at: ["status"])
+        do {
+            _ = try await client.updateStatus(.sealedSecrets, object)
+        } catch {
+            // A conflict means a newer object exists, which brings its own reconcile; anything else is retried then.
+            logger.debug("status not written", metadata: ["reason": "\(error)"])
+        }
+    }
+
+    static func sealedSecret(from value: ManifestValue) throws -> SealedSecretManifest {
+        let documents = try ManifestReader.documents(in: value.jsonBytes)
+        guard let root = documents.first?.root else { throw ManifestError("empty SealedSecret") }
+        return try SealedSecretManifest(ManifestObject(document: 1, itemIndex: nil, node: root))
+    }
+}
