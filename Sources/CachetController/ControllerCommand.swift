@@ -4,8 +4,8 @@ import ArgumentParser
 struct ControllerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cachet-controller",
-        abstract: "Decrypt SealedSecrets: render mode for sync pipelines, and a development API server (the in-cluster controller comes next).",
+        abstract: "Decrypt SealedSecrets: the in-cluster controller, render mode for sync pipelines, and a development API server.",
         version: "0.1.0-dev",
-        subcommands: [RenderCommand.self, DevClusterCommand.self]
+        subcommands: [RunCommand.self, RenderCommand.self, DevClusterCommand.self]
     )
 }

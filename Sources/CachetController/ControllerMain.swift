@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import CachetCrypto
+import CachetKube
 import CachetManifests
 
 /// The whole of `cachet-controller`'s `main`: parse, run, and report failures as `cachet-controller: error: …`
@@ -11,6 +12,7 @@ public enum ControllerMain {
     public static func run(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) async -> Never {
         ProcessHardening.apply()
         do {
+            let arguments = arguments.first == "run" ? RunCommand.normalizingBooleans(arguments) : arguments
             var command = try ControllerCommand.parseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
@@ -29,6 +31,9 @@ public enum ControllerMain {
             exit(1)
         } catch let failure as CachetCryptoError {
             report(failure.message)
+            exit(1)
+        } catch let failure as KubeError {
+            report(failure.description)
             exit(1)
         } catch let failure as RenderExit {
             exit(failure.code)

@@ -29,5 +29,13 @@ public struct SealingKey: Sendable {
         try publicKey.checkSealingStrength()
     }
 
+    /// A certificate already read and trusted: the controller's own newest key. Its validity period is not checked,
+    /// since the controller seals (`/v1/rotate`) with its newest key whatever its age, as Bitnami's does.
+    public init(certificate: Certificate) throws {
+        self.certificate = certificate
+        self.publicKey = certificate.publicKey
+        try publicKey.checkSealingStrength()
+    }
+
     public var keyID: KeyID { publicKey.keyID }
 }

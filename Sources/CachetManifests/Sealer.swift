@@ -117,3 +117,26 @@ public struct Sealer: Sendable {
         }
     }
 }
+
+extension Sealer {
+    /// Re-encrypts every item of `sealed` (opened by `unsealer`) to this sealer's key: what the controller's
+    /// `/v1/rotate` does after a key renewal.
+    ///
+    /// The scope is the one the values were sealed for, read from the **top-level** annotations only: taking it from
+    /// the template (which anyone can edit) would let a strict value be widened to cluster-wide and then be moved
+    /// (CVE-2026-22728). The top-level metadata is kept, minus what the API server sets; the template is the opened
+    /// Secret's, with its scope annotations restated.
+    public func reencrypt(_ sealed: SealedSecretManifest, using unsealer: Unsealer) throws -> SealedSecretManifest {
+        let secret = try unsealer.unseal(sealed)
+        var sealer = self
+        sealer.scope = sealed.scopeKind
+        sealer.name = nil
+        sealer.namespace = nil
+        sealer.allowEmptyData = true
+        let resealed = try sealer.seal(secret).sealedSecret
+        var metadata = sealed.metadata
+        for field in Self.serverSetFields { metadata.removeField(field) }
+        metadata.annotations[Annotations.sealedBy] = sealingKey.keyID.hex
+        return SealedSecretManifest(metadata: metadata, encryptedData: resealed.encryptedData, template: resealed.template)
+    }
+}

@@ -34,6 +34,7 @@ public final class KeyManager: Service, Sendable {
         let privateKey: RSAPrivateKey
         let certificate: Certificate
         let certificatePEM: String
+        let sealingKey: SealingKey
     }
 
     let client: KubeClient
@@ -56,6 +57,11 @@ public final class KeyManager: Service, Sendable {
     /// The newest certificate, for sealing (nil until a key is loaded).
     public var newestCertificatePEM: String? {
         keys.withLock { $0.last?.certificatePEM }
+    }
+
+    /// The newest key, for re-encrypting (nil until a key is loaded).
+    public var newestSealingKey: SealingKey? {
+        keys.withLock { $0.last?.sealingKey }
     }
 
     var newest: LoadedKey? { keys.withLock { $0.last } }
@@ -81,14 +87,18 @@ public final class KeyManager: Service, Sendable {
     func load() async throws {
         let list = try await client.listAll(.secrets, namespace: settings.namespace, labelSelector: "\(Self.keyLabel)=active")
         for secret in list.items { register(secret) }
+        // Bitnami's pre-0.9 single key: a Secret named exactly the key prefix, loaded whatever its labels.
+        if let legacy = try? await client.get(.secrets, name: settings.keyPrefix, namespace: settings.namespace) {
+            register(legacy, requireLabel: false)
+        }
     }
 
     /// Reads a key Secret; a Secret that is not a usable RSA key is logged and skipped (never a crash, unlike
     /// Bitnami's controller, which indexes an empty certificate list on a bad key).
     @discardableResult
-    func register(_ secret: ManifestValue) -> Bool {
+    func register(_ secret: ManifestValue, requireLabel: Bool = true) -> Bool {
         let name = secret.string(at: ["metadata", "name"]) ?? "?"
-        guard secret.string(at: ["metadata", "labels", Self.keyLabel]) == "active" else { return false }
+        guard !requireLabel || secret.string(at: ["metadata", "labels", Self.keyLabel]) == "active" else { return false }
         guard let keyText = secret.string(at: ["data", "tls.key"]), let certificateText = secret.string(at: ["data", "tls.crt"]),
               let keyPEM = try? Base64.decode(keyText), let certificatePEM = try? Base64.decode(certificateText)
         else {
@@ -103,7 +113,8 @@ public final class KeyManager: Service, Sendable {
                 return false
             }
             let loaded = LoadedKey(secretName: name, privateKey: privateKey, certificate: certificate,
-                                   certificatePEM: String(decoding: certificatePEM, as: UTF8.self))
+                                   certificatePEM: String(decoding: certificatePEM, as: UTF8.self),
+                                   sealingKey: try SealingKey(certificate: certificate))
             let added = keys.withLock { keys -> Bool in
                 guard !keys.contains(where: { $0.privateKey.keyID == privateKey.keyID }) else { return false }
                 keys.append(loaded)
@@ -140,16 +151,35 @@ public final class KeyManager: Service, Sendable {
         register(created)
     }
 
-    /// Renews on schedule and picks up key Secrets added by others, until shutdown.
+    /// Loads the keys (retrying until the API answers), then renews on schedule and picks up key Secrets added by
+    /// others, until shutdown.
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await self.watchKeySecrets() }
-                if self.settings.renewPeriod > .zero {
-                    group.addTask { try await self.renewOnSchedule() }
-                }
-                try await group.waitForAll()
+        var delay: Duration = .milliseconds(200)
+        while !isReady {
+            do {
+                try await prepare()
+            } catch {
+                if Task.isCancelled || Task.isShuttingDownGracefully { return }
+                logger.error("cannot load the sealing keys; retrying", metadata: ["reason": "\(error)", "in": "\(delay)"])
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(30))
             }
+        }
+        await withDiscardingTaskGroup { group in
+            group.addTask { await untilShutdown("the key Secret watch", logger: self.logger) { try await self.watchKeySecrets() } }
+            if self.settings.renewPeriod > .zero {
+                group.addTask { await untilShutdown("key renewal", logger: self.logger) { try await self.renewOnSchedule() } }
+            }
+        }
+    }
+
+    /// A new key now (SIGUSR1, as Bitnami's controller); a failure is logged, the current keys stay.
+    public func renewNow() async {
+        do {
+            logger.info("generating a new sealing key on request")
+            try await generate()
+        } catch {
+            logger.error("key generation failed", metadata: ["reason": "\(error)"])
         }
     }
 
@@ -168,7 +198,7 @@ public final class KeyManager: Service, Sendable {
     private func renewOnSchedule() async throws {
         while !Task.isCancelled {
             let age = newest.map { Date().timeIntervalSince($0.certificate.notBefore) } ?? 0
-            let period = Double(settings.renewPeriod.components.seconds) + Double(settings.renewPeriod.components.attoseconds) / 1e18
+            let period = settings.renewPeriod.seconds
             let wait = max(0, period - age)
             try await Task.sleep(for: .milliseconds(Int(wait * 1000)))
             do {

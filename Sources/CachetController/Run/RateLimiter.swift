@@ -26,7 +26,7 @@ final class RateLimiter: Sendable {
         return buckets.withLock { buckets in
             var bucket = buckets[client] ?? Bucket(tokens: burst, last: now)
             let elapsed = now - bucket.last
-            bucket.tokens = min(burst, bucket.tokens + rate * (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
+            bucket.tokens = min(burst, bucket.tokens + rate * elapsed.seconds)
             bucket.last = now
             let allowed = bucket.tokens >= 1
             if allowed { bucket.tokens -= 1 }

@@ -43,9 +43,9 @@ public final class Reconciler: Service, Sendable {
     let settings: Settings
     let logger: Logger
     let queue: WorkQueue
-    /// Known SealedSecrets (key → last seen generation): what a resync re-queues, and how a spec change is told
-    /// from a status or metadata write.
-    private let known = Mutex<[String: String]>([:])
+    /// The SealedSecrets seen by the watches, by key: what a reconcile works from (no GET per object), what a resync
+    /// re-queues, and how a spec change is told from a status or metadata write. They hold ciphertext only.
+    private let known = Mutex<[String: ManifestValue]>([:])
     /// The last failure message an Event was emitted for, per object, so retries do not flood Events.
     private let lastFailure = Mutex<[String: String]>([:])
 
@@ -59,21 +59,26 @@ public final class Reconciler: Service, Sendable {
     }
 
     public func run() async throws {
+        // Nothing can be unsealed before the keys are loaded (the HTTP API is up meanwhile).
         while !keys.isReady {
-            try await Task.sleep(for: .milliseconds(50))
+            try await Task.sleep(for: .milliseconds(20))
         }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            // Graceful shutdown: stop handing out work; workers finish the object they hold, then return.
+        await withDiscardingTaskGroup { group in
+            // Graceful shutdown: the queue stops handing out work, the watches and the clock are cancelled, and each
+            // worker finishes the object it holds (its writes complete) before returning.
             group.addTask {
                 try? await gracefulShutdown()
                 await self.queue.shutdown()
             }
-            let scopes: [String?] = settings.namespaces ?? [nil]
-            for namespace in scopes {
-                group.addTask { try await cancelWhenGracefulShutdown { try await self.watchSealedSecrets(namespace: namespace) } }
-                group.addTask { try await cancelWhenGracefulShutdown { try await self.watchManagedSecrets(namespace: namespace) } }
+            for namespace in settings.namespaces.map { $0.map(Optional.some) } ?? [nil] {
+                group.addTask {
+                    await untilShutdown("the SealedSecret watch", logger: self.logger) { try await self.watchSealedSecrets(namespace: namespace) }
+                }
+                group.addTask {
+                    await untilShutdown("the Secret watch", logger: self.logger) { try await self.watchManagedSecrets(namespace: namespace) }
+                }
             }
-            group.addTask { try await cancelWhenGracefulShutdown { try await self.clock() } }
+            group.addTask { await untilShutdown("the work queue clock", logger: self.logger) { try await self.clock() } }
             for _ in 0..<settings.workers {
                 group.addTask {
                     while let key = await self.queue.next() {
@@ -82,9 +87,6 @@ public final class Reconciler: Service, Sendable {
                     }
                 }
             }
-            // Once any task ends (the workers, at shutdown), the rest are cancelled.
-            try await group.next()
-            group.cancelAll()
         }
     }
 
@@ -95,31 +97,35 @@ public final class Reconciler: Service, Sendable {
         for try await change in watcher {
             switch change {
             case .listed(let items, _):
-                var seen: [String: String] = [:]
-                for item in items { if let key = Self.key(item) { seen[key] = Self.generation(item) } }
-                let removed = known.withLock { known -> [String] in
+                var seen: [String: ManifestValue] = [:]
+                for item in items { if let key = Self.key(item) { seen[key] = item } }
+                let (removed, changed) = known.withLock { known -> ([String], [String]) in
                     let inScope = known.keys.filter { namespace == nil || $0.hasPrefix(namespace! + "/") }
                     let removed = inScope.filter { seen[$0] == nil }
                     for key in removed { known[key] = nil }
+                    // After a relist, only objects that are new or whose spec changed need work (the resync covers
+                    // the rest); at start-up that is every object.
+                    let changed = seen.filter { key, object in
+                        known[key].map { Self.generation($0) != Self.generation(object) } ?? true
+                    }.map(\.key)
                     known.merge(seen) { $1 }
-                    return removed
+                    return (removed, changed)
                 }
                 for key in removed { forget(key) }
-                for key in seen.keys.sorted() { await queue.add(key) }
+                for key in changed.sorted() { await queue.add(key) }
             case .event(let event):
                 guard let key = Self.key(event.object) else { continue }
-                let generation = Self.generation(event.object)
                 switch event.kind {
                 case .deleted:
                     known.withLock { $0[key] = nil }
                     forget(key)
                 case .added, .modified:
                     // Only a spec change (a new generation) needs work; status writes, including ours, do not.
-                    let previous = known.withLock { known -> String? in
-                        defer { known[key] = generation }
+                    let previous = known.withLock { known -> ManifestValue? in
+                        defer { known[key] = event.object }
                         return known[key]
                     }
-                    if previous != generation { await queue.add(key) }
+                    if previous.map(Self.generation) != Self.generation(event.object) { await queue.add(key) }
                 default:
                     break
                 }
@@ -137,13 +143,19 @@ public final class Reconciler: Service, Sendable {
         }
     }
 
-    /// Retries coming due, and the periodic resync of every known SealedSecret.
+    /// Retries coming due; failed objects again at once when a key is added (it may be the one they need); and the
+    /// periodic resync of every known SealedSecret.
     private func clock() async throws {
         var sinceResync: Duration = .zero
-        let tick: Duration = .milliseconds(50)
+        var keyCount = keys.keyCount
+        let tick: Duration = .milliseconds(20)
         while !Task.isCancelled {
             try await Task.sleep(for: tick)
             await queue.promoteDueRetries()
+            if keys.keyCount != keyCount {
+                keyCount = keys.keyCount
+                for key in lastFailure.withLock({ Array($0.keys) }).sorted() { await queue.add(key) }
+            }
             sinceResync += tick
             if sinceResync >= settings.resyncPeriod {
                 sinceResync = .zero
@@ -189,17 +201,9 @@ public final class Reconciler: Service, Sendable {
     func reconcile(_ key: String) async -> Bool {
         let (namespace, name) = Self.split(key)
         metrics.unsealRequest()
-        let sealedObject: ManifestValue
-        do {
-            sealedObject = try await client.get(.sealedSecrets, name: name, namespace: namespace)
-        } catch let error as KubeError where error.code == .notFound {
-            known.withLock { $0[key] = nil }
-            forget(key)
+        guard let sealedObject = known.withLock({ $0[key] }) else {
+            forget(key)  // deleted meanwhile: the Secret goes with it (garbage collection by ownerReference)
             return true
-        } catch {
-            metrics.unsealError(reason: "fetch", namespace: "")
-            logger.warning("cannot read the SealedSecret; will retry", metadata: ["object": "\(key)", "reason": "\(error)"])
-            return false
         }
 
         let outcome: Result<Bool, ReconcileFailure>
@@ -253,7 +257,8 @@ public final class Reconciler: Service, Sendable {
         let secret: SecretManifest
         do {
             let sealed = try Self.sealedSecret(from: sealedObject)
-            secret = try Unsealer(keyRing: keys.keyRing).unseal(sealed)
+            let keyRing = keys.keyRing
+            secret = try await Self.offCooperativePool { try Unsealer(keyRing: keyRing).unseal(sealed) }
         } catch let error as ManifestError {
             throw ReconcileFailure(reason: "unseal", message: "Failed to unseal: \(error.message)")
         } catch {
@@ -320,6 +325,9 @@ public final class Reconciler: Service, Sendable {
             return true
         } catch let error as KubeError where error.code == .conflict {
             throw ReconcileFailure(reason: "update", message: "the Secret changed while it was being updated; will retry")
+        } catch let error as KubeError where error.message.contains("field is immutable") {
+            throw ReconcileFailure(reason: "update", message: "the target Secret is immutable and its data cannot be updated; "
+                                   + "delete the Secret and it will be recreated")
         } catch {
             throw ReconcileFailure(reason: "update", message: "cannot update the Secret: \(error)")
         }
@@ -327,7 +335,7 @@ public final class Reconciler: Service, Sendable {
 
     /// The `Synced` condition and `observedGeneration`, written only when the status flips or a new generation was
     /// observed (Bitnami's rule: a changed message alone does not justify a write).
-    private func writeStatus(_ sealedObject: ManifestValue, synced: Bool, message: String) async {
+    private func writeStatus(_ sealedObject: ManifestValue, synced: Bool, message: String, isRetry: Bool = false) async {
         guard settings.updateStatus else { return }
         let generation = sealedObject.value(at: ["metadata", "generation"]) ?? .number("0")
         let conditions = sealedObject.value(at: ["status", "conditions"])?.arrayValue ?? []
@@ -347,10 +355,34 @@ public final class Reconciler: Service, Sendable {
             ("conditions", .array([condition] + conditions.filter { $0["type"]?.stringValue != "Synced" })),
         ]), at: ["status"])
         do {
-            _ = try await client.updateStatus(.sealedSecrets, object)
+            let written = try await client.updateStatus(.sealedSecrets, object)
+            // Keep the cache's resourceVersion current for the next status write, unless the watch already brought a
+            // newer object (which must not be replaced by this older one).
+            let key = Self.key(sealedObject) ?? ""
+            known.withLock { known in
+                if known[key]?.value(at: ["metadata", "resourceVersion"]) == sealedObject.value(at: ["metadata", "resourceVersion"]) {
+                    known[key] = written
+                }
+            }
+        } catch let error as KubeError where error.code == .conflict {
+            // Someone wrote the object in between: if its spec is unchanged, write the status onto the fresh copy
+            // (a new spec brings its own reconcile, whose status wins).
+            guard let fresh = try? await client.get(.sealedSecrets, name: sealedObject.string(at: ["metadata", "name"]) ?? "",
+                                                    namespace: sealedObject.string(at: ["metadata", "namespace"])),
+                  Self.generation(fresh) == Self.generation(sealedObject), !isRetry
+            else { return }
+            await writeStatus(fresh, synced: synced, message: message, isRetry: true)
         } catch {
-            // A conflict means a newer object exists, which brings its own reconcile; anything else is retried then.
+            // Not worth failing the object for: the next reconcile writes it.
             logger.debug("status not written", metadata: ["reason": "\(error)"])
+        }
+    }
+
+    /// Runs CPU-bound work (RSA) on Dispatch's threads, so the cooperative pool stays free for I/O: the HTTP API
+    /// answers and API requests keep flowing while keys are opened.
+    static func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
         }
     }
 

@@ -4,8 +4,8 @@
 ///   on is queued again when the worker is done);
 /// - a failed key comes back after an exponential backoff, from `baseDelay` doubling up to `maxDelay` — forever:
 ///   the queue never gives up on an object (Bitnami's gives up after 5 tries);
-/// - workers take keys no faster than a token bucket allows (`qps`, `burst`), so a flood of failures cannot hammer
-///   the API server.
+/// - retries as a whole come no faster than a token bucket allows (`qps`, `burst`), so a flood of failures cannot
+///   hammer the API server (client-go's MaxOf(per-item exponential, bucket)); first attempts are not throttled.
 actor WorkQueue {
     private var queue: [String] = []
     private var queued: Set<String> = []
@@ -47,38 +47,25 @@ actor WorkQueue {
         }
     }
 
-    /// The next key to work on (waiting for one, then for a rate-limit token); nil once shut down and drained.
+    /// The next key to work on (waiting for one); nil once shut down.
     func next() async -> String? {
-        while true {
-            if isShutDown { return nil }
-            if !queue.isEmpty {
-                let key = queue.removeFirst()
-                queued.remove(key)
-                processing.insert(key)
-                await takeToken()
-                return key
-            }
-            let key = await withCheckedContinuation { waiters.append($0) }
-            if let key {
-                await takeToken()
-                return key
-            }
-            return nil
+        if isShutDown { return nil }
+        if !queue.isEmpty {
+            let key = queue.removeFirst()
+            queued.remove(key)
+            processing.insert(key)
+            return key
         }
+        return await withCheckedContinuation { waiters.append($0) }
     }
 
-    private func takeToken() async {
-        while true {
-            let now = ContinuousClock.now
-            let elapsed = now - lastRefill
-            tokens = min(burst, tokens + qps * (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
-            lastRefill = now
-            if tokens >= 1 {
-                tokens -= 1
-                return
-            }
-            try? await Task.sleep(for: .milliseconds(Int(1000 / qps) + 1))
-        }
+    /// How long the shared bucket makes the next retry wait (and the token it reserves).
+    private func reserveToken() -> Duration {
+        let now = ContinuousClock.now
+        tokens = min(burst, tokens + qps * (now - lastRefill).seconds)
+        lastRefill = now
+        tokens -= 1
+        return tokens >= 0 ? .zero : .milliseconds(Int((-tokens / qps) * 1000))
     }
 
     /// The worker is finished with `key`; a success forgets its failures.
@@ -93,7 +80,7 @@ actor WorkQueue {
         processing.remove(key)
         let attempts = failures[key, default: 0]
         failures[key] = attempts + 1
-        let delay = min(baseDelay * (1 << min(attempts, 30)), maxDelay)
+        let delay = max(min(baseDelay * (1 << min(attempts, 30)), maxDelay), reserveToken())
         delayed.append((ContinuousClock.now + delay, key))
         if dirty.remove(key) != nil { add(key) }
     }
@@ -117,4 +104,8 @@ actor WorkQueue {
     }
 
     var depth: Int { queue.count + delayed.count }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

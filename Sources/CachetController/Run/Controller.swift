@@ -1,0 +1,135 @@
+import CachetKube
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import ServiceLifecycle
+import UnixSignals
+import Synchronization
+
+/// `cachet-controller run`, assembled: the HTTP API, the metrics endpoint, the key manager and the reconciler, each
+/// a service of one `ServiceGroup`.
+///
+/// Start-up order: both servers listen at once (the API answers `/healthz` before any key is loaded); the reconciler
+/// starts once the keys are. Graceful shutdown (SIGTERM, SIGINT, or ``shutdown()``) runs in the reverse order: the
+/// reconciler first (its workers finish the objects they hold, so no write is cut short), then the keys, then the
+/// servers, which finish their open requests.
+public final class Controller: Sendable {
+    public struct Settings: Sendable {
+        public var listen: ListenAddress = .init(host: "0.0.0.0", port: 8080)
+        public var listenMetrics: ListenAddress = .init(host: "0.0.0.0", port: 8081)
+        public var keys: KeyManager.Settings
+        public var reconciler: Reconciler.Settings
+        /// `/v1/verify` and `/v1/rotate`, per client (and ten times that for all clients together).
+        public var rateLimit: Double = 2
+        public var rateLimitBurst: Double = 2
+        /// Close a connection that sends nothing for this long (Bitnami: 2-minute read and write timeouts).
+        public var idleTimeout: Duration = .seconds(120)
+        /// Connections served at once, per server; more wait in the listen backlog.
+        public var maxConnections = 512
+
+        public init(namespace: String, workers: Int) {
+            keys = .init(namespace: namespace)
+            reconciler = .init(workers: workers)
+        }
+    }
+
+    /// `HOST:PORT` as Go writes listen addresses: `:8080` is every interface, `[::1]:8080` an IPv6 host.
+    public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+
+        public init?(_ text: String) {
+            guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port)
+            else { return nil }
+            var host = String(text[..<colon])
+            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            if host.contains(":") && !text.hasPrefix("[") { return nil }
+            self.init(host: host.isEmpty ? "0.0.0.0" : host, port: port)
+        }
+
+        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    }
+
+    public let client: KubeClient
+    public let settings: Settings
+    public let keys: KeyManager
+    public let metrics: ControllerMetrics
+    public let reconciler: Reconciler
+    let logger: Logger
+    private let group = Mutex<ServiceGroup?>(nil)
+    private let bound = Mutex<(api: Int?, metrics: Int?)>((nil, nil))
+    private let boundStream: AsyncStream<Void>.Continuation
+    private let boundEvents: AsyncStream<Void>
+
+    public init(client: KubeClient, settings: Settings, logger: Logger) {
+        self.client = client
+        self.settings = settings
+        self.logger = logger
+        metrics = ControllerMetrics()
+        keys = KeyManager(client: client, settings: settings.keys, logger: logger)
+        reconciler = Reconciler(client: client, keys: keys, metrics: metrics, settings: settings.reconciler, logger: logger)
+        (boundEvents, boundStream) = AsyncStream.makeStream(of: Void.self)
+    }
+
+    /// Runs until graceful shutdown; `signals` (SIGTERM and SIGINT for the command) start one.
+    public func run(signals: [UnixSignal] = []) async throws {
+        let api = server(ControllerAPI(keys: keys, metrics: metrics, rate: settings.rateLimit, burst: settings.rateLimitBurst),
+                         at: settings.listen, name: "api") { port in self.bound.withLock { $0.api = port } }
+        let metricsServer = server(MetricsEndpoint(metrics: metrics), at: settings.listenMetrics, name: "metrics") { port in
+            self.bound.withLock { $0.metrics = port }
+        }
+        let serviceGroup = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: api, serviceName: "http-api"),
+                .init(service: metricsServer, serviceName: "http-metrics"),
+                .init(service: keys, serviceName: "keys"),
+                .init(service: reconciler, serviceName: "reconciler"),
+            ],
+            gracefulShutdownSignals: signals,
+            logger: logger))
+        group.withLock { $0 = serviceGroup }
+        defer { boundStream.finish() }
+        try await serviceGroup.run()
+    }
+
+    /// Starts a graceful shutdown of ``run(signals:)``.
+    public func shutdown() async {
+        await group.withLock { $0 }?.triggerGracefulShutdown()
+    }
+
+    /// The ports both servers listen on, once they do (useful with port 0); nil if the controller stopped first.
+    public func listeningPorts() async -> (api: Int, metrics: Int)? {
+        var events = boundEvents.makeAsyncIterator()
+        while true {
+            let ports = bound.withLock { $0 }
+            if let api = ports.api, let metrics = ports.metrics { return (api, metrics) }
+            guard await events.next() != nil else { return nil }
+        }
+    }
+
+    private func server<Responder: HTTPResponder>(
+        _ responder: Responder, at address: ListenAddress, name: String, onBound: @escaping @Sendable (Int) -> Void
+    ) -> Application<Responder> where Responder.Context == ControllerRequestContext {
+        var serverLogger = logger
+        serverLogger.logLevel = max(logger.logLevel, .notice)
+        let idle = TimeAmount.nanoseconds(Int64(settings.idleTimeout.seconds * 1e9))
+        return Application(
+            responder: responder,
+            server: .http1(configuration: .init(idleTimeout: idle)),
+            configuration: .init(address: .hostname(address.host, port: address.port),
+                                 availableConnectionsDelegate: MaximumAvailableConnections(settings.maxConnections)),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? address.port
+                onBound(port)
+                self.boundStream.yield()
+                self.logger.info("listening", metadata: ["server": "\(name)", "address": "\(address.host):\(port)"])
+            },
+            logger: serverLogger)
+    }
+}

@@ -1,0 +1,268 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import CachetCrypto
+import CachetKube
+import CachetManifests
+import Dispatch
+import FoundationEssentials
+import Logging
+import UnixSignals
+
+/// `cachet-controller run`: the in-cluster controller, a drop-in for Bitnami's (same flags where they exist, same
+/// defaults, and every flag also read from `SEALED_SECRETS_<FLAG>` when not given).
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Reconcile SealedSecrets into Secrets, own the sealing keys, and serve the HTTP API and metrics.",
+        discussion: """
+            Every option can also be set from the environment: --listen-addr from SEALED_SECRETS_LISTEN_ADDR, and so on \
+            (the flag wins). Boolean options take Go's forms: --update-status, --update-status=false. \
+            SIGTERM or SIGINT shuts down gracefully; SIGUSR1 generates a new sealing key at once.
+            """
+    )
+
+    @Option(help: "Kubeconfig file (default: KUBECONFIG, ~/.kube/config, then the pod's service account).")
+    var kubeconfig: String?
+
+    @Option(help: "The controller's namespace, where the key Secrets live (default: POD_NAMESPACE, then the service account's namespace, then \"default\").")
+    var namespace: String?
+
+    @Option(help: "Address of the HTTP API (default: :8080).")
+    var listenAddr: String?
+
+    @Option(help: "Address of /metrics (default: :8081).")
+    var listenMetricsAddr: String?
+
+    @Option(help: "Name prefix of generated key Secrets (default: sealed-secrets-key).")
+    var keyPrefix: String?
+
+    @Option(help: "Size of generated RSA keys in bits (default: 4096).")
+    var keySize: Int?
+
+    @Option(help: "Validity of generated certificates, as a Go duration (default: 87600h).")
+    var keyTtl: String?
+
+    @Option(help: "Generate a new key this often, as a Go duration; 0 disables (default: 720h).")
+    var keyRenewPeriod: String?
+
+    @Option(help: "Generate a new key at start-up if the newest is older than this RFC 1123Z time (`date -R`).")
+    var keyCutoffTime: String?
+
+    @Option(help: "Watch SealedSecrets in every namespace (default: true).")
+    var allNamespaces: Bool?
+
+    @Option(help: "Comma-separated namespaces to watch besides the controller's own; switches off --all-namespaces.")
+    var additionalNamespaces: String?
+
+    @Option(help: "Reconcile this many objects at once (default: the number of cores).")
+    var workers: Int?
+
+    @Option(help: "Requests per second per client to /v1/verify and /v1/rotate (default: 2).")
+    var rateLimit: Double?
+
+    @Option(help: "Burst of requests per client to /v1/verify and /v1/rotate (default: 2).")
+    var rateLimitBurst: Double?
+
+    @Option(help: "Write the Synced condition and observedGeneration to each SealedSecret (default: true).")
+    var updateStatus: Bool?
+
+    @Option(help: "Reconcile every SealedSecret again this often, as a Go duration (default: 10m).")
+    var resyncPeriod: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: info).")
+    var logLevel: String?
+
+    /// Options that take a boolean, so that Go's bare `--update-status` can be read as `--update-status=true`.
+    static let booleanOptions: Set<String> = ["--all-namespaces", "--update-status"]
+
+    /// Rewrites a bare boolean option (no value follows) into `--option=true`, as Go's flag package reads it.
+    static func normalizingBooleans(_ arguments: [String]) -> [String] {
+        arguments.enumerated().map { index, argument in
+            guard booleanOptions.contains(argument) else { return argument }
+            let next = arguments.indices.contains(index + 1) ? arguments[index + 1] : nil
+            return next == "true" || next == "false" ? argument : argument + "=true"
+        }
+    }
+
+    func run() async throws {
+        let environment = KubeConfig.currentEnvironment()
+        let settings = try resolve(environment: environment)
+        var logger = Logger(label: "cachet-controller")
+        logger.logLevel = settings.logLevel
+        let config = try KubeConfig.resolve(kubeconfig: value(kubeconfig, "kubeconfig", environment))
+        let client = try KubeClient(config: config)
+        let controller = Controller(client: client, settings: settings.controller, logger: logger)
+        logger.info("starting", metadata: [
+            "namespace": "\(settings.controller.keys.namespace)", "server": "\(config.server)",
+            "watching": "\(settings.controller.reconciler.namespaces?.joined(separator: ",") ?? "all namespaces")",
+        ])
+        // SIGUSR1: a new sealing key now (Bitnami's manual rotation).
+        signal(SIGUSR1, SIG_IGN)
+        let renewal = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: .global())
+        renewal.setEventHandler { Task { await controller.keys.renewNow() } }
+        renewal.resume()
+        defer { renewal.cancel() }
+        do {
+            try await controller.run(signals: [.sigterm, .sigint])
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try? await client.shutdown()
+        logger.info("stopped")
+    }
+
+    struct Resolved {
+        var controller: Controller.Settings
+        var logLevel: Logger.Level
+    }
+
+    /// Flags, then `SEALED_SECRETS_*`, then Bitnami's defaults; every bad value is named.
+    func resolve(environment: [String: String]) throws -> Resolved {
+        func text(_ given: String?, _ flag: String) -> String? { value(given, flag, environment) }
+        func number<T: LosslessStringConvertible>(_ given: T?, _ flag: String) throws -> T? {
+            if let given { return given }
+            guard let raw = text(nil, flag) else { return nil }
+            guard let parsed = T(raw) else { throw ValidationError("SEALED_SECRETS_\(Self.variable(flag)): not a number: \(raw)") }
+            return parsed
+        }
+        func duration(_ given: String?, _ flag: String, default fallback: Duration) throws -> Duration {
+            guard let raw = text(given, flag) else { return fallback }
+            guard let parsed = GoDuration.parse(raw) else {
+                throw ValidationError("--\(flag): not a duration (like 720h, 10m, 30s): \(raw)")
+            }
+            return parsed
+        }
+        func address(_ given: String?, _ flag: String, default fallback: String) throws -> Controller.ListenAddress {
+            let raw = text(given, flag) ?? fallback
+            guard let parsed = Controller.ListenAddress(raw) else { throw ValidationError("--\(flag): not HOST:PORT: \(raw)") }
+            return parsed
+        }
+
+        let namespace = text(namespace, "namespace") ?? environment["POD_NAMESPACE"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? Self.serviceAccountNamespace() ?? "default"
+        try SealingScope.validateNamespace(namespace)
+        let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        let workers = try number(workers, "workers") ?? max(1, cores)
+        guard workers >= 1 else { throw ValidationError("--workers: must be at least 1") }
+        var settings = Controller.Settings(namespace: namespace, workers: workers)
+        settings.listen = try address(listenAddr, "listen-addr", default: ":8080")
+        settings.listenMetrics = try address(listenMetricsAddr, "listen-metrics-addr", default: ":8081")
+
+        settings.keys.keyPrefix = text(keyPrefix, "key-prefix") ?? "sealed-secrets-key"
+        // Bitnami's rule, so that generated names are valid Secret names.
+        guard settings.keys.keyPrefix.count <= 245, !settings.keys.keyPrefix.isEmpty,
+              settings.keys.keyPrefix.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" })
+        else { throw ValidationError("--key-prefix: use 1 to 245 of a-z, 0-9 and -") }
+        settings.keys.keyBits = try number(keySize, "key-size") ?? 4096
+        guard [2048, 3072, 4096, 8192].contains(settings.keys.keyBits) else {
+            throw ValidationError("--key-size: must be 2048, 3072, 4096 or 8192")
+        }
+        settings.keys.keyValidity = try duration(keyTtl, "key-ttl", default: .seconds(87600 * 3600))
+        settings.keys.renewPeriod = try duration(keyRenewPeriod, "key-renew-period", default: .seconds(720 * 3600))
+        if let raw = text(keyCutoffTime, "key-cutoff-time"), !raw.isEmpty {
+            guard let cutoff = RFC1123Z.parse(raw) else {
+                throw ValidationError("--key-cutoff-time: not an RFC 1123Z time like \"Mon, 02 Jan 2006 15:04:05 -0700\": \(raw)")
+            }
+            settings.keys.cutoff = cutoff
+        }
+
+        let additional = (text(additionalNamespaces, "additional-namespaces") ?? "").split(separator: ",")
+            .map { String($0.filter { $0 != " " }) }.filter { !$0.isEmpty }
+        for extra in additional { try SealingScope.validateNamespace(extra) }
+        let everywhere = try boolean(allNamespaces, "all-namespaces", environment) ?? true
+        // Bitnami's rule: additional namespaces switch off all-namespaces mode, and the own namespace is watched.
+        settings.reconciler.namespaces = everywhere && additional.isEmpty ? nil : Array(Set([namespace] + additional)).sorted()
+        settings.reconciler.updateStatus = try boolean(updateStatus, "update-status", environment) ?? true
+        settings.reconciler.resyncPeriod = try duration(resyncPeriod, "resync-period", default: .seconds(600))
+        guard settings.reconciler.resyncPeriod > .zero else { throw ValidationError("--resync-period: must be positive") }
+
+        settings.rateLimit = try number(rateLimit, "rate-limit") ?? 2
+        settings.rateLimitBurst = try number(rateLimitBurst, "rate-limit-burst") ?? 2
+        guard settings.rateLimit > 0, settings.rateLimitBurst >= 1 else {
+            throw ValidationError("--rate-limit must be positive and --rate-limit-burst at least 1")
+        }
+        let level = (text(logLevel, "log-level") ?? "info").lowercased()
+        guard let logLevel = Logger.Level(rawValue: level == "warn" ? "warning" : level) else {
+            throw ValidationError("--log-level: one of trace, debug, info, notice, warning, error, critical")
+        }
+        return Resolved(controller: settings, logLevel: logLevel)
+    }
+
+    private func boolean(_ given: Bool?, _ flag: String, _ environment: [String: String]) throws -> Bool? {
+        if let given { return given }
+        guard let raw = value(nil, flag, environment) else { return nil }
+        switch raw.lowercased() {
+        case "true", "1", "t": return true
+        case "false", "0", "f": return false
+        default: throw ValidationError("SEALED_SECRETS_\(Self.variable(flag)): not true or false: \(raw)")
+        }
+    }
+
+    /// The flag's value, else its `SEALED_SECRETS_` variable (an empty variable counts as unset).
+    private func value(_ given: String?, _ flag: String, _ environment: [String: String]) -> String? {
+        if let given { return given }
+        guard let raw = environment["SEALED_SECRETS_" + Self.variable(flag)], !raw.isEmpty else { return nil }
+        return raw
+    }
+
+    static func variable(_ flag: String) -> String {
+        flag.uppercased().replacingOccurrences(of: "-", with: "_")
+    }
+
+    static func serviceAccountNamespace() -> String? {
+        guard let bytes = try? SecretFiles.read("/var/run/secrets/kubernetes.io/serviceaccount/namespace") else { return nil }
+        let text = bytes.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }.filter { !$0.isWhitespace }
+        return text.isEmpty ? nil : text
+    }
+}
+
+/// Go's `time.ParseDuration` for the units a controller flag uses: `720h`, `1h30m`, `90s`, `500ms`, `0`.
+enum GoDuration {
+    static func parse(_ text: String) -> Duration? {
+        if text == "0" { return .zero }
+        var rest = Substring(text)
+        var total = 0.0
+        let units: [(String, Double)] = [("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("h", 3600), ("m", 60), ("s", 1)]
+        guard !rest.isEmpty else { return nil }
+        while !rest.isEmpty {
+            let digits = rest.prefix { $0.isNumber || $0 == "." }
+            guard !digits.isEmpty, let amount = Double(digits) else { return nil }
+            rest = rest.dropFirst(digits.count)
+            guard let (unit, scale) = units.first(where: { rest.hasPrefix($0.0) }) else { return nil }
+            rest = rest.dropFirst(unit.count)
+            total += amount * scale
+        }
+        guard total.isFinite, total < 1e12 else { return nil }
+        return .milliseconds(Int64((total * 1000).rounded()))
+    }
+}
+
+/// Go's `time.RFC1123Z`, which `date -R` prints: `Mon, 02 Jan 2006 15:04:05 -0700`.
+enum RFC1123Z {
+    static func parse(_ text: String) -> Date? {
+        let parts = text.split(separator: " ")
+        guard parts.count == 6, parts[0].hasSuffix(","),
+              let day = Int(parts[1]), (1...31).contains(day),
+              let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].firstIndex(of: String(parts[2])),
+              let year = Int(parts[3]), (1970...9999).contains(year)
+        else { return nil }
+        let clock = parts[4].split(separator: ":").compactMap { Int($0) }
+        let zone = parts[5]
+        guard clock.count == 3, clock[0] < 24, clock[1] < 60, clock[2] < 61, zone.count == 5,
+              zone.first == "+" || zone.first == "-", let offset = Int(zone.dropFirst())
+        else { return nil }
+        var fields = tm()
+        fields.tm_year = Int32(year - 1900)
+        fields.tm_mon = Int32(month)
+        fields.tm_mday = Int32(day)
+        fields.tm_hour = Int32(clock[0])
+        fields.tm_min = Int32(clock[1])
+        fields.tm_sec = Int32(clock[2])
+        let seconds = timegm(&fields)
+        let zoneSeconds = (offset / 100 * 3600 + offset % 100 * 60) * (zone.first == "-" ? -1 : 1)
+        return Date(timeIntervalSince1970: Double(Int(seconds) - zoneSeconds))
+    }
+}
