@@ -125,6 +125,7 @@ let package = Package(
                 "CachetCrypto",
                 "CachetManifests",
                 "CachetTransport",
+                "CachetKubeConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -163,7 +164,10 @@ let package = Package(
         ),
         .testTarget(
             name: "CachetControllerTests",
-            dependencies: ["CachetController", "CachetManifests", "CachetCrypto"]
+            dependencies: [
+                "CachetController", "CachetManifests", "CachetCrypto", "CachetDevCluster", "CachetKube", "CachetTransport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "CachetCLITests",

@@ -45,6 +45,11 @@ enum KeyFiles {
             source = SecretFiles.isDirectory(path) ? SecretFiles.join(path, certificateFileName) : path
             pem = try SecretFiles.read(source, limit: sizeLimit).withUnsafeBytes { Array($0) }
         }
+        return try sealingKey(pem: pem, source: source)
+    }
+
+    /// The key of a PEM certificate or public key; errors name `source`.
+    static func sealingKey(pem: [UInt8], source: String) throws -> SealingKey {
         do {
             return try SealingKey(pem: pem)
         } catch let error as CachetCryptoError {

@@ -23,12 +23,13 @@ struct SealCommand: ParsableCommand {
     @Flag(help: "Seal a single value read from stdin or --from-file, instead of Secret manifests.")
     var raw = false
 
-    @Option(help: "The certificate to seal to: a file (or PEM public key, or key directory), or an https:// URL.")
-    var cert: String
+    @Option(help: "The certificate to seal to: a file (or PEM public key, or key directory), or an https:// URL (default: fetched from the controller).")
+    var cert: String?
 
     @Option(name: .customLong("cert-ca"), help: "With an https:// --cert: the CA certificate to verify the server with (default: the system's).")
     var certificateAuthority: String?
 
+    @OptionGroup(title: "Without --cert, the certificate comes from the controller") var controller: ControllerOptions
     @OptionGroup var scope: ScopeOptions
     @OptionGroup var io: ManifestIOOptions
 
@@ -64,7 +65,13 @@ struct SealCommand: ParsableCommand {
     }
 
     func run() throws {
-        let key = try KeyFiles.readSealingKey(at: cert, certificateAuthority: certificateAuthority)
+        let key: SealingKey
+        if let cert {
+            key = try KeyFiles.readSealingKey(at: cert, certificateAuthority: certificateAuthority)
+        } else {
+            let client = controller.client
+            key = try KeyFiles.sealingKey(pem: try ControllerCalls.fetchCertificate(client), source: client.target)
+        }
         if raw {
             try sealRawValue(to: key)
             return

@@ -274,6 +274,7 @@ struct DevClusterResponder: HTTPResponder {
             let body = try await response.body.collect(upTo: Self.maxBodyBytes)
             var headers = HTTPFields()
             if let type = response.headers.first(name: "Content-Type") { headers[.contentType] = type }
+            if let retryAfter = response.headers.first(name: "Retry-After") { headers[.retryAfter] = retryAfter }
             return Response(status: .init(code: Int(response.status.code)), headers: headers, body: .init(byteBuffer: body))
         } catch {
             throw APIError(code: 503, reason: "ServiceUnavailable", message: "error trying to reach service: \(error)")

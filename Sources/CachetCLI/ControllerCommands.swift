@@ -1,0 +1,173 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import CachetCrypto
+import CachetManifests
+import CachetTransport
+
+/// `cachet cert`: the controller's newest certificate (kubeseal's `--fetch-cert`).
+struct CertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cert",
+        abstract: "Print the controller's current sealing certificate (to seal offline with --cert).")
+
+    @OptionGroup var controller: ControllerOptions
+
+    @Option(name: [.customShort("w"), .customLong("output")], help: "Write the certificate to this file instead of stdout.")
+    var output: String?
+
+    func run() throws {
+        let pem = try ControllerCalls.fetchCertificate(controller.client)
+        if let output {
+            try OutputFiles.replace(output, contents: pem, mode: 0o644)
+        } else {
+            try pem.withUnsafeBytes { try StandardStreams.write($0, to: 1) }
+        }
+    }
+}
+
+/// `cachet validate`: ask the controller whether it can decrypt SealedSecrets (kubeseal's `--validate`).
+struct ValidateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Check with the controller that it can decrypt each SealedSecret of a file.",
+        discussion: """
+            Sends each SealedSecret to the controller's /v1/verify; exits 1 if any cannot be decrypted (wrong key, \
+            wrong scope, altered values). The controller answers only yes or no: it never says why.
+            """)
+
+    @OptionGroup var controller: ControllerOptions
+
+    @Option(name: [.customShort("f"), .customLong("file")], help: "Read SealedSecrets from this file instead of stdin.")
+    var file: String?
+
+    func run() throws {
+        let inputName = file ?? "<stdin>"
+        let objects = try ControllerCalls.readSealedSecrets(file)
+        let client = controller.client
+        var failed = 0
+        for (object, _) in objects {
+            let response = try ControllerCalls.post(client, "/v1/verify", object)
+            switch response.status {
+            case 200: continue
+            case 409:
+                failed += 1
+                StandardStreams.diagnose("cachet: error: \(inputName): document \(object.document) (\(object.label)): "
+                                         + "the controller cannot decrypt it (wrong key, wrong scope, or altered values)")
+            default:
+                throw ControllerCalls.unexpected(response, from: "/v1/verify", client: client)
+            }
+        }
+        guard failed == 0 else { throw CommandFailure("\(failed) of \(objects.count) SealedSecrets in \(inputName) cannot be decrypted") }
+        StandardStreams.diagnose("cachet: \(inputName): the controller can decrypt all \(objects.count) SealedSecret\(objects.count == 1 ? "" : "s")")
+    }
+}
+
+/// `cachet reencrypt`: re-seal to the controller's newest key, after a key renewal (kubeseal's `--re-encrypt`).
+struct ReencryptCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reencrypt",
+        abstract: "Re-encrypt SealedSecrets to the controller's newest key.",
+        discussion: """
+            Sends each SealedSecret to the controller's /v1/rotate and writes the result: with -f and no -w the file is \
+            rewritten in place (atomically), as kubeseal does. A file holding one SealedSecret keeps its bytes except \
+            the values (comments, order and quoting stay); a file of several is written out as -o says. The scope \
+            stays the one the values were sealed for.
+            """)
+
+    @OptionGroup var controller: ControllerOptions
+
+    @Option(name: [.customShort("f"), .customLong("file")], help: "Read SealedSecrets from this file instead of stdin.")
+    var file: String?
+
+    @Option(name: [.customShort("w"), .customLong("output")], help: "Write the result here (default: back to -f, or stdout).")
+    var output: String?
+
+    @Option(name: [.customShort("o"), .customLong("format")], help: "Output format for several SealedSecrets: json or yaml (default: as the input).")
+    var format: ManifestFormatOption?
+
+    func run() throws {
+        let inputName = file ?? "<stdin>"
+        let objects = try ControllerCalls.readSealedSecrets(file)
+        let client = controller.client
+        var rotated: [SealedSecretManifest] = []
+        for (object, _) in objects {
+            let response = try ControllerCalls.post(client, "/v1/rotate", object)
+            switch response.status {
+            case 200:
+                guard let objects = try? ManifestReader.objects(in: ManifestReader.documents(in: response.body)), objects.count == 1,
+                      let result = try? SealedSecretManifest(objects[0])
+                else { throw CommandFailure("the controller's answer for document \(object.document) (\(object.label)) is not a SealedSecret") }
+                rotated.append(result)
+            case 409:
+                throw CommandFailure("\(inputName): document \(object.document) (\(object.label)): the controller cannot decrypt it, "
+                                     + "so it cannot re-encrypt it; nothing was written")
+            default:
+                throw ControllerCalls.unexpected(response, from: "/v1/rotate", client: client)
+            }
+        }
+
+        let input = try SecretFiles.read(file ?? "-").withUnsafeBytes { Array($0) }
+        let bytes: [UInt8]
+        if rotated.count == 1, let editor = try? SealedSecretEditor(file: input) {
+            // One object: change only the values (and the sealed-by hint), so the diff shows just them.
+            bytes = try inFile(inputName) { try editor.settingItems(rotated[0].encryptedData, sealedBy: rotated[0].sealedBy.first) }
+        } else {
+            let isJSON = input.withUnsafeBytes { ManifestReader.isJSON($0) }
+            let chosen: ManifestFormat = format.map { $0 == .yaml ? .yaml : .json } ?? (isJSON ? .json : .yaml)
+            bytes = try chosen.write(rotated.map(\.manifestValue))
+        }
+        if let destination = output ?? file {
+            try OutputFiles.replace(destination, contents: bytes, mode: 0o644, keepExistingMode: destination == file)
+        } else {
+            try bytes.withUnsafeBytes { try StandardStreams.write($0, to: 1) }
+        }
+    }
+}
+
+/// What the three commands share.
+enum ControllerCalls {
+    /// The certificate PEM, checked to be a certificate (a proxy's error page must not end up in a file).
+    static func fetchCertificate(_ client: ControllerClient) throws -> [UInt8] {
+        let response = try client.send("GET", "/v1/cert.pem", accept: "application/x-pem-file, */*")
+        guard response.status == 200 else { throw unexpected(response, from: "/v1/cert.pem", client: client) }
+        do {
+            _ = try Certificate(pem: response.body)
+        } catch {
+            throw CommandFailure("\(client.target) answered /v1/cert.pem with something that is not a certificate")
+        }
+        return response.body
+    }
+
+    /// Every SealedSecret of the input, checked locally first (so errors name the file, document and line).
+    static func readSealedSecrets(_ file: String?) throws -> [(ManifestObject, SealedSecretManifest)] {
+        let inputName = file ?? "<stdin>"
+        let input = try SecretFiles.read(file ?? "-")
+        let objects = try inFile(inputName) { try ManifestReader.objects(in: ManifestReader.documents(in: input)) }
+        guard !objects.isEmpty else { throw CommandFailure("no SealedSecret found in \(inputName)") }
+        return try objects.map { object in (object, try inFile(inputName) { try SealedSecretManifest(object) }) }
+    }
+
+    /// POSTs one object as JSON; waits and retries while the controller's rate limit says so (it allows about two
+    /// requests a second per client, so a long file takes a while rather than failing).
+    static func post(_ client: ControllerClient, _ path: String, _ object: ManifestObject) throws -> BlockingHTTP.Response {
+        let body = try ManifestValue(node: object.node).jsonBytes
+        for _ in 0..<60 {
+            let response = try client.send("POST", path, body: body, accept: "application/json, */*")
+            guard response.status == 429 else { return response }
+            let wait = response.header("Retry-After").flatMap(Int.init).map { min(max($0, 1), 10) } ?? 1
+            sleep(UInt32(wait))
+        }
+        throw CommandFailure("the controller kept refusing \(path) with HTTP 429 (too many requests); try again later")
+    }
+
+    static func unexpected(_ response: BlockingHTTP.Response, from path: String, client: ControllerClient) -> CommandFailure {
+        // The controller's bodies are short plain text; anything else is shown only by its status.
+        let text = String(decoding: response.body.prefix(200), as: UTF8.self)
+        let plain = response.header("Content-Type")?.hasPrefix("text/plain") == true && !text.contains("\u{1B}")
+        let detail = plain ? ": " + (text.split(separator: "\n").first.map(String.init) ?? "") : ""
+        return CommandFailure("\(client.target) answered \(path) with HTTP \(response.status)\(detail)",
+                              hint: response.status == 404 ? "is that Service the sealed-secrets controller? see --controller-name" : nil)
+    }
+}

@@ -1,0 +1,212 @@
+import CachetCrypto
+import CachetDevCluster
+import CachetKube
+import CachetManifests
+import CachetTransport
+import Foundation
+import Logging
+import Synchronization
+import Testing
+@testable import CachetController
+
+/// A dev cluster with the fixture key installed as a Bitnami key Secret, and `cachet-controller run` in-process
+/// against it (both servers on free ports). Logs are captured, to check that no value ever reaches them.
+final class ControllerHarness: Sendable {
+    let cluster: DevCluster
+    let client: KubeClient
+    let controller: Controller
+    let logs: LogCapture
+    let apiURL: String
+    let metricsURL: String
+    private let running: Task<Void, any Error>
+
+    static let namespace = "kube-system"
+
+    /// `installKey`: put the fixture key in the cluster first (else the controller generates one).
+    static func start(
+        installKey: Bool = true, configure: (inout Controller.Settings) -> Void = { _ in }
+    ) async throws -> ControllerHarness {
+        var clusterSettings = DevCluster.Settings()
+        clusterSettings.bookmarkInterval = .milliseconds(200)
+        let cluster = await DevCluster(settings: clusterSettings)
+        try await cluster.start()
+        let client = try KubeClient(config: cluster.clientConfig(), retry: .init(maxAttempts: 3, maxDelay: .milliseconds(200), baseDelay: .milliseconds(20)))
+        if installKey { _ = try await client.create(.secrets, Self.keySecret(name: "sealed-secrets-keyfixture"), namespace: namespace) }
+        for name in ["team-a", "team-b"] {
+            _ = try await client.create(.namespaces, .object([("apiVersion", .string("v1")), ("kind", .string("Namespace")),
+                                                              ("metadata", .object([("name", .string(name))]))]))
+        }
+
+        var settings = Controller.Settings(namespace: namespace, workers: 2)
+        settings.listen = .init(host: "127.0.0.1", port: 0)
+        settings.listenMetrics = .init(host: "127.0.0.1", port: 0)
+        settings.keys.keyBits = 2048
+        settings.keys.renewPeriod = .zero  // the fixture key is older than 30 days: renewal would start at once
+        settings.reconciler.retryBaseDelay = .milliseconds(20)
+        settings.reconciler.retryMaxDelay = .milliseconds(500)
+        settings.rateLimit = 1000
+        settings.rateLimitBurst = 1000
+        configure(&settings)
+        let logs = LogCapture()
+        var logger = Logger(label: "test") { _ in logs }
+        logger.logLevel = .debug
+        let controller = Controller(client: client, settings: settings, logger: logger)
+        let running = Task { try await controller.run() }
+        guard let ports = await controller.listeningPorts() else {
+            _ = try? await running.value
+            throw KubeError(.transport, "the controller did not start")
+        }
+        return ControllerHarness(cluster: cluster, client: client, controller: controller, logs: logs,
+                                 apiURL: "http://127.0.0.1:\(ports.api)", metricsURL: "http://127.0.0.1:\(ports.metrics)", running: running)
+    }
+
+    private init(cluster: DevCluster, client: KubeClient, controller: Controller, logs: LogCapture, apiURL: String,
+                 metricsURL: String, running: Task<Void, any Error>) {
+        self.cluster = cluster
+        self.client = client
+        self.controller = controller
+        self.logs = logs
+        self.apiURL = apiURL
+        self.metricsURL = metricsURL
+        self.running = running
+    }
+
+    /// Graceful shutdown, then the cluster. Returns what `run` ended with.
+    @discardableResult
+    func close() async -> Result<Void, any Error> {
+        await controller.shutdown()
+        let result = await running.result
+        try? await client.shutdown()
+        await cluster.shutdown()
+        return result
+    }
+
+    /// Runs `body` with a started harness and always closes it.
+    static func with(
+        installKey: Bool = true, configure: (inout Controller.Settings) -> Void = { _ in },
+        _ body: (ControllerHarness) async throws -> Void
+    ) async throws {
+        let harness = try await start(installKey: installKey, configure: configure)
+        do {
+            try await body(harness)
+        } catch {
+            await harness.close()
+            throw error
+        }
+        let result = await harness.close()
+        if case .failure(let error) = result { Issue.record("the controller ended with \(error)") }
+        #expect(!harness.logs.text.contains(Support.canary), "a value reached the logs")
+    }
+
+    // MARK: - Objects
+
+    /// The fixture key as Bitnami stores keys.
+    static func keySecret(name: String, key: RSAPrivateKey = Support.privateKey, certificatePEM: String? = nil) throws -> ManifestValue {
+        let certificate = try certificatePEM ?? String(contentsOf: Support.cryptoFixtures.appendingPathComponent("rsa2048.crt"), encoding: .utf8)
+        return .object([
+            ("apiVersion", .string("v1")), ("kind", .string("Secret")),
+            ("metadata", .object([("name", .string(name)), ("namespace", .string(namespace)),
+                                  ("labels", .stringMap([KeyManager.keyLabel: "active"]))])),
+            ("type", .string("kubernetes.io/tls")),
+            ("data", .object([("tls.crt", .string(Base64.encode(Array(certificate.utf8)))),
+                              ("tls.key", .string(Base64.encode(try key.pkcs1PEM())))])),
+        ])
+    }
+
+    /// A SealedSecret object sealed with the fixture key.
+    static func sealed(
+        _ name: String, namespace: String = "team-a", scope: SealingScope.Kind = .strict, items: [String: String] = ["password": Support.canary],
+        annotations: [String: String] = [:], type: String? = nil, immutable: Bool? = nil, sealingKey: SealingKey = Support.sealingKey
+    ) throws -> ManifestValue {
+        var sealer = Sealer(sealingKey: sealingKey)
+        sealer.scope = scope
+        var metadata = ObjectMeta(name: name, namespace: namespace)
+        metadata.annotations = annotations
+        let secret = SecretManifest(metadata: metadata, items: items.mapValues { SecureBytes(copying: Array($0.utf8)) },
+                                    type: type, immutable: immutable)
+        return try sealer.seal(secret).sealedSecret.manifestValue
+    }
+
+    func apply(_ sealedSecret: ManifestValue) async throws -> ManifestValue {
+        try await client.create(.sealedSecrets, sealedSecret, namespace: sealedSecret.string(at: ["metadata", "namespace"]))
+    }
+
+    func secret(_ name: String, namespace: String = "team-a") async -> ManifestValue? {
+        try? await client.get(.secrets, name: name, namespace: namespace)
+    }
+
+    func sealedSecret(_ name: String, namespace: String = "team-a") async throws -> ManifestValue {
+        try await client.get(.sealedSecrets, name: name, namespace: namespace)
+    }
+
+    /// `data` of a Secret, decoded.
+    static func data(_ secret: ManifestValue?) -> [String: String] {
+        var result: [String: String] = [:]
+        for key in secret?.value(at: ["data"])?.keys ?? [] {
+            if let text = secret?.string(at: ["data", key]), let bytes = try? Base64.decode(text) {
+                result[key] = String(decoding: bytes, as: UTF8.self)
+            }
+        }
+        return result
+    }
+
+    func events(namespace: String = "team-a") async throws -> [ManifestValue] {
+        try await client.listAll(.events, namespace: namespace).items
+    }
+
+    // MARK: - HTTP
+
+    func request(_ url: String, method: String = "GET", body: [UInt8]? = nil, headers: [(String, String)] = []) async throws -> BlockingHTTP.Response {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(with: Result {
+                    try BlockingHTTP.send(BlockingHTTP.Request(method: method, url: url, headers: headers, body: body), timeoutSeconds: 30)
+                })
+            }.start()
+        }
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+func eventually(
+    _ what: String, timeout: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(25))
+    }
+    Issue.record("timed out waiting for: \(what)", sourceLocation: sourceLocation)
+    throw CancellationError()
+}
+
+extension ManifestValue {
+    var resourceVersion: String? { string(at: ["metadata", "resourceVersion"]) }
+
+    /// The Synced condition's status ("True"/"False") and message.
+    var synced: (status: String, message: String)? {
+        guard let condition = value(at: ["status", "conditions"])?.arrayValue?.first(where: { $0["type"]?.stringValue == "Synced" }),
+              let status = condition["status"]?.stringValue else { return nil }
+        return (status, condition["message"]?.stringValue ?? "")
+    }
+}
+
+/// Every log line, rendered with its metadata.
+final class LogCapture: LogHandler, @unchecked Sendable {
+    private let lines = Mutex<[String]>([])
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let fields = (event.metadata ?? [:]).map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
+        lines.withLock { $0.append("\(event.level) \(event.message) \(fields)") }
+    }
+
+    var text: String { lines.withLock { $0.joined(separator: "\n") } }
+}
