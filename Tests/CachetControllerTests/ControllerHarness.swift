@@ -71,11 +71,17 @@ final class ControllerHarness: Sendable {
         self.running = running
     }
 
+    /// Graceful shutdown of the controller; the cluster stays up. Returns what `run` ended with.
+    @discardableResult
+    func stopController() async -> Result<Void, any Error> {
+        await controller.shutdown()
+        return await running.result
+    }
+
     /// Graceful shutdown, then the cluster. Returns what `run` ended with.
     @discardableResult
     func close() async -> Result<Void, any Error> {
-        await controller.shutdown()
-        let result = await running.result
+        let result = await stopController()
         try? await client.shutdown()
         await cluster.shutdown()
         return result
@@ -129,6 +135,19 @@ final class ControllerHarness: Sendable {
 
     func apply(_ sealedSecret: ManifestValue) async throws -> ManifestValue {
         try await client.create(.sealedSecrets, sealedSecret, namespace: sealedSecret.string(at: ["metadata", "namespace"]))
+    }
+
+    /// `apply` while faults are being injected: the test's own requests get them too, so they are retried.
+    func applyThroughFaults(_ sealedSecret: ManifestValue) async throws {
+        for _ in 0..<50 {
+            do {
+                _ = try await apply(sealedSecret)
+                return
+            } catch let error as KubeError where error.status != nil && error.code != .alreadyExists {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        throw KubeError(.transport, "could not create the SealedSecret through the injected faults")
     }
 
     func secret(_ name: String, namespace: String = "team-a") async -> ManifestValue? {

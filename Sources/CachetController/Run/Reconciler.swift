@@ -48,6 +48,16 @@ public final class Reconciler: Service, Sendable {
     private let known = Mutex<[String: ManifestValue]>([:])
     /// The last failure message an Event was emitted for, per object, so retries do not flood Events.
     private let lastFailure = Mutex<[String: String]>([:])
+    /// What each Secret was last brought in line with: while neither side nor the keys changed, a resync costs one
+    /// GET instead of an RSA operation per item.
+    private let inLine = Mutex<[String: Fingerprint]>([:])
+
+    struct Fingerprint: Equatable {
+        /// uid, generation and top-level annotations (where the scope lives) of the SealedSecret.
+        let sealedSecret: String
+        let secretResourceVersion: String?
+        let keyCount: Int
+    }
 
     public init(client: KubeClient, keys: KeyManager, metrics: ControllerMetrics, settings: Settings, logger: Logger) {
         self.client = client
@@ -134,12 +144,28 @@ public final class Reconciler: Service, Sendable {
     }
 
     /// Only Secrets carrying the controller's label, and only to notice their deletion: a deleted Secret is
-    /// recreated. Nothing of them is kept.
+    /// recreated. Nothing of them is kept. After a relist (the watch fell behind: 410 Gone), every known SealedSecret
+    /// whose Secret is not in the list is queued, since its deletion may have been missed.
     private func watchManagedSecrets(namespace: String?) async throws {
         let watcher = ResourceWatcher(client: client, type: .secrets, namespace: namespace, labelSelector: Self.managedLabel)
+        var isFirstList = true
         for try await change in watcher {
-            guard case .event(let event) = change, event.kind == .deleted, let owner = Self.ownerKey(event.object) else { continue }
-            if known.withLock({ $0[owner] != nil }) { await queue.add(owner) }
+            switch change {
+            case .listed(let items, _):
+                // The first list comes at start-up, when every SealedSecret is queued anyway.
+                defer { isFirstList = false }
+                guard !isFirstList else { continue }
+                let present = Set(items.compactMap(Self.ownerKey))
+                let missing = known.withLock { known in
+                    known.keys.filter { (namespace == nil || $0.hasPrefix(namespace! + "/")) && !present.contains($0) }
+                }
+                for key in missing.sorted() { await queue.add(key) }
+            case .event(let event) where event.kind == .deleted:
+                guard let owner = Self.ownerKey(event.object) else { continue }
+                if known.withLock({ $0[owner] != nil }) { await queue.add(owner) }
+            default:
+                break
+            }
         }
     }
 
@@ -168,6 +194,7 @@ public final class Reconciler: Service, Sendable {
         let (namespace, name) = Self.split(key)
         metrics.forget(namespace: namespace, name: name)
         lastFailure.withLock { $0[key] = nil }
+        inLine.withLock { $0[key] = nil }
     }
 
     static func key(_ object: ManifestValue) -> String? {
@@ -254,6 +281,25 @@ public final class Reconciler: Service, Sendable {
 
     /// Unseals and writes the Secret; returns whether anything was written.
     private func apply(_ sealedObject: ManifestValue, namespace: String, name: String) async throws -> Bool {
+        let key = namespace + "/" + name
+        // The Secret is read first (live, never from a cache): if it, the SealedSecret and the keys are as they were
+        // when this controller last brought them in line, there is nothing to decrypt.
+        let current: ManifestValue?
+        do {
+            current = try await client.get(.secrets, name: name, namespace: namespace)
+        } catch let error as KubeError where error.code == .notFound {
+            current = nil
+        } catch {
+            throw ReconcileFailure(reason: "update", message: "cannot read the Secret: \(error)")
+        }
+        let sealedAnnotations = sealedObject.value(at: ["metadata", "annotations"]).map { String(decoding: $0.jsonBytes, as: UTF8.self) } ?? ""
+        let sealedIdentity = [sealedObject.string(at: ["metadata", "uid"]) ?? "", Self.generation(sealedObject), sealedAnnotations]
+            .joined(separator: "|")
+        func fingerprint(_ secret: ManifestValue?) -> Fingerprint {
+            Fingerprint(sealedSecret: sealedIdentity, secretResourceVersion: secret?.resourceVersionText, keyCount: keys.keyCount)
+        }
+        if current != nil, inLine.withLock({ $0[key] }) == fingerprint(current) { return false }
+
         let secret: SecretManifest
         do {
             let sealed = try Self.sealedSecret(from: sealedObject)
@@ -274,20 +320,16 @@ public final class Reconciler: Service, Sendable {
         ])
         if !skipOwner { desired.setValue(.array([ownerReference]), at: ["metadata", "ownerReferences"]) }
 
-        let existing: ManifestValue
-        do {
-            existing = try await client.get(.secrets, name: name, namespace: namespace)
-        } catch let error as KubeError where error.code == .notFound {
+        guard let existing = current else {
             do {
-                _ = try await client.create(.secrets, desired, namespace: namespace)
+                let created = try await client.create(.secrets, desired, namespace: namespace)
+                inLine.withLock { $0[key] = fingerprint(created) }
                 return true
             } catch let error as KubeError where error.code == .alreadyExists {
                 throw ReconcileFailure(reason: "update", message: "the Secret appeared while it was being created; will retry")
             } catch {
                 throw ReconcileFailure(reason: "update", message: "cannot create the Secret: \(error)")
             }
-        } catch {
-            throw ReconcileFailure(reason: "update", message: "cannot read the Secret: \(error)")
         }
 
         let annotations = existing.value(at: ["metadata", "annotations"])
@@ -319,9 +361,13 @@ public final class Reconciler: Service, Sendable {
         }
         // The type always follows the template (immutable does not: it applies at creation only, as in Bitnami).
         if let type = desired["type"] { updated.setValue(type, at: ["type"]) }
-        guard updated != existing else { return false }
+        guard updated != existing else {
+            inLine.withLock { $0[key] = fingerprint(existing) }
+            return false
+        }
         do {
-            _ = try await client.update(.secrets, updated)
+            let written = try await client.update(.secrets, updated)
+            inLine.withLock { $0[key] = fingerprint(written) }
             return true
         } catch let error as KubeError where error.code == .conflict {
             throw ReconcileFailure(reason: "update", message: "the Secret changed while it was being updated; will retry")
@@ -391,4 +437,8 @@ public final class Reconciler: Service, Sendable {
         guard let root = documents.first?.root else { throw ManifestError("empty SealedSecret") }
         return try SealedSecretManifest(ManifestObject(document: 1, itemIndex: nil, node: root))
     }
+}
+
+extension ManifestValue {
+    var resourceVersionText: String? { string(at: ["metadata", "resourceVersion"]) }
 }

@@ -1,0 +1,131 @@
+import CachetCrypto
+import CachetDevCluster
+import CachetKube
+import CachetManifests
+import Foundation
+import Testing
+@testable import CachetController
+
+/// The dev API server's faults, one by one: the controller converges after each, and never half-writes a Secret.
+@Suite("controller: API faults")
+struct ControllerFaultTests {
+    /// Every Secret `names` exists with the canary value, and every SealedSecret says Synced=True.
+    static func converged(_ harness: ControllerHarness, _ names: [String], namespace: String = "team-a") async throws -> Bool {
+        for name in names {
+            guard ControllerHarness.data(await harness.secret(name, namespace: namespace)) == ["password": Support.canary, "n": name],
+                  try await harness.sealedSecret(name, namespace: namespace).synced?.status == "True"
+            else { return false }
+        }
+        return true
+    }
+
+    static func sealed(_ name: String, namespace: String = "team-a") throws -> ManifestValue {
+        try ControllerHarness.sealed(name, namespace: namespace, items: ["password": Support.canary, "n": name])
+    }
+
+    @Test("500, 503, 429 (with Retry-After) and 403 answers while objects arrive: every Secret converges", arguments: [500, 503, 429, 403])
+    func errorAnswers(status: Int) async throws {
+        try await ControllerHarness.with { harness in
+            let names = (0..<6).map { "e\(status)-\($0)" }
+            for (index, name) in names.enumerated() {
+                if index % 2 == 0 { harness.cluster.failNextRequests(4, status: status, retryAfter: status == 429 ? 1 : nil) }
+                try await harness.applyThroughFaults(Self.sealed(name))
+            }
+            harness.cluster.failNextRequests(6, status: status, retryAfter: status == 429 ? 1 : nil)
+            try await eventually("all converge") { try await Self.converged(harness, names) }
+        }
+    }
+
+    @Test("409 on writes: retried from a fresh read until it lands")
+    func conflicts() async throws {
+        try await ControllerHarness.with { harness in
+            harness.cluster.failNextRequests(5, status: 409)
+            try await harness.applyThroughFaults(Self.sealed("c1"))
+            try await harness.applyThroughFaults(Self.sealed("c2"))
+            try await eventually("converged") { try await Self.converged(harness, ["c1", "c2"]) }
+            // A concurrent writer changes the Secret; the controller's next update (a spec change) still lands, on
+            // top of the writer's resourceVersion, never over a stale one.
+            _ = try await harness.client.updateRetryingConflicts(.secrets, name: "c1", namespace: "team-a") { secret in
+                secret.setValue(.string("someone"), at: ["metadata", "annotations", "touched-by"])
+                return true
+            }
+            _ = try await harness.client.updateRetryingConflicts(.sealedSecrets, name: "c1", namespace: "team-a") { object in
+                let next = try ControllerHarness.sealed("c1", items: ["password": Support.canary, "n": "c1", "extra": "e"])
+                object.setValue(next.value(at: ["spec"]), at: ["spec"])
+                return true
+            }
+            try await eventually("the new item") { ControllerHarness.data(await harness.secret("c1"))["extra"] == "e" }
+        }
+    }
+
+    @Test("dropped watches and a compacted history (410 Gone): what changed meanwhile is still seen")
+    func droppedWatches() async throws {
+        try await ControllerHarness.with { harness in
+            _ = try await harness.apply(Self.sealed("w1"))
+            try await eventually("w1") { try await Self.converged(harness, ["w1"]) }
+            await harness.cluster.compactHistory()
+            await harness.cluster.dropWatches()
+            _ = try await harness.apply(Self.sealed("w2"))
+            try await harness.client.delete(.secrets, name: "w1", namespace: "team-a")
+            try await eventually("w2 created and w1 recreated") { try await Self.converged(harness, ["w1", "w2"]) }
+            for _ in 0..<3 {
+                await harness.cluster.dropWatches()
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            _ = try await harness.apply(Self.sealed("w3"))
+            try await eventually("w3") { try await Self.converged(harness, ["w3"]) }
+        }
+    }
+
+    @Test("the API server goes away and comes back, with its objects or wiped: the controller carries on", arguments: [true, false])
+    func restart(keepingState: Bool) async throws {
+        try await ControllerHarness.with { harness in
+            _ = try await harness.apply(Self.sealed("before"))
+            try await eventually("before") { try await Self.converged(harness, ["before"]) }
+            try await harness.cluster.restart(keepingState: keepingState)
+            if !keepingState {
+                for name in ["team-a"] {
+                    _ = try await harness.client.create(.namespaces, .object([("apiVersion", .string("v1")), ("kind", .string("Namespace")),
+                                                                              ("metadata", .object([("name", .string(name))]))]))
+                }
+            }
+            _ = try await harness.apply(Self.sealed("after"))
+            try await eventually("after") { try await Self.converged(harness, ["after"]) }
+            if keepingState { #expect(try await Self.converged(harness, ["before"])) }
+        }
+    }
+
+    @Test("a slow API server (every answer delayed): converges")
+    func slowServer() async throws {
+        try await ControllerHarness.with { harness in
+            harness.cluster.delayResponses(by: .milliseconds(150))
+            for name in ["s1", "s2", "s3"] { _ = try await harness.apply(Self.sealed(name)) }
+            try await eventually("converged", timeout: .seconds(30)) { try await Self.converged(harness, ["s1", "s2", "s3"]) }
+            harness.cluster.delayResponses(by: nil)
+        }
+    }
+
+    @Test("graceful shutdown: the object being written is finished, not cut off")
+    func gracefulShutdown() async throws {
+        let harness = try await ControllerHarness.start()
+        do {
+            _ = try await harness.apply(Self.sealed("first"))
+            try await eventually("first") { try await Self.converged(harness, ["first"]) }
+            // Slow every answer, then shut down while a worker is between its read and its writes.
+            harness.cluster.delayResponses(by: .milliseconds(300))
+            _ = try await harness.apply(Self.sealed("in-hand"))
+            try await Task.sleep(for: .milliseconds(500))
+            let started = ContinuousClock.now
+            let result = await harness.stopController()
+            #expect((try? result.get()) != nil, "run() ended with an error")
+            #expect(ContinuousClock.now - started < .seconds(15))
+            harness.cluster.delayResponses(by: nil)
+            // The worker finished the object it held: Secret and status both written.
+            #expect(try await Self.converged(harness, ["first", "in-hand"]))
+        } catch {
+            await harness.close()
+            throw error
+        }
+        await harness.close()
+    }
+}
