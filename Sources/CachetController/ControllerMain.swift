@@ -32,6 +32,9 @@ public enum ControllerMain {
         } catch let failure as CachetCryptoError {
             report(failure.message)
             exit(1)
+        } catch let failure as UsageError {
+            report(failure.message)
+            exit(64)
         } catch let failure as KubeError {
             report(failure.description)
             exit(1)
@@ -54,6 +57,17 @@ public enum ControllerMain {
         Diagnostics.write("cachet-controller: error: \(message)")
         if let hint { Diagnostics.write("cachet-controller: hint: \(hint)") }
     }
+}
+
+/// A bad flag or setting value found after parsing (one line, exit 64, like a parse error).
+struct UsageError: Error, CustomStringConvertible {
+    let message: String
+
+    init(_ message: String) {
+        self.message = message
+    }
+
+    var description: String { message }
 }
 
 /// A command that has already reported what went wrong and only needs to exit with `code`.

@@ -125,28 +125,28 @@ struct RunCommand: AsyncParsableCommand {
         func number<T: LosslessStringConvertible>(_ given: T?, _ flag: String) throws -> T? {
             if let given { return given }
             guard let raw = text(nil, flag) else { return nil }
-            guard let parsed = T(raw) else { throw ValidationError("SEALED_SECRETS_\(Self.variable(flag)): not a number: \(raw)") }
+            guard let parsed = T(raw) else { throw UsageError("SEALED_SECRETS_\(Self.variable(flag)): not a number: \(raw)") }
             return parsed
         }
         func duration(_ given: String?, _ flag: String, default fallback: Duration) throws -> Duration {
             guard let raw = text(given, flag) else { return fallback }
             guard let parsed = GoDuration.parse(raw) else {
-                throw ValidationError("--\(flag): not a duration (like 720h, 10m, 30s): \(raw)")
+                throw UsageError("--\(flag): not a duration (like 720h, 10m, 30s): \(raw)")
             }
             return parsed
         }
         func address(_ given: String?, _ flag: String, default fallback: String) throws -> Controller.ListenAddress {
             let raw = text(given, flag) ?? fallback
-            guard let parsed = Controller.ListenAddress(raw) else { throw ValidationError("--\(flag): not HOST:PORT: \(raw)") }
+            guard let parsed = Controller.ListenAddress(raw) else { throw UsageError("--\(flag): not HOST:PORT: \(raw)") }
             return parsed
         }
 
         let namespace = text(namespace, "namespace") ?? environment["POD_NAMESPACE"].flatMap { $0.isEmpty ? nil : $0 }
             ?? Self.serviceAccountNamespace() ?? "default"
-        try SealingScope.validateNamespace(namespace)
+        try Self.checkNamespace(namespace, flag: "--namespace")
         let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         let workers = try number(workers, "workers") ?? max(1, cores)
-        guard workers >= 1 else { throw ValidationError("--workers: must be at least 1") }
+        guard workers >= 1 else { throw UsageError("--workers: must be at least 1") }
         var settings = Controller.Settings(namespace: namespace, workers: workers)
         settings.listen = try address(listenAddr, "listen-addr", default: ":8080")
         settings.listenMetrics = try address(listenMetricsAddr, "listen-metrics-addr", default: ":8081")
@@ -155,38 +155,38 @@ struct RunCommand: AsyncParsableCommand {
         // Bitnami's rule, so that generated names are valid Secret names.
         guard settings.keys.keyPrefix.count <= 245, !settings.keys.keyPrefix.isEmpty,
               settings.keys.keyPrefix.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" })
-        else { throw ValidationError("--key-prefix: use 1 to 245 of a-z, 0-9 and -") }
+        else { throw UsageError("--key-prefix: use 1 to 245 of a-z, 0-9 and -") }
         settings.keys.keyBits = try number(keySize, "key-size") ?? 4096
         guard [2048, 3072, 4096, 8192].contains(settings.keys.keyBits) else {
-            throw ValidationError("--key-size: must be 2048, 3072, 4096 or 8192")
+            throw UsageError("--key-size: must be 2048, 3072, 4096 or 8192")
         }
         settings.keys.keyValidity = try duration(keyTtl, "key-ttl", default: .seconds(87600 * 3600))
         settings.keys.renewPeriod = try duration(keyRenewPeriod, "key-renew-period", default: .seconds(720 * 3600))
         if let raw = text(keyCutoffTime, "key-cutoff-time"), !raw.isEmpty {
             guard let cutoff = RFC1123Z.parse(raw) else {
-                throw ValidationError("--key-cutoff-time: not an RFC 1123Z time like \"Mon, 02 Jan 2006 15:04:05 -0700\": \(raw)")
+                throw UsageError("--key-cutoff-time: not an RFC 1123Z time like \"Mon, 02 Jan 2006 15:04:05 -0700\": \(raw)")
             }
             settings.keys.cutoff = cutoff
         }
 
         let additional = (text(additionalNamespaces, "additional-namespaces") ?? "").split(separator: ",")
             .map { String($0.filter { $0 != " " }) }.filter { !$0.isEmpty }
-        for extra in additional { try SealingScope.validateNamespace(extra) }
+        for extra in additional { try Self.checkNamespace(extra, flag: "--additional-namespaces") }
         let everywhere = try boolean(allNamespaces, "all-namespaces", environment) ?? true
         // Bitnami's rule: additional namespaces switch off all-namespaces mode, and the own namespace is watched.
         settings.reconciler.namespaces = everywhere && additional.isEmpty ? nil : Array(Set([namespace] + additional)).sorted()
         settings.reconciler.updateStatus = try boolean(updateStatus, "update-status", environment) ?? true
         settings.reconciler.resyncPeriod = try duration(resyncPeriod, "resync-period", default: .seconds(600))
-        guard settings.reconciler.resyncPeriod > .zero else { throw ValidationError("--resync-period: must be positive") }
+        guard settings.reconciler.resyncPeriod > .zero else { throw UsageError("--resync-period: must be positive") }
 
         settings.rateLimit = try number(rateLimit, "rate-limit") ?? 2
         settings.rateLimitBurst = try number(rateLimitBurst, "rate-limit-burst") ?? 2
         guard settings.rateLimit > 0, settings.rateLimitBurst >= 1 else {
-            throw ValidationError("--rate-limit must be positive and --rate-limit-burst at least 1")
+            throw UsageError("--rate-limit must be positive and --rate-limit-burst at least 1")
         }
         let level = (text(logLevel, "log-level") ?? "info").lowercased()
         guard let logLevel = Logger.Level(rawValue: level == "warn" ? "warning" : level) else {
-            throw ValidationError("--log-level: one of trace, debug, info, notice, warning, error, critical")
+            throw UsageError("--log-level: one of trace, debug, info, notice, warning, error, critical")
         }
         return Resolved(controller: settings, logLevel: logLevel)
     }
@@ -197,7 +197,7 @@ struct RunCommand: AsyncParsableCommand {
         switch raw.lowercased() {
         case "true", "1", "t": return true
         case "false", "0", "f": return false
-        default: throw ValidationError("SEALED_SECRETS_\(Self.variable(flag)): not true or false: \(raw)")
+        default: throw UsageError("SEALED_SECRETS_\(Self.variable(flag)): not true or false: \(raw)")
         }
     }
 
@@ -206,6 +206,14 @@ struct RunCommand: AsyncParsableCommand {
         if let given { return given }
         guard let raw = environment["SEALED_SECRETS_" + Self.variable(flag)], !raw.isEmpty else { return nil }
         return raw
+    }
+
+    static func checkNamespace(_ namespace: String, flag: String) throws {
+        do {
+            try SealingScope.validateNamespace(namespace)
+        } catch let error as CachetCryptoError {
+            throw UsageError("\(flag): \(error.message)")
+        }
     }
 
     static func variable(_ flag: String) -> String {

@@ -44,7 +44,7 @@ struct ControllerAPITests {
             // YAML works too; two documents or another kind are a 400 that says nothing of the content.
             let yaml = try ManifestFormat.yaml.writeBody(try ControllerHarness.sealed("v"))
             #expect(try await harness.request(url, method: "POST", body: yaml).status == 200)
-            let twoDocuments = yaml + Array("---\n".utf8) + yaml
+            let twoDocuments = yaml + Array("\n---\n".utf8) + yaml
             #expect(try await harness.request(url, method: "POST", body: twoDocuments).status == 400)
             #expect(try await harness.request(url, method: "POST", body: Array("kind: Secret\napiVersion: v1\n".utf8)).status == 400)
             #expect(try await harness.request(url).status == 405)

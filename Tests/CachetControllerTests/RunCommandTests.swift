@@ -1,0 +1,127 @@
+import CachetCrypto
+import CachetDevCluster
+import CachetKube
+import CachetManifests
+import Foundation
+import Testing
+@testable import CachetController
+
+/// `cachet-controller run`'s flags (Bitnami's names and defaults, `SEALED_SECRETS_*`), and the process itself.
+@Suite("controller: the run command")
+struct RunCommandTests {
+    static func resolve(_ arguments: [String], environment: [String: String] = [:]) throws -> RunCommand.Resolved {
+        let command = try RunCommand.parse(RunCommand.normalizingBooleans(arguments))
+        return try command.resolve(environment: environment)
+    }
+
+    @Test("defaults are Bitnami's")
+    func defaults() throws {
+        let resolved = try Self.resolve([], environment: ["POD_NAMESPACE": "sealed"])
+        let settings = resolved.controller
+        #expect(settings.listen == .init(host: "0.0.0.0", port: 8080))
+        #expect(settings.listenMetrics == .init(host: "0.0.0.0", port: 8081))
+        #expect(settings.keys.namespace == "sealed")
+        #expect(settings.keys.keyPrefix == "sealed-secrets-key")
+        #expect(settings.keys.keyBits == 4096)
+        #expect(settings.keys.renewPeriod == .seconds(720 * 3600))
+        #expect(settings.keys.keyValidity == .seconds(87600 * 3600))
+        #expect(settings.keys.cutoff == nil)
+        #expect(settings.reconciler.namespaces == nil)
+        #expect(settings.reconciler.updateStatus)
+        #expect(settings.rateLimit == 2 && settings.rateLimitBurst == 2)
+        #expect(settings.reconciler.workers >= 1)
+    }
+
+    @Test("flags win over SEALED_SECRETS_* variables, which win over defaults; Go's boolean forms work")
+    func environment() throws {
+        let environment = [
+            "SEALED_SECRETS_LISTEN_ADDR": "127.0.0.1:9000", "SEALED_SECRETS_KEY_PREFIX": "from-env",
+            "SEALED_SECRETS_UPDATE_STATUS": "false", "SEALED_SECRETS_KEY_RENEW_PERIOD": "0",
+            "SEALED_SECRETS_ADDITIONAL_NAMESPACES": "team-a, team-b", "SEALED_SECRETS_NAMESPACE": "ctl",
+            "SEALED_SECRETS_KEY_CUTOFF_TIME": "Mon, 02 Jan 2006 15:04:05 -0700",
+        ]
+        let fromEnvironment = try Self.resolve([], environment: environment).controller
+        #expect(fromEnvironment.listen == .init(host: "127.0.0.1", port: 9000))
+        #expect(fromEnvironment.keys.keyPrefix == "from-env")
+        #expect(!fromEnvironment.reconciler.updateStatus)
+        #expect(fromEnvironment.keys.renewPeriod == .zero)
+        #expect(fromEnvironment.reconciler.namespaces == ["ctl", "team-a", "team-b"])
+        #expect(fromEnvironment.keys.cutoff == Date(timeIntervalSince1970: 1_136_239_445))
+
+        let flags = try Self.resolve(["--listen-addr", "[::1]:7000", "--key-prefix", "from-flag", "--update-status",
+                                      "--all-namespaces=false", "--namespace", "own"], environment: environment).controller
+        #expect(flags.listen == .init(host: "::1", port: 7000))
+        #expect(flags.keys.keyPrefix == "from-flag")
+        #expect(flags.reconciler.updateStatus)
+        #expect(flags.reconciler.namespaces == ["own", "team-a", "team-b"])
+        let onlyOwn = try Self.resolve(["--all-namespaces=false"], environment: ["POD_NAMESPACE": "ctl"]).controller
+        #expect(onlyOwn.reconciler.namespaces == ["ctl"])
+    }
+
+    @Test("Go durations and RFC 1123Z times")
+    func parsers() {
+        #expect(GoDuration.parse("720h") == .seconds(720 * 3600))
+        #expect(GoDuration.parse("1h30m") == .seconds(5400))
+        #expect(GoDuration.parse("250ms") == .milliseconds(250))
+        #expect(GoDuration.parse("0") == .zero)
+        for bad in ["", "10", "h", "1d", "-5m", "1h30"] { #expect(GoDuration.parse(bad) == nil, "\(bad)") }
+        #expect(RFC1123Z.parse("Thu, 26 Nov 2026 10:00:00 +0100") == Date(timeIntervalSince1970: 1_795_683_600))
+        for bad in ["2026-11-26", "Thu, 26 Nov 2026 10:00:00", "Thu, 32 Nov 2026 10:00:00 +0000", "Thu, 26 Foo 2026 10:00:00 +0000"] {
+            #expect(RFC1123Z.parse(bad) == nil, "\(bad)")
+        }
+        #expect(Controller.ListenAddress(":8080") == .init(host: "0.0.0.0", port: 8080))
+        #expect(Controller.ListenAddress("::1:80") == nil)
+        #expect(Controller.ListenAddress("host:99999") == nil)
+    }
+
+    @Test("bad values are refused with the flag's name", arguments: [
+        (["--listen-addr", "8080"], "--listen-addr"), (["--key-renew-period", "30d"], "--key-renew-period"),
+        (["--key-cutoff-time", "yesterday"], "--key-cutoff-time"), (["--key-prefix", "Bad_Prefix"], "--key-prefix"),
+        (["--key-size", "1024"], "--key-size"), (["--namespace", "No Such"], "namespace"), (["--rate-limit", "0"], "--rate-limit"),
+        (["--log-level", "loud"], "--log-level"), (["--additional-namespaces", "ok,BAD"], "namespace"),
+    ])
+    func badValues(arguments: [String], expected: String) {
+        #expect {
+            try Self.resolve(arguments)
+        } throws: { error in
+            "\(error)".contains(expected)
+        }
+    }
+
+    @Test("the process: serves, then exits 0 on SIGTERM after a graceful shutdown; a bad flag exits 64 with one line")
+    func process() async throws {
+        let cluster = await DevCluster(settings: .init())
+        try await cluster.start()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cachet-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let kubeconfig = directory.appendingPathComponent("kubeconfig")
+        try cluster.kubeconfig().write(to: kubeconfig, atomically: true, encoding: .utf8)
+
+        let bad = try Support.run(Support.executable, ["run", "--kubeconfig", kubeconfig.path, "--key-size", "1000"])
+        #expect(bad.status == 64)
+        #expect(bad.error.split(separator: "\n").count == 1 && bad.error.contains("--key-size"), "\(bad.error)")
+
+        let port = Int.random(in: 20_000..<40_000)
+        let process = Process()
+        process.executableURL = Support.executable
+        process.arguments = ["run", "--kubeconfig", kubeconfig.path, "--listen-addr", "127.0.0.1:\(port)",
+                             "--listen-metrics-addr", "127.0.0.1:\(port + 1)", "--key-size", "2048"]
+        process.environment = ["POD_NAMESPACE": "kube-system", "PATH": "/usr/bin:/bin"]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let harness = try await ControllerHarness.start()  // for its HTTP helper
+        try await eventually("cert.pem") {
+            (try? await harness.request("http://127.0.0.1:\(port)/v1/cert.pem"))?.status == 200
+        }
+        process.terminate()  // SIGTERM
+        process.waitUntilExit()
+        await harness.close()
+        await cluster.shutdown()
+        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 0, "\(log)")
+        #expect(log.contains("stopped"))
+    }
+}
