@@ -137,7 +137,7 @@ let package = Package(
         // `swift run -c release cachet-bench`: the crypto core's speed against bare OpenSSL.
         .executableTarget(
             name: "cachet-bench",
-            dependencies: ["CachetCrypto", "CachetManifests", "CachetController"],
+            dependencies: ["CachetCrypto", "CachetManifests", "CachetController", "CachetDevCluster", "CachetKube"],
             path: "Benchmarks/cachet-bench"
         ),
         // The baseline for `cachet seal`'s start-up time: an argument-parser CLI that does nothing.

@@ -56,7 +56,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Comma-separated namespaces to watch besides the controller's own; switches off --all-namespaces.")
     var additionalNamespaces: String?
 
-    @Option(help: "Reconcile this many objects at once (default: the number of cores).")
+    @Option(help: "Reconcile this many objects at once (default: twice the number of cores, so that decryption overlaps API round trips).")
     var workers: Int?
 
     @Option(help: "Requests per second per client to /v1/verify and /v1/rotate (default: 2).")
@@ -145,7 +145,7 @@ struct RunCommand: AsyncParsableCommand {
             ?? Self.serviceAccountNamespace() ?? "default"
         try Self.checkNamespace(namespace, flag: "--namespace")
         let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-        let workers = try number(workers, "workers") ?? max(1, cores)
+        let workers = try number(workers, "workers") ?? max(2, 2 * cores)
         guard workers >= 1 else { throw UsageError("--workers: must be at least 1") }
         var settings = Controller.Settings(namespace: namespace, workers: workers)
         settings.listen = try address(listenAddr, "listen-addr", default: ":8080")
