@@ -20,10 +20,12 @@ struct CachetProcess {
         return repositoryRoot.appendingPathComponent(".build/debug/cachet")
     }()
 
-    static func run(_ arguments: [String], stdin: Data = Data(), in directory: URL? = nil) throws -> Result {
+    static func run(_ arguments: [String], stdin: Data = Data(), in directory: URL? = nil,
+                    environment: [String: String]? = nil) throws -> Result {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        if let environment { process.environment = environment }
         if let directory { process.currentDirectoryURL = directory }
         let input = Pipe(), output = Pipe(), error = Pipe()
         process.standardInput = input

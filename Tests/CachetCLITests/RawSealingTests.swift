@@ -135,7 +135,6 @@ struct RawSealingRefusalTests {
         (["seal", "--raw", "--cert", "x", "--name", "app"], "--namespace"),
         (["seal", "--raw", "--cert", "x", "--scope", "namespace-wide"], "--namespace"),
         (["seal", "--raw", "--cert", "x", "--scope", "everywhere"], "--scope"),
-        (["seal", "--raw", "--scope", "cluster-wide"], "--cert"),
         (["seal", "--cert", "x", "--from-file", "x"], "--from-file works only with --raw"),
         (["seal", "--raw", "--cert", "x", "--scope", "cluster-wide", "-w", "out"], "-w seals manifests"),
         (["unseal", "--key", "x", "--scope", "cluster-wide"], "--scope and --name apply to --raw only"),
@@ -149,6 +148,19 @@ struct RawSealingRefusalTests {
         #expect(result.status == 64, "\(result.error)")
         #expect(result.error.hasPrefix("cachet: error:"))
         #expect(result.error.contains(flag), "\(result.error)")
+        #expect(result.output.isEmpty)
+    }
+
+    @Test("without --cert and without a cluster to ask, the error says so and points at --cert")
+    func noCertificateAnywhere() throws {
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("cachet-no-kube-\(getpid())")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: home) }
+        let result = try CachetProcess.run(["seal", "--raw", "--scope", "cluster-wide"], stdin: Data("v".utf8),
+                                           environment: ["HOME": home.path, "PATH": "/usr/bin:/bin"])
+        #expect(result.status == 1)
+        #expect(result.error.hasPrefix("cachet: error: no kubeconfig"), "\(result.error)")
+        #expect(result.error.contains("--cert"), "\(result.error)")
         #expect(result.output.isEmpty)
     }
 

@@ -87,7 +87,8 @@ struct ControllerAPITests {
 
     @Test("bodies over 2 MiB get 413; verify and rotate are rate-limited per client, and a forged X-Forwarded-For buys nothing")
     func abuse() async throws {
-        try await ControllerHarness.with(configure: { $0.rateLimit = 2; $0.rateLimitBurst = 2 }) { harness in
+        // A slow refill (one token per 100 s), so that the count does not depend on how fast a loaded machine runs.
+        try await ControllerHarness.with(configure: { $0.rateLimit = 0.01; $0.rateLimitBurst = 2 }) { harness in
             let huge = [UInt8](repeating: UInt8(ascii: " "), count: (2 << 20) + 1)
             #expect(try await harness.request(harness.apiURL + "/v1/verify", method: "POST", body: huge).status == 413)
 
@@ -98,8 +99,7 @@ struct ControllerAPITests {
                 let forged = [("X-Forwarded-For", "10.0.0.\(attempt), 192.0.2.7")]
                 statuses.append(try await harness.request(harness.apiURL + "/v1/rotate", method: "POST", body: body, headers: forged).status)
             }
-            #expect(statuses.filter { $0 == 200 }.count <= 3, "\(statuses)")
-            #expect(statuses.contains(429))
+            #expect(statuses == [200, 200, 429, 429, 429, 429], "\(statuses)")
             // Another client (another last entry) has its own allowance.
             let other = try await harness.request(harness.apiURL + "/v1/verify", method: "POST", body: body, headers: [("X-Forwarded-For", "192.0.2.8")])
             #expect(other.status == 200)

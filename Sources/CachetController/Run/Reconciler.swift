@@ -251,8 +251,8 @@ public final class Reconciler: Service, Sendable {
                 try? await client.recordEvent(about: sealedObject, reason: "Unsealed", message: "SealedSecret unsealed successfully",
                                               component: settings.component)
             }
-            await writeStatus(sealedObject, synced: true, message: "")
-            return true
+            // A status that could not be written is retried like any failure.
+            return await writeStatus(sealedObject, synced: true, message: "")
         case .failure(let failure):
             metrics.unsealError(reason: failure.reason, namespace: namespace)
             metrics.condition(namespace: namespace, name: name, instance: instance, synced: false)
@@ -265,7 +265,7 @@ public final class Reconciler: Service, Sendable {
                 try? await client.recordEvent(about: sealedObject, type: "Warning", reason: failure.eventReason,
                                               message: failure.message, component: settings.component)
             }
-            await writeStatus(sealedObject, synced: false, message: failure.message)
+            _ = await writeStatus(sealedObject, synced: false, message: failure.message)
             return false
         }
     }
@@ -381,14 +381,16 @@ public final class Reconciler: Service, Sendable {
 
     /// The `Synced` condition and `observedGeneration`, written only when the status flips or a new generation was
     /// observed (Bitnami's rule: a changed message alone does not justify a write).
-    private func writeStatus(_ sealedObject: ManifestValue, synced: Bool, message: String, isRetry: Bool = false) async {
-        guard settings.updateStatus else { return }
+    /// Returns false when the status could not be written, so that the object is retried (the retry costs a GET: the
+    /// Secret is already in line).
+    private func writeStatus(_ sealedObject: ManifestValue, synced: Bool, message: String, isRetry: Bool = false) async -> Bool {
+        guard settings.updateStatus else { return true }
         let generation = sealedObject.value(at: ["metadata", "generation"]) ?? .number("0")
         let conditions = sealedObject.value(at: ["status", "conditions"])?.arrayValue ?? []
         let current = conditions.first { $0["type"]?.stringValue == "Synced" }
         let status = synced ? "True" : "False"
         let flipped = current?["status"]?.stringValue != status
-        guard flipped || sealedObject.value(at: ["status", "observedGeneration"]) != generation else { return }
+        guard flipped || sealedObject.value(at: ["status", "observedGeneration"]) != generation else { return true }
         let now = Date().formatted(.iso8601)
         let condition = ManifestValue.object([
             ("type", .string("Synced")), ("status", .string(status)), ("message", .string(message)),
@@ -410,17 +412,19 @@ public final class Reconciler: Service, Sendable {
                     known[key] = written
                 }
             }
-        } catch let error as KubeError where error.code == .conflict {
+            return true
+        } catch let error as KubeError where error.code == .conflict && !isRetry {
             // Someone wrote the object in between: if its spec is unchanged, write the status onto the fresh copy
             // (a new spec brings its own reconcile, whose status wins).
             guard let fresh = try? await client.get(.sealedSecrets, name: sealedObject.string(at: ["metadata", "name"]) ?? "",
-                                                    namespace: sealedObject.string(at: ["metadata", "namespace"])),
-                  Self.generation(fresh) == Self.generation(sealedObject), !isRetry
-            else { return }
-            await writeStatus(fresh, synced: synced, message: message, isRetry: true)
+                                                    namespace: sealedObject.string(at: ["metadata", "namespace"]))
+            else { return false }
+            guard Self.generation(fresh) == Self.generation(sealedObject) else { return true }
+            return await writeStatus(fresh, synced: synced, message: message, isRetry: true)
         } catch {
-            // Not worth failing the object for: the next reconcile writes it.
-            logger.debug("status not written", metadata: ["reason": "\(error)"])
+            logger.debug("status not written; will retry", metadata: ["reason": "\(error)"])
+            metrics.unsealError(reason: "status", namespace: sealedObject.string(at: ["metadata", "namespace"]) ?? "")
+            return false
         }
     }
 
