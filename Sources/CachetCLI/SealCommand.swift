@@ -4,18 +4,24 @@ import CachetManifests
 
 /// `cachet seal`: Secrets in, SealedSecrets out (or one value with `--raw`), with only the public key.
 struct SealCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "seal",
-        abstract: "Seal Secrets (or one value, with --raw) to the cluster's public key.",
-        discussion: """
-            Reads Secret manifests (YAML, or JSON as kubectl writes it; several documents or a List) and writes a \
-            SealedSecret for each. Unquoted YAML values that kubectl would read as something other than text \
-            (yes, 0755, ~) are refused: quote them.
+    static let configuration: CommandConfiguration = {
+        var configuration = CommandConfiguration(
+            commandName: "seal",
+            abstract: "Seal Secrets (or one value, with --raw) to the cluster's public key.",
+            discussion: """
+                Reads Secret manifests (YAML, or JSON as kubectl writes it; several documents or a List) and writes a \
+                SealedSecret for each. Unquoted YAML values that kubectl would read as something other than text \
+                (yes, 0755, ~) are refused: quote them.
 
-            With --raw, seals the bytes read from stdin (or --from-file) exactly as given, trailing newline included \
-            (use printf or echo -n), and prints the sealed value as one line of base64 with no trailing newline.
-            """
-    )
+                With --raw, seals the bytes read from stdin (or --from-file) exactly as given, trailing newline included \
+                (use printf or echo -n), and prints the sealed value as one line of base64 with no trailing newline.
+                """
+        )
+        // `cachet seal` is parsed with SealCommand as the root (see CachetMain): this names it in usage and help, and
+        // tells the parser that it is a subcommand, so it skips the completion-script probe only a root needs.
+        configuration._superCommandName = "cachet"
+        return configuration
+    }()
 
     /// Kubernetes refuses Secrets above 1 MiB, so a larger value could never be used.
     static let rawValueLimit = 1 << 20

@@ -25,7 +25,7 @@ public enum BareOpenSSL {
     public static func runOAEPEncrypt(
         _ message: [UInt8], key: RSAPublicKey, label: [UInt8], iterations: Int
     ) throws {
-        let context = try OAEPContext(key: key.key, mode: .encrypt, label: label)
+        let context = try OAEPContext(key: key.evpKey, mode: .encrypt, label: label)
         var output = [UInt8](repeating: 0, count: key.modulusByteCount)
         for _ in 0..<iterations {
             var length = output.count

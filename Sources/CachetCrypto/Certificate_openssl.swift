@@ -154,13 +154,7 @@ public struct Certificate: Sendable, CustomStringConvertible {
     /// Throws unless `date` lies within the certificate's validity period. Sealing to an expired certificate would
     /// produce values the cluster may already have stopped being able to open; kubeseal refuses it too.
     public func checkValidity(at date: Date = Date()) throws {
-        if date < notBefore {
-            throw CachetCryptoError(
-                .certificateNotValid, "the certificate is not valid before \(notBefore.formatted(.iso8601))")
-        }
-        if date > notAfter {
-            throw CachetCryptoError(.certificateNotValid, "the certificate expired at \(notAfter.formatted(.iso8601))")
-        }
+        try SealingKey.checkValidity(notBefore: notBefore, notAfter: notAfter, at: date)
     }
 
     public var description: String {

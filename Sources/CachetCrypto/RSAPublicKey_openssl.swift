@@ -3,31 +3,44 @@ import FoundationEssentials
 import COpenSSL
 
 /// An RSA public key: what a sealer needs. It holds no private material.
+///
+/// It is kept as numbers (n, e), read and encrypted to without OpenSSL's provider machinery: OAEP is encoded here
+/// (RFC 8017 §7.1.1, SHA-256 and MGF1-SHA-256 from libsodium) and the RSA operation is OpenSSL's `BN_mod_exp`. That
+/// keeps `cachet seal`'s start-up free of OpenSSL's decoder and provider set-up, which cost more than the rest of
+/// the run. Opening (OpenSSL's EVP RSA-OAEP) checks every value sealed this way in the tests.
 public struct RSAPublicKey: Sendable, CustomStringConvertible {
-    let key: EVPKey
+    let numbers: RSAPublicNumbers
     /// The key's id (docs/wire-format.md §3).
     public let keyID: KeyID
-    /// DER SubjectPublicKeyInfo: the bytes inside `-----BEGIN PUBLIC KEY-----`.
+    /// DER SubjectPublicKeyInfo: the bytes inside `-----BEGIN PUBLIC KEY-----`, in OpenSSL's canonical form.
     public let subjectPublicKeyInfo: [UInt8]
 
     /// The smallest modulus Cachet seals to. Below 2048 bits RSA is within reach of well-funded factoring.
     public static let minimumSealingBits = 2048
 
-    /// Wraps an RSA key, keeping only its public half.
+    init(numbers: RSAPublicNumbers) {
+        _ = CryptoLibraries.ready
+        self.numbers = numbers
+        self.subjectPublicKeyInfo = numbers.subjectPublicKeyInfo
+        self.keyID = KeyID(subjectPublicKeyInfo: subjectPublicKeyInfo)
+    }
+
+    /// The public half of an OpenSSL key (a private key, or a certificate's key).
     init(publicHalfOf key: EVPKey) throws {
         guard key.isRSA else {
             throw CachetCryptoError(.unsupportedKey, "the key is \(key.typeName), but Cachet's v1 format needs an RSA key")
         }
         let der = try key.subjectPublicKeyInfoDER()
-        self.key = try EVPKey.publicOnly(fromSubjectPublicKeyInfo: der)
-        self.subjectPublicKeyInfo = der
-        self.keyID = KeyID(subjectPublicKeyInfo: der)
+        do {
+            self.init(numbers: try RSAPublicNumbers(subjectPublicKeyInfo: der[...]))
+        } catch {
+            throw OpenSSLFailure.internalError("reading back an RSA public key")
+        }
     }
 
     /// Reads a PEM public key: `PUBLIC KEY` (SubjectPublicKeyInfo) or `RSA PUBLIC KEY` (PKCS#1).
     public init(pem: some ContiguousBytes) throws {
-        _ = CryptoLibraries.ready
-        let decoded = try pem.withUnsafeBytes { bytes in
+        let numbers = try pem.withUnsafeBytes { bytes throws -> RSAPublicNumbers in
             let labels = PEMLabels(bytes)
             guard let label = labels.first else {
                 throw CachetCryptoError(.invalidKey, "no PEM block found (expected -----BEGIN PUBLIC KEY-----)")
@@ -35,16 +48,28 @@ public struct RSAPublicKey: Sendable, CustomStringConvertible {
             guard label == "PUBLIC KEY" || label == "RSA PUBLIC KEY" else {
                 throw CachetCryptoError(.unsupportedKey, "expected a PEM public key, found \(label)")
             }
-            return try decodeKey(bytes, selection: OSSL_KEYMGMT_SELECT_PUBLIC_KEY, what: "public key")
+            do {
+                guard let der = try pemBlock(label, in: bytes) else { throw DER.Malformed(reason: "no end line") }
+                return label == "PUBLIC KEY" ? try RSAPublicNumbers(subjectPublicKeyInfo: der[...]) : try RSAPublicNumbers(pkcs1: der[...])
+            } catch let error as CachetCryptoError {
+                throw error
+            } catch {
+                throw CachetCryptoError(.invalidKey, "the public key PEM could not be decoded (damaged or not a key)")
+            }
         }
-        try self.init(publicHalfOf: decoded)
+        self.init(numbers: numbers)
+    }
+
+    /// The key as an OpenSSL object, for the benchmark's bare baseline. Made on each call.
+    var evpKey: EVPKey {
+        get throws { try EVPKey.publicOnly(fromSubjectPublicKeyInfo: subjectPublicKeyInfo) }
     }
 
     /// Size of the modulus in bits.
-    public var bits: Int { key.bits }
+    public var bits: Int { numbers.bits }
 
     /// Size of the modulus in bytes (k): the length of every RSA ciphertext under this key.
-    public var modulusByteCount: Int { key.size }
+    public var modulusByteCount: Int { numbers.modulus.count }
 
     /// PEM `PUBLIC KEY`.
     public var pem: String {
@@ -71,19 +96,56 @@ public struct RSAPublicKey: Sendable, CustomStringConvertible {
         }
     }
 
-    /// RSA-OAEP encryption, SHA-256 for both the hash and MGF1, with `label`. Returns exactly k bytes.
+    /// RSA-OAEP encryption, SHA-256 for both the hash and MGF1, with `label` (RFC 8017 §7.1.1). Returns exactly k
+    /// bytes.
     func encryptOAEP(_ message: UnsafeRawBufferPointer, label: [UInt8]) throws -> [UInt8] {
-        let context = try OAEPContext(key: key, mode: .encrypt, label: label)
-        var output = [UInt8](repeating: 0, count: modulusByteCount)
-        var outputLength = output.count
-        let status = output.withUnsafeMutableBufferPointer { buffer in
-            EVP_PKEY_encrypt(context.pointer, buffer.baseAddress, &outputLength,
-                             message.baseAddress?.assumingMemoryBound(to: UInt8.self), message.count)
+        let k = modulusByteCount, hashLength = SHA256.byteCount
+        guard message.count <= k - 2 * hashLength - 2 else { throw OpenSSLFailure.internalError("RSA-OAEP: message too long") }
+        // EM = 0x00 ‖ maskedSeed ‖ maskedDB. It holds the message in the clear until masked (and the masked form is
+        // as good as clear to whoever has the seed), so it lives in guarded memory and is zeroed on release.
+        let encoded = SecureBytes(count: k)
+        encoded.withUnsafeMutableBytes { em in
+            let seed = UnsafeMutableRawBufferPointer(rebasing: em[1...hashLength])
+            let db = UnsafeMutableRawBufferPointer(rebasing: em[(1 + hashLength)...])
+            // DB = lHash ‖ PS (zeros) ‖ 0x01 ‖ M
+            SHA256.hash(label).withUnsafeBytes { db.copyMemory(from: $0) }
+            db[db.count - message.count - 1] = 0x01
+            if message.count > 0 {
+                UnsafeMutableRawBufferPointer(rebasing: db[(db.count - message.count)...]).copyMemory(from: message)
+            }
+            SystemRandom.fill(seed)
+            SHA256.maskMGF1(db, seed: UnsafeRawBufferPointer(seed))
+            SHA256.maskMGF1(seed, seed: UnsafeRawBufferPointer(db))
         }
-        // OpenSSL pads the RSA result to k bytes; anything else would break the length prefix.
-        guard status == 1, outputLength == modulusByteCount else {
-            throw OpenSSLFailure.internalError("RSA-OAEP encrypting")
+        return try encoded.withUnsafeBytes { try RSAPublicOperation.apply(em: $0, numbers: numbers) }
+    }
+}
+
+/// `c = m^e mod n` with OpenSSL's BIGNUMs: the raw public operation under the OAEP encoding above. No provider is
+/// involved (the `BN_` functions are plain arithmetic). The input BIGNUM holds the encoded message, so it is cleared
+/// when freed.
+enum RSAPublicOperation {
+    static func apply(em: UnsafeRawBufferPointer, numbers: RSAPublicNumbers) throws -> [UInt8] {
+        let k = numbers.modulus.count
+        guard let context = BN_CTX_new() else { throw OpenSSLFailure.internalError("allocating a BIGNUM context") }
+        defer { BN_CTX_free(context) }
+        let n = numbers.modulus.withUnsafeBufferPointer { BN_bin2bn($0.baseAddress, Int32($0.count), nil) }
+        let e = numbers.exponent.withUnsafeBufferPointer { BN_bin2bn($0.baseAddress, Int32($0.count), nil) }
+        let m = BN_bin2bn(em.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(em.count), nil)
+        let c = BN_new()
+        defer {
+            BN_free(n)
+            BN_free(e)
+            BN_clear_free(m)
+            BN_free(c)
         }
+        // m < n always holds: EM's first byte is zero and n has exactly k bytes.
+        guard let n, let e, let m, let c, BN_cmp(m, n) < 0, BN_mod_exp(c, m, e, n, context) == 1 else {
+            throw OpenSSLFailure.internalError("the RSA public operation")
+        }
+        var output = [UInt8](repeating: 0, count: k)
+        let written = output.withUnsafeMutableBufferPointer { BN_bn2binpad(c, $0.baseAddress, Int32(k)) }
+        guard written == Int32(k) else { throw OpenSSLFailure.internalError("encoding the RSA result") }
         return output
     }
 }

@@ -90,6 +90,11 @@ enum SystemRandom {
         return bytes
     }
 
+    static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+        _ = CryptoLibraries.ready
+        if let address = buffer.baseAddress, buffer.count > 0 { randombytes_buf(address, buffer.count) }
+    }
+
     static func bytes(count: Int) -> [UInt8] {
         _ = CryptoLibraries.ready
         var result = [UInt8](repeating: 0, count: count)

@@ -84,12 +84,12 @@ struct ControllerFaultTests {
             try await eventually("before") { try await Self.converged(harness, ["before"]) }
             try await harness.cluster.restart(keepingState: keepingState)
             if !keepingState {
-                for name in ["team-a"] {
-                    _ = try await harness.client.create(.namespaces, .object([("apiVersion", .string("v1")), ("kind", .string("Namespace")),
-                                                                              ("metadata", .object([("name", .string(name))]))]))
+                _ = try await harness.retrying {
+                    try await harness.client.create(.namespaces, .object([("apiVersion", .string("v1")), ("kind", .string("Namespace")),
+                                                                          ("metadata", .object([("name", .string("team-a"))]))]))
                 }
             }
-            _ = try await harness.apply(Self.sealed("after"))
+            try await harness.applyThroughFaults(Self.sealed("after"))
             try await eventually("after") { try await Self.converged(harness, ["after"]) }
             if keepingState { #expect(try await Self.converged(harness, ["before"])) }
         }

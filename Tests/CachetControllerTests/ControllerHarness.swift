@@ -139,15 +139,19 @@ final class ControllerHarness: Sendable {
 
     /// `apply` while faults are being injected: the test's own requests get them too, so they are retried.
     func applyThroughFaults(_ sealedSecret: ManifestValue) async throws {
-        for _ in 0..<50 {
+        _ = try await retrying { try await self.apply(sealedSecret) }
+    }
+
+    /// The test's own request, retried through injected faults and a restarting server (not AlreadyExists).
+    func retrying<T>(_ body: () async throws -> T) async throws -> T {
+        for _ in 0..<100 {
             do {
-                _ = try await apply(sealedSecret)
-                return
-            } catch let error as KubeError where error.status != nil && error.code != .alreadyExists {
-                try await Task.sleep(for: .milliseconds(20))
+                return try await body()
+            } catch let error as KubeError where error.code != .alreadyExists {
+                try await Task.sleep(for: .milliseconds(25))
             }
         }
-        throw KubeError(.transport, "could not create the SealedSecret through the injected faults")
+        return try await body()
     }
 
     func secret(_ name: String, namespace: String = "team-a") async -> ManifestValue? {
