@@ -15,6 +15,13 @@ public enum CachetMain {
         // its start-up. Help, usage and errors read the same ("cachet seal …").
         let root: any ParsableCommand.Type = arguments.first == SealCommand._commandName ? SealCommand.self : CachetCommand.self
         do {
+            // Plain `cachet seal` invocations skip argument-parser altogether (see SealValues.init(quickParsing:));
+            // anything it does not read plainly, or that fails validation, goes the usual way for the usual errors.
+            if root == SealCommand.self, let values = SealValues(quickParsing: Array(arguments.dropFirst())),
+               (try? values.validate()) != nil {
+                try values.run()
+                exit(0)
+            }
             var command = try root.parseAsRoot(root == SealCommand.self ? Array(arguments.dropFirst()) : arguments)
             try command.run()
             exit(0)

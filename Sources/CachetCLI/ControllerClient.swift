@@ -31,6 +31,21 @@ struct ControllerOptions: ParsableArguments {
     @Option(help: "The kubeconfig context to use (default: its current context).")
     var context: String?
 
+    var values: ControllerValues {
+        ControllerValues(name: name, namespace: namespace, url: url, certificateAuthority: certificateAuthority,
+                         kubeconfig: kubeconfig, context: context)
+    }
+}
+
+/// The controller options as plain values (``ControllerOptions`` declares the flags).
+struct ControllerValues: Equatable {
+    var name: String?
+    var namespace: String?
+    var url: String?
+    var certificateAuthority: String?
+    var kubeconfig: String?
+    var context: String?
+
     var client: ControllerClient {
         let environment = KubeConfig.currentEnvironment()
         func setting(_ given: String?, _ variable: String, _ fallback: String) -> String {

@@ -18,7 +18,7 @@ struct CertCommand: ParsableCommand {
     var output: String?
 
     func run() throws {
-        let pem = try ControllerCalls.fetchCertificate(controller.client)
+        let pem = try ControllerCalls.fetchCertificate(controller.values.client)
         if let output {
             try OutputFiles.replace(output, contents: pem, mode: 0o644)
         } else {
@@ -45,7 +45,7 @@ struct ValidateCommand: ParsableCommand {
     func run() throws {
         let inputName = file ?? "<stdin>"
         let objects = try ControllerCalls.readSealedSecrets(file)
-        let client = controller.client
+        let client = controller.values.client
         var failed = 0
         for (object, _) in objects {
             let response = try ControllerCalls.post(client, "/v1/verify", object)
@@ -90,7 +90,7 @@ struct ReencryptCommand: ParsableCommand {
     func run() throws {
         let inputName = file ?? "<stdin>"
         let objects = try ControllerCalls.readSealedSecrets(file)
-        let client = controller.client
+        let client = controller.values.client
         var rotated: [SealedSecretManifest] = []
         for (object, _) in objects {
             let response = try ControllerCalls.post(client, "/v1/rotate", object)

@@ -5,18 +5,11 @@ import ArgumentParser
 import CachetCrypto
 import CachetManifests
 
-/// Input and output of manifest streams for `seal` and `unseal`: `-f`, `-o`, `-w`.
-struct ManifestIOOptions: ParsableArguments {
-    @Option(name: [.customShort("f"), .customLong("file"), .customLong("secret-file")],
-            help: "Read manifests from this file instead of stdin.")
+/// `-f`, `-o` and `-w` as plain values, with what they do: read the input stream and write the output
+/// (``ManifestIOOptions`` declares the flags; `cachet seal`'s quick parser fills these directly).
+struct ManifestIOValues: Equatable {
     var file: String?
-
-    @Option(name: [.customShort("o"), .customLong("format")],
-            help: "Output format: json (the default, as kubeseal) or yaml (the default when -w ends in .yaml or .yml).")
     var format: ManifestFormatOption?
-
-    @Option(name: [.customShort("w"), .customLong("sealed-secret-file")],
-            help: "Write the output to this file, atomically (nothing is written if anything fails).")
     var output: String?
 
     /// The name input errors are reported under.
@@ -53,4 +46,32 @@ struct ManifestIOOptions: ParsableArguments {
             try bytes.withUnsafeBytes { try StandardStreams.write($0, to: 1) }
         }
     }
+}
+
+/// Input and output of manifest streams for `seal` and `unseal`: `-f`, `-o`, `-w`.
+struct ManifestIOOptions: ParsableArguments {
+    @Option(name: [.customShort("f"), .customLong("file"), .customLong("secret-file")],
+            help: "Read manifests from this file instead of stdin.")
+    var file: String?
+
+    @Option(name: [.customShort("o"), .customLong("format")],
+            help: "Output format: json (the default, as kubeseal) or yaml (the default when -w ends in .yaml or .yml).")
+    var format: ManifestFormatOption?
+
+    @Option(name: [.customShort("w"), .customLong("sealed-secret-file")],
+            help: "Write the output to this file, atomically (nothing is written if anything fails).")
+    var output: String?
+
+    var values: ManifestIOValues { ManifestIOValues(file: file, format: format, output: output) }
+
+    func validate() throws {
+        try values.validate()
+    }
+}
+
+extension ManifestFormatOption: ExpressibleByArgument {}
+
+/// `-o json|yaml`.
+enum ManifestFormatOption: String, CaseIterable {
+    case json, yaml
 }

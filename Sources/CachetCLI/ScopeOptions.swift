@@ -3,18 +3,11 @@ import CachetCrypto
 
 extension SealingScope.Kind: ExpressibleByArgument {}
 
-/// `--scope`, `-n/--namespace` and `--name`, shared by the commands that seal or open.
-struct ScopeOptions: ParsableArguments {
-    @Option(help: ArgumentHelp(
-        "Where values may be opened: strict (this namespace and name), namespace-wide, or cluster-wide.",
-        discussion: "For manifests, the default is the Secret's own scope annotations, else strict."))
+/// `--scope`, `-n/--namespace` and `--name` as plain values: what the commands use (``ScopeOptions`` declares the
+/// flags; `cachet seal`'s quick parser fills these directly).
+struct ScopeValues: Equatable {
     var scope: SealingScope.Kind?
-
-    @Option(name: [.customShort("n"), .customLong("namespace")],
-            help: "The namespace (fills a missing metadata.namespace; a different one in the input is an error).")
     var namespace: String?
-
-    @Option(help: "The name (overrides metadata.name, as kubeseal's --name does).")
     var name: String?
 
     func validate() throws {
@@ -47,9 +40,23 @@ struct ScopeOptions: ParsableArguments {
     }
 }
 
-extension ManifestFormatOption: ExpressibleByArgument {}
+/// `--scope`, `-n/--namespace` and `--name`, shared by the commands that seal or open.
+struct ScopeOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "Where values may be opened: strict (this namespace and name), namespace-wide, or cluster-wide.",
+        discussion: "For manifests, the default is the Secret's own scope annotations, else strict."))
+    var scope: SealingScope.Kind?
 
-/// `-o json|yaml`.
-enum ManifestFormatOption: String, CaseIterable {
-    case json, yaml
+    @Option(name: [.customShort("n"), .customLong("namespace")],
+            help: "The namespace (fills a missing metadata.namespace; a different one in the input is an error).")
+    var namespace: String?
+
+    @Option(help: "The name (overrides metadata.name, as kubeseal's --name does).")
+    var name: String?
+
+    var values: ScopeValues { ScopeValues(scope: scope, namespace: namespace, name: name) }
+
+    func validate() throws {
+        try values.validate()
+    }
 }

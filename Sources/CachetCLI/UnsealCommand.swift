@@ -23,8 +23,10 @@ struct UnsealCommand: ParsableCommand {
             help: "A PEM private key, a key directory holding tls.key, or a Secret backup (kubectl get secret -o yaml). Repeatable.")
     var keys: [String] = []
 
-    @OptionGroup var scope: ScopeOptions
-    @OptionGroup var io: ManifestIOOptions
+    @OptionGroup var scopeOptions: ScopeOptions
+    @OptionGroup var ioOptions: ManifestIOOptions
+    private var scope: ScopeValues { scopeOptions.values }
+    private var io: ManifestIOValues { ioOptions.values }
 
     /// A sealed 1 MiB value is about 1.4 MiB of base64.
     static let rawInputLimit = 2 << 20
