@@ -1,3 +1,4 @@
+import FoundationEssentials
 import COpenSSL
 import CSodium
 
@@ -25,9 +26,9 @@ enum AES256GCM {
     /// fetch, which would set up OpenSSL's providers for one value); otherwise OpenSSL's. Both produce the same bytes
     /// (tested against each other and Wycheproof's vectors).
     static func seal(
-        _ plaintext: UnsafeRawBufferPointer, key: SecureBytes, nonce: [UInt8], aad: [UInt8] = []
+        _ plaintext: UnsafeRawBufferPointer, key: some ContiguousBytes, nonce: [UInt8], aad: [UInt8] = []
     ) throws -> [UInt8] {
-        precondition(key.count == keyByteCount, "AES-256 needs a 32-byte key")
+        precondition(key.withUnsafeBytes { $0.count } == keyByteCount, "AES-256 needs a 32-byte key")
         if sodiumAvailable, nonce.count == Int(crypto_aead_aes256gcm_NPUBBYTES) {
             return try sealWithSodium(plaintext, key: key, nonce: nonce, aad: aad)
         }
@@ -35,7 +36,7 @@ enum AES256GCM {
     }
 
     static func sealWithSodium(
-        _ plaintext: UnsafeRawBufferPointer, key: SecureBytes, nonce: [UInt8], aad: [UInt8]
+        _ plaintext: UnsafeRawBufferPointer, key: some ContiguousBytes, nonce: [UInt8], aad: [UInt8]
     ) throws -> [UInt8] {
         guard UInt64(plaintext.count) <= UInt64(crypto_aead_aes256gcm_messagebytes_max()) else {
             throw CachetCryptoError(.malformedValue, "value too large to seal")
@@ -57,7 +58,7 @@ enum AES256GCM {
     }
 
     static func sealWithOpenSSL(
-        _ plaintext: UnsafeRawBufferPointer, key: SecureBytes, nonce: [UInt8], aad: [UInt8]
+        _ plaintext: UnsafeRawBufferPointer, key: some ContiguousBytes, nonce: [UInt8], aad: [UInt8]
     ) throws -> [UInt8] {
         guard plaintext.count <= Int(Int32.max) - tagByteCount else {
             throw CachetCryptoError(.malformedValue, "value too large to seal")
@@ -89,9 +90,9 @@ enum AES256GCM {
     /// Authenticates and decrypts ciphertext ‖ tag. Releases nothing unless the tag verifies: OpenSSL writes
     /// plaintext before checking the tag, so on failure the buffer is dropped (and zeroed) unseen.
     static func open(
-        _ sealed: UnsafeRawBufferPointer, key: SecureBytes, nonce: [UInt8], aad: [UInt8] = []
+        _ sealed: UnsafeRawBufferPointer, key: some ContiguousBytes, nonce: [UInt8], aad: [UInt8] = []
     ) throws -> SecureBytes {
-        precondition(key.count == keyByteCount, "AES-256 needs a 32-byte key")
+        precondition(key.withUnsafeBytes { $0.count } == keyByteCount, "AES-256 needs a 32-byte key")
         guard sealed.count >= tagByteCount, sealed.count <= Int(Int32.max) else { throw CachetCryptoError.cannotOpen }
         let context = try CipherContext()
         try initialise(context.pointer, encrypt: false, key: key, nonce: nonce)
@@ -123,7 +124,7 @@ enum AES256GCM {
     }
 
     private static func initialise(
-        _ context: OpaquePointer, encrypt: Bool, key: SecureBytes, nonce: [UInt8]
+        _ context: OpaquePointer, encrypt: Bool, key: some ContiguousBytes, nonce: [UInt8]
     ) throws {
         let cipherInit = encrypt ? EVP_EncryptInit_ex : EVP_DecryptInit_ex
         let ok = key.withUnsafeBytes { keyBytes in

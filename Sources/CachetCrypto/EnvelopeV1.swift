@@ -13,20 +13,20 @@ public enum EnvelopeV1 {
     ) throws -> [UInt8] {
         try key.checkSealingStrength()
         try scope.validate()
-        let sessionKey = SystemRandom.secureBytes(count: sessionKeyByteCount)
-        let wrappedKey = try sessionKey.withUnsafeBytes { bytes throws in
-            try key.encryptOAEP(bytes, label: scope.label)
+        return try withWipedScratch(byteCount: sessionKeyByteCount) { sessionKey in
+            SystemRandom.fill(sessionKey)
+            let wrappedKey = try key.encryptOAEP(UnsafeRawBufferPointer(sessionKey), label: scope.label)
+            let body = try value.withUnsafeBytes { bytes throws in
+                try AES256GCM.seal(bytes, key: UnsafeRawBufferPointer(sessionKey), nonce: zeroNonce)
+            }
+            var envelope = [UInt8]()
+            envelope.reserveCapacity(2 + wrappedKey.count + body.count)
+            envelope.append(UInt8(wrappedKey.count >> 8))
+            envelope.append(UInt8(wrappedKey.count & 0xFF))
+            envelope.append(contentsOf: wrappedKey)
+            envelope.append(contentsOf: body)
+            return envelope
         }
-        let body = try value.withUnsafeBytes { bytes throws in
-            try AES256GCM.seal(bytes, key: sessionKey, nonce: zeroNonce)
-        }
-        var envelope = [UInt8]()
-        envelope.reserveCapacity(2 + wrappedKey.count + body.count)
-        envelope.append(UInt8(wrappedKey.count >> 8))
-        envelope.append(UInt8(wrappedKey.count & 0xFF))
-        envelope.append(contentsOf: wrappedKey)
-        envelope.append(contentsOf: body)
-        return envelope
     }
 
     /// Seals `value` and returns the sealed value as it is written into `encryptedData`: one line of padded base64.

@@ -10,6 +10,7 @@ import COpenSSL
 /// the run. Opening (OpenSSL's EVP RSA-OAEP) checks every value sealed this way in the tests.
 public struct RSAPublicKey: Sendable, CustomStringConvertible {
     let numbers: RSAPublicNumbers
+    private let operation: RSAPublicOperation
     /// The key's id (docs/wire-format.md §3).
     public let keyID: KeyID
     /// DER SubjectPublicKeyInfo: the bytes inside `-----BEGIN PUBLIC KEY-----`, in OpenSSL's canonical form.
@@ -21,6 +22,7 @@ public struct RSAPublicKey: Sendable, CustomStringConvertible {
     init(numbers: RSAPublicNumbers) {
         _ = CryptoLibraries.ready
         self.numbers = numbers
+        self.operation = RSAPublicOperation(numbers: numbers)
         self.subjectPublicKeyInfo = numbers.subjectPublicKeyInfo
         self.keyID = KeyID(subjectPublicKeyInfo: subjectPublicKeyInfo)
     }
@@ -102,9 +104,8 @@ public struct RSAPublicKey: Sendable, CustomStringConvertible {
         let k = modulusByteCount, hashLength = SHA256.byteCount
         guard message.count <= k - 2 * hashLength - 2 else { throw OpenSSLFailure.internalError("RSA-OAEP: message too long") }
         // EM = 0x00 ‖ maskedSeed ‖ maskedDB. It holds the message in the clear until masked (and the masked form is
-        // as good as clear to whoever has the seed), so it lives in guarded memory and is zeroed on release.
-        let encoded = SecureBytes(count: k)
-        encoded.withUnsafeMutableBytes { em in
+        // as good as clear to whoever has the seed), so it lives in scratch space wiped on return.
+        return try withWipedScratch(byteCount: k) { em in
             let seed = UnsafeMutableRawBufferPointer(rebasing: em[1...hashLength])
             let db = UnsafeMutableRawBufferPointer(rebasing: em[(1 + hashLength)...])
             // DB = lHash ‖ PS (zeros) ‖ 0x01 ‖ M
@@ -116,36 +117,69 @@ public struct RSAPublicKey: Sendable, CustomStringConvertible {
             SystemRandom.fill(seed)
             SHA256.maskMGF1(db, seed: UnsafeRawBufferPointer(seed))
             SHA256.maskMGF1(seed, seed: UnsafeRawBufferPointer(db))
+            return try operation.apply(em: UnsafeRawBufferPointer(em))
         }
-        return try encoded.withUnsafeBytes { try RSAPublicOperation.apply(em: $0, numbers: numbers) }
     }
 }
 
 /// `c = m^e mod n` with OpenSSL's BIGNUMs: the raw public operation under the OAEP encoding above. No provider is
-/// involved (the `BN_` functions are plain arithmetic). The input BIGNUM holds the encoded message, so it is cleared
-/// when freed.
-enum RSAPublicOperation {
-    static func apply(em: UnsafeRawBufferPointer, numbers: RSAPublicNumbers) throws -> [UInt8] {
-        let k = numbers.modulus.count
+/// involved (the `BN_` functions are plain arithmetic).
+///
+/// n, e and n's Montgomery context are made once per key: setting up the context costs about as much as the
+/// exponentiation with e = 65537, so a key that seals many values pays for it once. They are written only here and
+/// afterwards only read (`BN_mod_exp_mont` reads a given context without changing it; OpenSSL's own RSA code shares
+/// one across threads the same way), which is why sharing the object between threads is safe.
+final class RSAPublicOperation: @unchecked Sendable {
+    private let n: OpaquePointer?
+    private let e: OpaquePointer?
+    private let montgomery: OpaquePointer?
+    private let byteCount: Int
+
+    init(numbers: RSAPublicNumbers) {
+        byteCount = numbers.modulus.count
+        n = numbers.modulus.withUnsafeBufferPointer { BN_bin2bn($0.baseAddress, Int32($0.count), nil) }
+        e = numbers.exponent.withUnsafeBufferPointer { BN_bin2bn($0.baseAddress, Int32($0.count), nil) }
+        var montgomery = BN_MONT_CTX_new()
+        if let context = BN_CTX_new() {
+            if BN_MONT_CTX_set(montgomery, n, context) != 1 {
+                BN_MONT_CTX_free(montgomery)
+                montgomery = nil
+            }
+            BN_CTX_free(context)
+        } else {
+            BN_MONT_CTX_free(montgomery)
+            montgomery = nil
+        }
+        // A context that could not be made (allocation failure) leaves `apply` to report it.
+        self.montgomery = montgomery
+    }
+
+    deinit {
+        BN_free(n)
+        BN_free(e)
+        BN_MONT_CTX_free(montgomery)
+    }
+
+    /// The k-byte big-endian result for the k-byte encoded message `em`. The BIGNUM holding `em` is cleared when
+    /// freed: it is the message as good as in the clear.
+    func apply(em: UnsafeRawBufferPointer) throws -> [UInt8] {
         guard let context = BN_CTX_new() else { throw OpenSSLFailure.internalError("allocating a BIGNUM context") }
         defer { BN_CTX_free(context) }
-        let n = numbers.modulus.withUnsafeBufferPointer { BN_bin2bn($0.baseAddress, Int32($0.count), nil) }
-        let e = numbers.exponent.withUnsafeBufferPointer { BN_bin2bn($0.baseAddress, Int32($0.count), nil) }
         let m = BN_bin2bn(em.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(em.count), nil)
         let c = BN_new()
         defer {
-            BN_free(n)
-            BN_free(e)
             BN_clear_free(m)
             BN_free(c)
         }
         // m < n always holds: EM's first byte is zero and n has exactly k bytes.
-        guard let n, let e, let m, let c, BN_cmp(m, n) < 0, BN_mod_exp(c, m, e, n, context) == 1 else {
+        guard let n, let e, let montgomery, let m, let c, BN_cmp(m, n) < 0,
+              BN_mod_exp_mont(c, m, e, n, context, montgomery) == 1
+        else {
             throw OpenSSLFailure.internalError("the RSA public operation")
         }
-        var output = [UInt8](repeating: 0, count: k)
-        let written = output.withUnsafeMutableBufferPointer { BN_bn2binpad(c, $0.baseAddress, Int32(k)) }
-        guard written == Int32(k) else { throw OpenSSLFailure.internalError("encoding the RSA result") }
+        var output = [UInt8](repeating: 0, count: byteCount)
+        let written = output.withUnsafeMutableBufferPointer { BN_bn2binpad(c, $0.baseAddress, Int32(byteCount)) }
+        guard written == Int32(byteCount) else { throw OpenSSLFailure.internalError("encoding the RSA result") }
         return output
     }
 }
