@@ -137,7 +137,10 @@ let package = Package(
         // `swift run -c release cachet-bench`: the crypto core's speed against bare OpenSSL.
         .executableTarget(
             name: "cachet-bench",
-            dependencies: ["CachetCrypto", "CachetManifests", "CachetController", "CachetDevCluster", "CachetKube"],
+            dependencies: [
+                "CachetCrypto", "CachetManifests", "CachetController", "CachetDevCluster", "CachetKube",
+                "CYAML",  // the bare libyaml baseline
+            ],
             path: "Benchmarks/cachet-bench"
         ),
         // The baseline for `cachet seal`'s start-up time: an argument-parser CLI that does nothing.

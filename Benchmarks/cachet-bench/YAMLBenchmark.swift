@@ -1,3 +1,4 @@
+import CYAML
 import CachetManifests
 import Foundation
 
@@ -11,18 +12,43 @@ enum YAMLBenchmark {
         let yaml = stream(bytes: megabytes << 20)
         let json = jsonStream(bytes: megabytes << 20)
         print("stream: \(yaml.count) bytes of YAML in \(documentCount(yaml)) documents; \(json.count) bytes of JSON")
-        for (name, input) in [("YAML (libyaml events → trees)", yaml), ("JSON (concatenated objects)", json)] {
+        let readers: [(String, [UInt8], ([UInt8]) throws -> Int)] = [
+            ("bare libyaml (events only)", yaml, { try libyamlEvents(in: $0) }),
+            ("YAML (libyaml events → trees)", yaml, { try ManifestReader.documents(in: $0).count }),
+            ("JSON (concatenated objects)", json, { try ManifestReader.documents(in: $0).count }),
+        ]
+        for (name, input, read) in readers {
             var times: [Double] = []
-            var documents = 0
+            var count = 0
             for _ in 0..<5 {
                 let start = DispatchTime.now().uptimeNanoseconds
-                documents = try ManifestReader.documents(in: input).count
+                count = try read(input)
                 times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
             }
             let best = times.min()!, median = times.sorted()[times.count / 2]
             print(name.padding(toLength: 32, withPad: " ", startingAt: 0)
-                + String(format: "%7.1f MB/s median, %7.1f MB/s best (%d documents, %.3f s median)",
-                         Double(input.count) / 1e6 / median, Double(input.count) / 1e6 / best, documents, median))
+                + String(format: "%7.1f MB/s median, %7.1f MB/s best (%d %@, %.3f s median)",
+                         Double(input.count) / 1e6 / median, Double(input.count) / 1e6 / best, count,
+                         name.hasPrefix("bare") ? "events" : "documents", median))
+        }
+    }
+
+    /// The floor under the YAML reader: libyaml producing and freeing the same stream's events, nothing built.
+    static func libyamlEvents(in input: [UInt8]) throws -> Int {
+        var parser = yaml_parser_t()
+        guard yaml_parser_initialize(&parser) == 1 else { throw BenchmarkFailure("libyaml could not be initialised") }
+        defer { yaml_parser_delete(&parser) }
+        return try input.withUnsafeBufferPointer { bytes in
+            yaml_parser_set_input_string(&parser, bytes.baseAddress, bytes.count)
+            var event = yaml_event_t()
+            var count = 0
+            while true {
+                guard yaml_parser_parse(&parser, &event) == 1 else { throw BenchmarkFailure("libyaml: invalid YAML") }
+                let type = event.type
+                yaml_event_delete(&event)
+                count += 1
+                if type == YAML_STREAM_END_EVENT { return count }
+            }
         }
     }
 
@@ -105,4 +131,9 @@ enum YAMLBenchmark {
         }
         return Array(text.utf8)
     }
+}
+
+struct BenchmarkFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
