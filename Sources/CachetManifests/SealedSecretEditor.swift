@@ -33,7 +33,8 @@ public struct SealedSecretEditor {
     }
 
     /// The file with `items` (name → sealed value) added or replaced, and, if the file already has a
-    /// `cachet.dev/sealed-by` annotation, `sealedBy` put first in it. Everything else keeps its bytes.
+    /// `cachet.dev/sealed-by` annotation, `sealedBy` put first in it — alone when `items` replace every value the
+    /// file had (a re-encryption), since no value is left that an older key sealed. Everything else keeps its bytes.
     public func settingItems(_ items: [String: String], sealedBy: KeyID?) throws -> [UInt8] {
         guard let spec = root["spec"], let dataEntry = spec.entries?.last(where: { $0.key == "encryptedData" }) else {
             throw ManifestError("the SealedSecret has no spec.encryptedData to merge into", path: "spec", document: 1)
@@ -53,7 +54,8 @@ public struct SealedSecretEditor {
             edits += try insertions(newKeys, values: items, into: mapping, under: dataEntry)
         }
         if let sealedBy, let annotation = root["metadata"]?["annotations"]?.entries?.last(where: { $0.key == Annotations.sealedBy }) {
-            let current = sealedSecret.sealedBy.filter { $0 != sealedBy }
+            let replacesAll = existing.allSatisfy { items[$0.key] != nil }
+            let current = replacesAll ? [] : sealedSecret.sealedBy.filter { $0 != sealedBy }
             let value = ([sealedBy] + current).map(\.hex).joined(separator: ",")
             edits.append(Edit(range: annotation.value.range, text: scalarText(value, like: annotation.value)))
         }

@@ -123,7 +123,7 @@ struct CLIControllerTests {
             #expect(changed.allSatisfy { $0.0.contains("password:") || $0.0.contains(Annotations.sealedBy) }, "\(changed)")
 
             let sealed = try SealedSecretManifest(try #require(try ManifestReader.objects(in: ManifestReader.documents(in: Array(rewritten.utf8))).first))
-            #expect(sealed.sealedBy.first == newest.keyID)
+            #expect(sealed.sealedBy == [newest.keyID], "every value re-encrypted: only the new key is named")
             let value = try #require(sealed.encryptedData["password"])
             let (_, keyID) = try harness.controller.keys.keyRing.open(sealedValue: value, scope: .strict(namespace: "team-a", name: "rot"), preferring: [])
             #expect(keyID == newest.keyID)

@@ -50,6 +50,16 @@ struct SealedSecretEditorTests {
         #expect(reread.encryptedData == ["a-item": "NEWA", "b-item": "OLDB", "c-item": "NEWC", "d-item": "NEWD", "e-item": "NEWE"])
     }
 
+    @Test("replacing every value (a re-encryption) leaves only the new key in sealed-by")
+    func replacingEverything() throws {
+        let merged = try merge(Self.blockYAML, ["b-item": "NEWB", "d-item": "NEWD"], sealedBy: "00000000000000ff")
+        #expect(changedLines(Self.blockYAML, merged) == [
+            "    cachet.dev/sealed-by: \"00000000000000ff\"", "    b-item: NEWB", "    d-item: \"NEWD\"   # quoted",
+        ])
+        let sameKey = try merge(Self.blockYAML, ["b-item": "NEWB"], sealedBy: "0000000000000001")
+        #expect(changedLines(Self.blockYAML, sameKey) == ["    b-item: NEWB"])
+    }
+
     @Test("JSON files get JSON entries")
     func json() throws {
         let file = """
