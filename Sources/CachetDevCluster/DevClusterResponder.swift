@@ -146,18 +146,26 @@ struct DevClusterResponder: HTTPResponder {
         let query = Query(request.uri.query ?? "")
         switch (request.method, target.name) {
         case (.get, let name?):
-            return Self.json(try await store.get(target.resource, namespace: target.namespace, name: name))
+            let object = try await store.get(target.resource, namespace: target.namespace, name: name)
+            if target.subresource == nil, let table = try await table(request, target, [object], metadata: .object([])) {
+                return Self.json(table)
+            }
+            return Self.json(object)
         case (.get, nil):
             let labels = try query["labelSelector"].map { try LabelSelector($0) }
             let fields = try query["fieldSelector"].map { try FieldSelector($0) }
             if let watch = query["watch"], watch == "true" || watch == "1" {
-                return try await self.watch(target, query: query, labels: labels, fields: fields)
+                return try await self.watch(target, query: query, labels: labels, fields: fields,
+                                            table: try await tableFormat(request, target))
             }
             let limit = query["limit"].flatMap { Int($0) }
             let page = try await store.list(target.resource, namespace: target.namespace, labels: labels, fields: fields,
                                             limit: limit, continueToken: query["continue"].flatMap { $0.isEmpty ? nil : $0 })
             var metadata: [(String, ManifestValue)] = [("resourceVersion", .string(String(page.resourceVersion)))]
             if let token = page.continueToken { metadata.append(("continue", .string(token))) }
+            if let table = try await table(request, target, page.items, metadata: .object(metadata)) {
+                return Self.json(table)
+            }
             return Self.json(.object([
                 ("kind", .string(target.resource.type.kind + "List")), ("apiVersion", .string(target.resource.type.apiVersion)),
                 ("metadata", .object(metadata)), ("items", .array(page.items)),
@@ -177,6 +185,21 @@ struct DevClusterResponder: HTTPResponder {
         default:
             throw APIError.methodNotAllowed("\(request.method) is not supported on this path")
         }
+    }
+
+    /// The Table version and columns when the request asks for a Table (kubectl get), else nil.
+    private func tableFormat(_ request: Request, _ target: Target) async throws -> ServerTable.Format? {
+        guard let version = ServerTable.requestedVersion(accept: request.headers[.accept]) else { return nil }
+        var crd: ManifestValue?
+        if !target.resource.type.group.isEmpty, let crds = store.resources[ResourceType.customResourceDefinitions.description] {
+            crd = try? await store.get(crds, namespace: nil, name: "\(target.resource.type.resource).\(target.resource.type.group)")
+        }
+        return ServerTable.Format(version: version, columns: ServerTable.columns(for: target.resource, crd: crd))
+    }
+
+    /// `objects` as a meta.k8s.io Table when the request asks for one, else nil.
+    private func table(_ request: Request, _ target: Target, _ objects: [ManifestValue], metadata: ManifestValue) async throws -> ManifestValue? {
+        try await tableFormat(request, target).map { $0.table(objects, listMetadata: metadata) }
     }
 
     /// merge-patch (RFC 7386), strategic-merge-patch (applied as a merge patch: no list merge keys, documented) and
@@ -206,7 +229,7 @@ struct DevClusterResponder: HTTPResponder {
     // MARK: - Watch
 
     private func watch(
-        _ target: Target, query: Query, labels: LabelSelector?, fields: FieldSelector?
+        _ target: Target, query: Query, labels: LabelSelector?, fields: FieldSelector?, table: ServerTable.Format?
     ) async throws -> Response {
         let timeout = query["timeoutSeconds"].flatMap { Int($0) }.map { Duration.seconds($0) } ?? settings.maxWatchDuration
         let bookmarks = query["allowWatchBookmarks"] == "true"
@@ -239,6 +262,7 @@ struct DevClusterResponder: HTTPResponder {
                     await store.stopWatch(started.id)
                 }
                 for await event in started.events {
+                    let event = table.map { $0.watchEvent(event) } ?? event
                     try await writer.write(ByteBuffer(bytes: event.jsonBytes + [0x0A]))
                 }
                 group.cancelAll()

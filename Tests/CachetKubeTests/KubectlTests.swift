@@ -40,6 +40,38 @@ struct KubectlTests {
         return result.output
     }
 
+    /// The output of a `kubectl … -w` started a second before `change` runs, read until `marker` shows (or
+    /// kubectl is ended, after 11 s).
+    func watchOutput(_ arguments: [String], _ kubeconfig: String, until marker: String, after change: () throws -> Void) async throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Kubectl.path!)
+        process.arguments = arguments
+        process.environment = ["KUBECONFIG": kubeconfig, "HOME": NSTemporaryDirectory()]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Ends kubectl (and so the blocking reads below) if the marker never comes.
+        let deadline = Task {
+            try? await Task.sleep(for: .seconds(11))
+            process.terminate()
+        }
+        defer {
+            deadline.cancel()
+            process.terminate()
+            process.waitUntilExit()
+        }
+        try await Task.sleep(for: .seconds(1))
+        try change()
+        var seen = ""
+        while !seen.contains(marker) {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            seen += String(decoding: chunk, as: UTF8.self)
+        }
+        return seen
+    }
+
     @Test("create namespace, apply a SealedSecret (YAML and JSON), get -o json, patch, label selectors, delete")
     func lifecycle() async throws {
         try await withCluster { _, kubeconfig in
@@ -91,26 +123,40 @@ struct KubectlTests {
         try await withCluster { _, kubeconfig in
             _ = try kubectl(["create", "namespace", "team-a"], kubeconfig)
             _ = try kubectl(["apply", "-f", "-"], kubeconfig, stdin: Self.sealedYAML)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Kubectl.path!)
-            process.arguments = ["get", "sealedsecret", "app", "-n", "team-a", "-w", "-o", "jsonpath={.metadata.labels.stage}{\"\\n\"}"]
-            process.environment = ["KUBECONFIG": kubeconfig, "HOME": NSTemporaryDirectory()]
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            try await Task.sleep(for: .seconds(1))
-            _ = try kubectl(["patch", "sealedsecret", "app", "-n", "team-a", "--type=merge", "-p", #"{"metadata":{"labels":{"stage":"changed"}}}"#], kubeconfig)
-            var seen = ""
-            let deadline = ContinuousClock.now + .seconds(10)
-            while !seen.contains("changed"), ContinuousClock.now < deadline {
-                let chunk = output.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
-                seen += String(decoding: chunk, as: UTF8.self)
+            let seen = try await watchOutput(
+                ["get", "sealedsecret", "app", "-n", "team-a", "-w", "-o", "jsonpath={.metadata.labels.stage}{\"\\n\"}"],
+                kubeconfig, until: "changed"
+            ) {
+                _ = try kubectl(["patch", "sealedsecret", "app", "-n", "team-a", "--type=merge", "-p", #"{"metadata":{"labels":{"stage":"changed"}}}"#], kubeconfig)
             }
-            process.terminate()
-            process.waitUntilExit()
             #expect(seen.contains("changed"), "watch output: \(seen)")
+        }
+    }
+
+    @Test("kubectl get prints the server's columns: the CRD's printer columns, built-in ones, and in a watch")
+    func serverSidePrinting() async throws {
+        try await withCluster { _, kubeconfig in
+            _ = try kubectl(["create", "namespace", "team-a"], kubeconfig)
+            _ = try kubectl(["apply", "-f", "-"], kubeconfig, stdin: Self.sealedYAML)
+            _ = try kubectl(["patch", "sealedsecret", "app", "-n", "team-a", "--subresource=status", "--type=merge",
+                             "-p", #"{"status":{"conditions":[{"type":"Synced","status":"True"}]}}"#], kubeconfig)
+            let table = try kubectl(["get", "sealedsecrets", "-A"], kubeconfig).split(separator: "\n").map {
+                $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+            }
+            #expect(table.first == ["NAMESPACE", "NAME", "STATUS", "SYNCED", "AGE"])
+            #expect(table.count == 2 && table[1].prefix(3) == ["team-a", "app", "True"], "\(table)")
+            #expect(table.last?.last?.hasSuffix("s") == true, "age in seconds: \(table)")
+
+            _ = try kubectl(["create", "secret", "generic", "s", "-n", "team-a", "--from-literal=a=b", "--from-literal=c=d"], kubeconfig)
+            let secrets = try kubectl(["get", "secret", "s", "-n", "team-a"], kubeconfig)
+            #expect(secrets.hasPrefix("NAME   TYPE     DATA   AGE\ns      Opaque   2      "), "\(secrets)")
+
+            // A watch: the later change arrives as a row with the same columns.
+            let seen = try await watchOutput(["get", "secrets", "-n", "team-a", "-w"], kubeconfig, until: "later ") {
+                _ = try kubectl(["create", "secret", "generic", "later", "-n", "team-a", "--from-literal=a=b"], kubeconfig)
+            }
+            let row = seen.split(separator: "\n").first { $0.hasPrefix("later ") }?.split(separator: " ").map(String.init)
+            #expect(row?.prefix(3) == ["later", "Opaque", "1"], "watch output: \(seen)")
         }
     }
 
