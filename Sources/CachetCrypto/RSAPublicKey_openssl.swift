@@ -139,18 +139,14 @@ final class RSAPublicOperation: @unchecked Sendable {
         byteCount = numbers.modulus.count
         n = numbers.modulus.withUnsafeBufferPointer { BN_bin2bn($0.baseAddress, Int32($0.count), nil) }
         e = numbers.exponent.withUnsafeBufferPointer { BN_bin2bn($0.baseAddress, Int32($0.count), nil) }
+        // Anything that cannot be made (allocation failure) is left nil, for `apply` to report.
         var montgomery = BN_MONT_CTX_new()
-        if let context = BN_CTX_new() {
-            if BN_MONT_CTX_set(montgomery, n, context) != 1 {
-                BN_MONT_CTX_free(montgomery)
-                montgomery = nil
-            }
-            BN_CTX_free(context)
-        } else {
+        let context = BN_CTX_new()
+        if montgomery == nil || context == nil || n == nil || BN_MONT_CTX_set(montgomery, n, context) != 1 {
             BN_MONT_CTX_free(montgomery)
             montgomery = nil
         }
-        // A context that could not be made (allocation failure) leaves `apply` to report it.
+        BN_CTX_free(context)
         self.montgomery = montgomery
     }
 

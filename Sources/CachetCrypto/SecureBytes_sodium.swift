@@ -80,7 +80,7 @@ extension SecureBytes: CustomStringConvertible, CustomDebugStringConvertible, Cu
     public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .class) }
 }
 
-/// Scratch space on the stack for a secret that lives only during `body` (a session key, an OAEP encoding while
+/// Scratch space (on the stack, when small) for a secret that lives only during `body` (a session key, an OAEP encoding while
 /// sealing), zeroed when `body` returns or throws. Cheaper than ``SecureBytes`` by the dozen system calls a guarded,
 /// locked allocation costs (on a VM those were a third of a seal); the bytes exist for microseconds, so swap and core
 /// dumps are not the threat guarded memory answers — leaving them behind afterwards is, and the wipe answers that.
