@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import CachetCrypto
+import CachetDevCluster
 import CachetKube
 import CachetManifests
 import Dispatch
@@ -50,11 +51,32 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Generate a new key at start-up if the newest is older than this RFC 1123Z time (`date -R`).")
     var keyCutoffTime: String?
 
+    @Option(help: "Which key seals: CertNotBefore (the newest certificate) or SecretCreationTimestamp (the key Secret created last) (default: CertNotBefore).")
+    var keyOrderPriority: String?
+
+    @Option(help: "Common name for the subject and issuer of generated certificates (default: empty, as Bitnami's).")
+    var myCn: String?
+
+    @Option(help: "Labels for generated key Secrets, as comma-separated key=value pairs.")
+    var privatekeyLabels: String?
+
+    @Option(help: "Annotations for generated key Secrets, as comma-separated key=value pairs.")
+    var privatekeyAnnotations: String?
+
+    @Option(help: "Pick up key Secrets added by others without a restart (default: true).")
+    var watchForSecrets: Bool?
+
     @Option(help: "Watch SealedSecrets in every namespace (default: true).")
     var allNamespaces: Bool?
 
     @Option(help: "Comma-separated namespaces to watch besides the controller's own; switches off --all-namespaces.")
     var additionalNamespaces: String?
+
+    @Option(help: "Reconcile only SealedSecrets matching this label selector (default: all).")
+    var labelSelector: String?
+
+    @Option(help: "Do not watch the Secrets the controller wrote, so a deleted one is recreated only at the next change or resync; for installations that may not watch Secrets (default: false).")
+    var skipRecreate: Bool?
 
     @Option(help: "Reconcile this many objects at once (default: twice the number of cores, so that decryption overlaps API round trips).")
     var workers: Int?
@@ -74,8 +96,11 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: info).")
     var logLevel: String?
 
+    @Option(help: "Log format: text, or json (one object per line) (default: text).")
+    var logFormat: String?
+
     /// Options that take a boolean, so that Go's bare `--update-status` can be read as `--update-status=true`.
-    static let booleanOptions: Set<String> = ["--all-namespaces", "--update-status"]
+    static let booleanOptions: Set<String> = ["--all-namespaces", "--update-status", "--skip-recreate", "--watch-for-secrets"]
 
     /// Rewrites a bare boolean option (no value follows) into `--option=true`, as Go's flag package reads it.
     static func normalizingBooleans(_ arguments: [String]) -> [String] {
@@ -89,7 +114,10 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         let environment = KubeConfig.currentEnvironment()
         let settings = try resolve(environment: environment)
-        var logger = Logger(label: "cachet-controller")
+        let json = settings.logFormat == .json
+        var logger = Logger(label: "cachet-controller") { label in
+            json ? JSONLogHandler(label: label) as any LogHandler : StreamLogHandler.standardError(label: label)
+        }
         logger.logLevel = settings.logLevel
         let config = try KubeConfig.resolve(kubeconfig: value(kubeconfig, "kubeconfig", environment))
         let client = try KubeClient(config: config)
@@ -117,7 +145,10 @@ struct RunCommand: AsyncParsableCommand {
     struct Resolved {
         var controller: Controller.Settings
         var logLevel: Logger.Level
+        var logFormat: LogFormat
     }
+
+    enum LogFormat: String { case text, json }
 
     /// Flags, then `SEALED_SECRETS_*`, then Bitnami's defaults; every bad value is named.
     func resolve(environment: [String: String]) throws -> Resolved {
@@ -169,6 +200,16 @@ struct RunCommand: AsyncParsableCommand {
             settings.keys.cutoff = cutoff
         }
 
+        let order = text(keyOrderPriority, "key-order-priority") ?? KeyManager.KeyOrder.certificateNotBefore.rawValue
+        guard let keyOrder = KeyManager.KeyOrder(rawValue: order) else {
+            throw UsageError("--key-order-priority: CertNotBefore or SecretCreationTimestamp, not \(order)")
+        }
+        settings.keys.order = keyOrder
+        settings.keys.commonName = text(myCn, "my-cn").flatMap { $0.isEmpty ? nil : $0 }
+        settings.keys.secretLabels = try Self.pairs(text(privatekeyLabels, "privatekey-labels"), flag: "--privatekey-labels", labels: true)
+        settings.keys.secretAnnotations = try Self.pairs(text(privatekeyAnnotations, "privatekey-annotations"), flag: "--privatekey-annotations", labels: false)
+        settings.keys.watchKeySecrets = try boolean(watchForSecrets, "watch-for-secrets", environment) ?? true
+
         let additional = (text(additionalNamespaces, "additional-namespaces") ?? "").split(separator: ",")
             .map { String($0.filter { $0 != " " }) }.filter { !$0.isEmpty }
         for extra in additional { try Self.checkNamespace(extra, flag: "--additional-namespaces") }
@@ -178,6 +219,11 @@ struct RunCommand: AsyncParsableCommand {
         settings.reconciler.updateStatus = try boolean(updateStatus, "update-status", environment) ?? true
         settings.reconciler.resyncPeriod = try duration(resyncPeriod, "resync-period", default: .seconds(600))
         guard settings.reconciler.resyncPeriod > .zero else { throw UsageError("--resync-period: must be positive") }
+        if let selector = text(labelSelector, "label-selector"), !selector.isEmpty {
+            if let problem = labelSelectorProblem(selector) { throw UsageError("--label-selector: \(problem)") }
+            settings.reconciler.labelSelector = selector
+        }
+        settings.reconciler.recreateDeletedSecrets = !(try boolean(skipRecreate, "skip-recreate", environment) ?? false)
 
         settings.rateLimit = try number(rateLimit, "rate-limit") ?? 2
         settings.rateLimitBurst = try number(rateLimitBurst, "rate-limit-burst") ?? 2
@@ -188,7 +234,22 @@ struct RunCommand: AsyncParsableCommand {
         guard let logLevel = Logger.Level(rawValue: level == "warn" ? "warning" : level) else {
             throw UsageError("--log-level: one of trace, debug, info, notice, warning, error, critical")
         }
-        return Resolved(controller: settings, logLevel: logLevel)
+        let format = (text(logFormat, "log-format") ?? "text").lowercased()
+        guard let logFormat = LogFormat(rawValue: format) else { throw UsageError("--log-format: text or json, not \(format)") }
+        return Resolved(controller: settings, logLevel: logLevel, logFormat: logFormat)
+    }
+
+    /// Bitnami's `k=v,k2=v2` lists. Label keys and values are checked as the API server would, so that a bad one
+    /// fails here and not at the first key generation.
+    static func pairs(_ text: String?, flag: String, labels: Bool) throws -> [String: String] {
+        var result: [String: String] = [:]
+        for entry in (text ?? "").split(separator: ",") where !entry.allSatisfy(\.isWhitespace) {
+            let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, !parts[0].isEmpty else { throw UsageError("\(flag): not key=value: \(entry)") }
+            if labels, let problem = LabelSyntax.problem(key: parts[0], value: parts[1]) { throw UsageError("\(flag): \(problem)") }
+            result[parts[0]] = parts[1]
+        }
+        return result
     }
 
     private func boolean(_ given: Bool?, _ flag: String, _ environment: [String: String]) throws -> Bool? {

@@ -41,12 +41,13 @@ public struct Certificate: Sendable, CustomStringConvertible {
         try self.init(taking: parsed)
     }
 
-    /// A self-signed certificate for `key` with Bitnami's fields: empty subject and issuer, a random 128-bit serial,
-    /// KeyUsage encipherOnly and BasicConstraints CA:TRUE (both critical), a SubjectKeyIdentifier, SHA-256 signature.
+    /// A self-signed certificate for `key` with Bitnami's fields: subject and issuer `CN=commonName` (empty when nil,
+    /// Bitnami's default), a random 128-bit serial, KeyUsage encipherOnly and BasicConstraints CA:TRUE (both
+    /// critical), a SubjectKeyIdentifier, SHA-256 signature.
     public static func selfSigned(
-        for key: RSAPrivateKey, notBefore: Date = Date(), validity: TimeInterval = defaultValidity
+        for key: RSAPrivateKey, commonName: String? = nil, notBefore: Date = Date(), validity: TimeInterval = defaultValidity
     ) throws -> Certificate {
-        try issue(Profile(keyUsage: "critical,encipherOnly", isCertificateAuthority: true), for: key,
+        try issue(Profile(commonName: commonName, keyUsage: "critical,encipherOnly", isCertificateAuthority: true), for: key,
                   notBefore: notBefore, validity: validity)
     }
 

@@ -1,5 +1,16 @@
 import CachetManifests
 
+/// Why `text` is not a label selector the API server would take, or nil: lets the controller refuse a bad
+/// `--label-selector` at start-up instead of failing every watch request.
+public func labelSelectorProblem(_ text: String) -> String? {
+    do {
+        _ = try LabelSelector(text)
+        return nil
+    } catch {
+        return error.message
+    }
+}
+
 /// A label selector (`app=web,tier!=db,env in (a,b),!legacy,owner`), as the API server parses and applies it.
 struct LabelSelector: Sendable {
     enum Requirement: Sendable {

@@ -30,6 +30,30 @@ struct RunCommandTests {
         #expect(settings.reconciler.updateStatus)
         #expect(settings.rateLimit == 2 && settings.rateLimitBurst == 2)
         #expect(settings.reconciler.workers >= 1)
+        #expect(settings.keys.order == .certificateNotBefore && settings.keys.commonName == nil)
+        #expect(settings.keys.secretLabels.isEmpty && settings.keys.secretAnnotations.isEmpty && settings.keys.watchKeySecrets)
+        #expect(settings.reconciler.labelSelector == nil && settings.reconciler.recreateDeletedSecrets)
+        #expect(resolved.logFormat == .text)
+    }
+
+    @Test("the other Bitnami flags: key order, common name, key Secret labels and annotations, selector, skip-recreate, log format")
+    func otherFlags() throws {
+        let resolved = try Self.resolve([
+            "--key-order-priority", "SecretCreationTimestamp", "--my-cn", "sealed-secrets",
+            "--privatekey-labels", "team=platform, example.com/tier=keys", "--privatekey-annotations", "owner=SRE team,note=",
+            "--label-selector", "tier in (web,api)", "--skip-recreate", "--watch-for-secrets=false", "--log-format", "json",
+        ])
+        let settings = resolved.controller
+        #expect(settings.keys.order == .secretCreationTimestamp)
+        #expect(settings.keys.commonName == "sealed-secrets")
+        #expect(settings.keys.secretLabels == ["team": "platform", "example.com/tier": "keys"])
+        #expect(settings.keys.secretAnnotations == ["owner": "SRE team", "note": ""])
+        #expect(!settings.keys.watchKeySecrets)
+        #expect(settings.reconciler.labelSelector == "tier in (web,api)")
+        #expect(!settings.reconciler.recreateDeletedSecrets)
+        #expect(resolved.logFormat == .json)
+        let fromEnvironment = try Self.resolve([], environment: ["SEALED_SECRETS_SKIP_RECREATE": "true", "SEALED_SECRETS_MY_CN": "x"])
+        #expect(!fromEnvironment.controller.reconciler.recreateDeletedSecrets && fromEnvironment.controller.keys.commonName == "x")
     }
 
     @Test("flags win over SEALED_SECRETS_* variables, which win over defaults; Go's boolean forms work")
@@ -79,6 +103,10 @@ struct RunCommandTests {
         (["--key-cutoff-time", "yesterday"], "--key-cutoff-time"), (["--key-prefix", "Bad_Prefix"], "--key-prefix"),
         (["--key-size", "1024"], "--key-size"), (["--namespace", "No Such"], "namespace"), (["--rate-limit", "0"], "--rate-limit"),
         (["--log-level", "loud"], "--log-level"), (["--additional-namespaces", "ok,BAD"], "namespace"),
+        (["--key-order-priority", "Newest"], "--key-order-priority"), (["--privatekey-labels", "team"], "--privatekey-labels"),
+        (["--privatekey-labels", "bad key=x"], "--privatekey-labels"), (["--privatekey-labels", "team=-x"], "--privatekey-labels"),
+        (["--privatekey-annotations", "=x"], "--privatekey-annotations"), (["--label-selector", "tier within (a,b)"], "--label-selector"),
+        (["--log-format", "xml"], "--log-format"),
     ])
     func badValues(arguments: [String], expected: String) {
         #expect {
@@ -106,7 +134,7 @@ struct RunCommandTests {
         let process = Process()
         process.executableURL = Support.executable
         process.arguments = ["run", "--kubeconfig", kubeconfig.path, "--listen-addr", "127.0.0.1:\(port)",
-                             "--listen-metrics-addr", "127.0.0.1:\(port + 1)", "--key-size", "2048"]
+                             "--listen-metrics-addr", "127.0.0.1:\(port + 1)", "--key-size", "2048", "--log-format", "json"]
         process.environment = ["POD_NAMESPACE": "kube-system", "PATH": "/usr/bin:/bin"]
         let errors = Pipe()
         process.standardError = errors
@@ -122,6 +150,9 @@ struct RunCommandTests {
         await cluster.shutdown()
         let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(process.terminationStatus == 0, "\(log)")
-        #expect(log.contains("stopped"))
+        // --log-format json: every line one object with slog's fields.
+        let lines = try log.split(separator: "\n").map { try ManifestValue(json: Array($0.utf8)) }
+        #expect(!lines.isEmpty && lines.allSatisfy { $0["time"] != nil && $0["level"] != nil && $0["msg"] != nil }, "\(log)")
+        #expect(lines.contains { $0["msg"]?.stringValue == "stopped" && $0["level"]?.stringValue == "INFO" })
     }
 }

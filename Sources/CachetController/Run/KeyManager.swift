@@ -9,7 +9,7 @@ import Synchronization
 /// The controller's keys, kept as Bitnami keeps them: `kubernetes.io/tls` Secrets in the controller's namespace,
 /// labelled `sealedsecrets.bitnami.com/sealed-secrets-key=active` (so Bitnami's keys and backups work unchanged).
 ///
-/// The newest key (by certificate notBefore, Bitnami's default order) seals; every key unseals. A key is generated
+/// The newest key (by certificate notBefore, Bitnami's default order, or by key Secret creation) seals; every key unseals. A key is generated
 /// when none exists, every `renewPeriod`, and when the newest is older than `cutoff`. Key Secrets added by someone
 /// else are picked up from a watch, without a restart.
 public final class KeyManager: Service, Sendable {
@@ -21,6 +21,16 @@ public final class KeyManager: Service, Sendable {
         /// 0 disables renewal.
         public var renewPeriod: Duration = .seconds(720 * 3600)
         public var cutoff: Date?
+        /// Which key is the newest (the one that seals): Bitnami's `--key-order-priority`.
+        public var order: KeyOrder = .certificateNotBefore
+        /// Subject and issuer common name of generated certificates (`--my-cn`); nil for Bitnami's empty name.
+        public var commonName: String?
+        /// Added to generated key Secrets (`--privatekey-labels`, `--privatekey-annotations`).
+        public var secretLabels: [String: String] = [:]
+        public var secretAnnotations: [String: String] = [:]
+        /// Pick up key Secrets that others add or change, without a restart (Bitnami's `--watch-for-secrets`, which
+        /// is off there by default; on here).
+        public var watchKeySecrets = true
 
         public init(namespace: String) {
             self.namespace = namespace
@@ -29,12 +39,21 @@ public final class KeyManager: Service, Sendable {
 
     public static let keyLabel = "sealedsecrets.bitnami.com/sealed-secrets-key"
 
+    public enum KeyOrder: String, Sendable, CaseIterable {
+        /// The certificate's notBefore (Bitnami's default): an imported key seals only if its certificate is newest.
+        case certificateNotBefore = "CertNotBefore"
+        /// The key Secret's creationTimestamp: the key added last seals, whatever its certificate says.
+        case secretCreationTimestamp = "SecretCreationTimestamp"
+    }
+
     struct LoadedKey: Sendable {
         let secretName: String
         let privateKey: RSAPrivateKey
         let certificate: Certificate
         let certificatePEM: String
         let sealingKey: SealingKey
+        /// What "newest" compares (`Settings.order`).
+        let orderTime: Date
     }
 
     let client: KubeClient
@@ -73,7 +92,7 @@ public final class KeyManager: Service, Sendable {
     /// Loads every active key Secret; generates one if none exists or the newest is older than the cutoff.
     public func prepare() async throws {
         try await load()
-        if let newest, let cutoff = settings.cutoff, newest.certificate.notBefore < cutoff {
+        if let newest, let cutoff = settings.cutoff, newest.orderTime < cutoff {
             logger.info("the newest key is older than the key cutoff time; generating a new one")
             try await generate()
         } else if newest == nil {
@@ -112,13 +131,15 @@ public final class KeyManager: Service, Sendable {
                 logger.warning("key Secret's certificate is not for its key; skipped", metadata: ["secret": "\(name)"])
                 return false
             }
+            let created = secret.string(at: ["metadata", "creationTimestamp"]).flatMap { try? Date($0, strategy: .iso8601) }
             let loaded = LoadedKey(secretName: name, privateKey: privateKey, certificate: certificate,
                                    certificatePEM: String(decoding: certificatePEM, as: UTF8.self),
-                                   sealingKey: try SealingKey(certificate: certificate))
+                                   sealingKey: try SealingKey(certificate: certificate),
+                                   orderTime: settings.order == .certificateNotBefore ? certificate.notBefore : created ?? Date())
             let added = keys.withLock { keys -> Bool in
                 guard !keys.contains(where: { $0.privateKey.keyID == privateKey.keyID }) else { return false }
                 keys.append(loaded)
-                keys.sort { $0.certificate.notBefore < $1.certificate.notBefore }
+                keys.sort { $0.orderTime < $1.orderTime }
                 return true
             }
             if added { logger.info("registered a sealing key", metadata: ["secret": "\(name)", "keyID": "\(privateKey.keyID)"]) }
@@ -133,14 +154,14 @@ public final class KeyManager: Service, Sendable {
     func generate() async throws {
         let privateKey = try RSAPrivateKey.generate(bits: settings.keyBits)
         let validity = Double(settings.keyValidity.components.seconds)
-        let certificate = try Certificate.selfSigned(for: privateKey, validity: validity)
+        let certificate = try Certificate.selfSigned(for: privateKey, commonName: settings.commonName, validity: validity)
         let keyPEM = try privateKey.pkcs1PEM()
         let secret = ManifestValue.object([
             ("apiVersion", .string("v1")), ("kind", .string("Secret")),
             ("metadata", .object([
                 ("generateName", .string(settings.keyPrefix)), ("namespace", .string(settings.namespace)),
-                ("labels", .stringMap([Self.keyLabel: "active"])),
-            ])),
+                ("labels", .stringMap(settings.secretLabels.merging([Self.keyLabel: "active"]) { _, ours in ours })),
+            ] + (settings.secretAnnotations.isEmpty ? [] : [("annotations", .stringMap(settings.secretAnnotations))]))),
             ("type", .string("kubernetes.io/tls")),
             ("data", .object([
                 ("tls.crt", .string(Base64.encode(Array(try certificate.pem.utf8)))),
@@ -166,7 +187,11 @@ public final class KeyManager: Service, Sendable {
             }
         }
         await withDiscardingTaskGroup { group in
-            group.addTask { await untilShutdown("the key Secret watch", logger: self.logger) { try await self.watchKeySecrets() } }
+            // A service that returns early fails the service group: with neither watch nor renewal, wait here.
+            group.addTask { try? await gracefulShutdown() }
+            if self.settings.watchKeySecrets {
+                group.addTask { await untilShutdown("the key Secret watch", logger: self.logger) { try await self.watchKeySecrets() } }
+            }
             if self.settings.renewPeriod > .zero {
                 group.addTask { await untilShutdown("key renewal", logger: self.logger) { try await self.renewOnSchedule() } }
             }
@@ -197,7 +222,7 @@ public final class KeyManager: Service, Sendable {
 
     private func renewOnSchedule() async throws {
         while !Task.isCancelled {
-            let age = newest.map { Date().timeIntervalSince($0.certificate.notBefore) } ?? 0
+            let age = newest.map { Date().timeIntervalSince($0.orderTime) } ?? 0
             let period = settings.renewPeriod.seconds
             let wait = max(0, period - age)
             try await Task.sleep(for: .milliseconds(Int(wait * 1000)))

@@ -21,6 +21,12 @@ public final class Reconciler: Service, Sendable {
         public var workers: Int
         public var resyncPeriod: Duration = .seconds(600)
         public var updateStatus = true
+        /// Only SealedSecrets matching this label selector are reconciled (Bitnami's `--label-selector`).
+        public var labelSelector: String?
+        /// Watch the Secrets the controller wrote, to recreate a deleted one at once. Off with Bitnami's
+        /// `--skip-recreate`, for installations that may not list or watch Secrets; a deleted Secret then comes back
+        /// at the next change of its SealedSecret or the next resync.
+        public var recreateDeletedSecrets = true
         public var retryBaseDelay: Duration = .milliseconds(50)
         public var retryMaxDelay: Duration = .seconds(300)
         public var qps: Double = 50
@@ -80,12 +86,14 @@ public final class Reconciler: Service, Sendable {
                 try? await gracefulShutdown()
                 await self.queue.shutdown()
             }
-            for namespace in settings.namespaces.map { $0.map(Optional.some) } ?? [nil] {
+            for namespace in settings.namespaces.map({ $0.map(Optional.some) }) ?? [nil] {
                 group.addTask {
                     await untilShutdown("the SealedSecret watch", logger: self.logger) { try await self.watchSealedSecrets(namespace: namespace) }
                 }
-                group.addTask {
-                    await untilShutdown("the Secret watch", logger: self.logger) { try await self.watchManagedSecrets(namespace: namespace) }
+                if settings.recreateDeletedSecrets {
+                    group.addTask {
+                        await untilShutdown("the Secret watch", logger: self.logger) { try await self.watchManagedSecrets(namespace: namespace) }
+                    }
                 }
             }
             group.addTask { await untilShutdown("the work queue clock", logger: self.logger) { try await self.clock() } }
@@ -103,7 +111,7 @@ public final class Reconciler: Service, Sendable {
     // MARK: - Watching
 
     private func watchSealedSecrets(namespace: String?) async throws {
-        let watcher = ResourceWatcher(client: client, type: .sealedSecrets, namespace: namespace)
+        let watcher = ResourceWatcher(client: client, type: .sealedSecrets, namespace: namespace, labelSelector: settings.labelSelector)
         for try await change in watcher {
             switch change {
             case .listed(let items, _):
@@ -248,7 +256,7 @@ public final class Reconciler: Service, Sendable {
             metrics.condition(namespace: namespace, name: name, instance: instance, synced: true)
             lastFailure.withLock { $0[key] = nil }
             if changed {
-                try? await client.recordEvent(about: sealedObject, reason: "Unsealed", message: "SealedSecret unsealed successfully",
+                _ = try? await client.recordEvent(about: sealedObject, reason: "Unsealed", message: "SealedSecret unsealed successfully",
                                               component: settings.component)
             }
             // A status that could not be written is retried like any failure.
@@ -262,7 +270,7 @@ public final class Reconciler: Service, Sendable {
             }
             if isNew {
                 logger.warning("cannot unseal", metadata: ["object": "\(key)", "reason": "\(failure.message)"])
-                try? await client.recordEvent(about: sealedObject, type: "Warning", reason: failure.eventReason,
+                _ = try? await client.recordEvent(about: sealedObject, type: "Warning", reason: failure.eventReason,
                                               message: failure.message, component: settings.component)
             }
             _ = await writeStatus(sealedObject, synced: false, message: failure.message)

@@ -1,0 +1,95 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CachetManifests
+import FoundationEssentials
+import Logging
+import Synchronization
+
+/// `--log-format json`: one JSON object per line on stderr, with the field names of Go's slog JSON handler that
+/// Bitnami's controller uses (`time`, `level`, `msg`), then the metadata. Log aggregators parse it without a pattern.
+/// Messages and metadata never carry secret values (the controller logs names and key ids only), so nothing is
+/// redacted here.
+struct JSONLogHandler: LogHandler {
+    let label: String
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+
+    /// One write per line, in order, from any thread.
+    private static let output = Mutex<Int32>(2)
+
+    init(label: String) {
+        self.label = label
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
+        var fields: [(String, ManifestValue)] = [
+            ("time", .string(Date().formatted(.iso8601.time(includingFractionalSeconds: true).year().month().day().dateTimeSeparator(.standard)))),
+            ("level", .string(Self.levelName(event.level))),
+            ("msg", .string(event.message.description)),
+            ("logger", .string(label)),
+        ]
+        if let error = event.error { fields.append(("error", .string(String(describing: error)))) }
+        fields += merged.sorted { $0.key < $1.key }.map { ($0.key, Self.value($0.value)) }
+        let bytes = ManifestValue.object(fields).jsonBytes + [0x0A]
+        Self.output.withLock { descriptor in
+            bytes.withUnsafeBytes { buffer in
+                var offset = 0
+                while offset < buffer.count {
+                    let written = write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                    if written <= 0 { break }
+                    offset += written
+                }
+            }
+        }
+    }
+
+    /// slog's names where it has them.
+    static func levelName(_ level: Logger.Level) -> String {
+        switch level {
+        case .trace, .debug: "DEBUG"
+        case .info, .notice: "INFO"
+        case .warning: "WARN"
+        case .error, .critical: "ERROR"
+        }
+    }
+
+    static func value(_ value: Logger.Metadata.Value) -> ManifestValue {
+        switch value {
+        case .string(let text): .string(text)
+        case .stringConvertible(let convertible): .string(convertible.description)
+        case .array(let values): .array(values.map(Self.value))
+        case .dictionary(let entries): .object(entries.sorted { $0.key < $1.key }.map { ($0.key, Self.value($0.value)) })
+        }
+    }
+}
+
+/// Kubernetes' rules for label keys and values (a qualified name, an optional DNS-subdomain prefix).
+enum LabelSyntax {
+    static func problem(key: String, value: String) -> String? {
+        let parts = key.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let name = parts.last!
+        if parts.count == 2 {
+            let prefix = parts[0]
+            guard !prefix.isEmpty, prefix.count <= 253,
+                  prefix.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "." }),
+                  prefix.first!.isLetter || prefix.first!.isNumber, prefix.last!.isLetter || prefix.last!.isNumber
+            else { return "the label key prefix \"\(prefix)\" is not a lowercase DNS subdomain" }
+        }
+        guard isName(name) else { return "the label key \"\(key)\" is not a valid name (up to 63 of A-Z, a-z, 0-9, -, _ and ., alphanumeric at both ends)" }
+        guard value.isEmpty || isName(value) else { return "the label value for \"\(key)\" is not valid (up to 63 of A-Z, a-z, 0-9, -, _ and ., alphanumeric at both ends)" }
+        return nil
+    }
+
+    private static func isName(_ text: String) -> Bool {
+        func alphanumeric(_ c: Character) -> Bool { c.isASCII && (c.isLetter || c.isNumber) }
+        guard let first = text.first, let last = text.last, text.count <= 63, alphanumeric(first), alphanumeric(last) else { return false }
+        return text.allSatisfy { alphanumeric($0) || $0 == "-" || $0 == "_" || $0 == "." }
+    }
+}

@@ -1,0 +1,100 @@
+import CachetCrypto
+import CachetKube
+import CachetManifests
+import Foundation
+import Testing
+@testable import CachetController
+
+/// Bitnami's controller flags beyond the basics, each seen working on the dev cluster.
+@Suite("controller: Bitnami's other flags")
+struct ControllerFlagTests {
+    func keySecrets(_ harness: ControllerHarness) async throws -> [ManifestValue] {
+        try await harness.client.listAll(.secrets, namespace: ControllerHarness.namespace, labelSelector: "\(KeyManager.keyLabel)=active").items
+    }
+
+    @Test("--my-cn names generated certificates; --privatekey-labels and --privatekey-annotations go onto key Secrets")
+    func generatedKeyFields() async throws {
+        try await ControllerHarness.with(installKey: false, configure: {
+            $0.keys.commonName = "sealed-secrets"
+            $0.keys.secretLabels = ["team": "platform", KeyManager.keyLabel: "compromised"]
+            $0.keys.secretAnnotations = ["example.com/owner": "sre"]
+        }) { harness in
+            try await eventually("a key Secret") { try await !keySecrets(harness).isEmpty }
+            let key = try #require(try await keySecrets(harness).first)
+            #expect(key.string(at: ["metadata", "labels", "team"]) == "platform")
+            #expect(key.string(at: ["metadata", "labels", KeyManager.keyLabel]) == "active", "the key label is never overridden")
+            #expect(key.string(at: ["metadata", "annotations", "example.com/owner"]) == "sre")
+            let certificate = try Certificate(pem: try Base64.decode(try #require(key.string(at: ["data", "tls.crt"]))))
+            #expect(certificate.subject == "CN=sealed-secrets" && certificate.issuer == "CN=sealed-secrets")
+        }
+        // Bitnami's default: an empty name.
+        try await ControllerHarness.with(installKey: false) { harness in
+            try await eventually("a key Secret") { try await !keySecrets(harness).isEmpty }
+            let key = try #require(try await keySecrets(harness).first)
+            #expect(try Certificate(pem: try Base64.decode(try #require(key.string(at: ["data", "tls.crt"])))).subject == "")
+            #expect(key.value(at: ["metadata", "annotations"]) == nil)
+        }
+    }
+
+    /// A key whose certificate is older than the fixture's, added after the controller started.
+    static func olderKeySecret() throws -> (ManifestValue, RSAPrivateKey) {
+        let key = try RSAPrivateKey.generate(bits: 2048)
+        let fixture = try Certificate(pem: try Data(contentsOf: Support.cryptoFixtures.appendingPathComponent("rsa2048.crt")))
+        let certificate = try Certificate.selfSigned(for: key, notBefore: fixture.notBefore.addingTimeInterval(-86_400))
+        return (try ControllerHarness.keySecret(name: "imported-key", key: key, certificatePEM: certificate.pem), key)
+    }
+
+    @Test("--key-order-priority: CertNotBefore keeps the newest certificate sealing; SecretCreationTimestamp the key added last",
+          arguments: [KeyManager.KeyOrder.certificateNotBefore, .secretCreationTimestamp])
+    func keyOrder(order: KeyManager.KeyOrder) async throws {
+        try await ControllerHarness.with(configure: { $0.keys.order = order }) { harness in
+            try await eventually("the fixture key") { harness.controller.keys.keyCount == 1 }
+            // creationTimestamp has whole seconds: make sure the import is in a later one.
+            try await Task.sleep(for: .milliseconds(1100))
+            let (secret, key) = try Self.olderKeySecret()
+            _ = try await harness.client.create(.secrets, secret, namespace: ControllerHarness.namespace)
+            try await eventually("both keys") { harness.controller.keys.keyCount == 2 }
+            let sealing = harness.controller.keys.newestSealingKey?.keyID
+            #expect(sealing == (order == .certificateNotBefore ? Support.sealingKey.keyID : key.keyID))
+        }
+    }
+
+    @Test("--label-selector: only matching SealedSecrets are reconciled")
+    func labelSelector() async throws {
+        try await ControllerHarness.with(configure: { $0.reconciler.labelSelector = "tier=web" }) { harness in
+            var matching = try ControllerHarness.sealed("web")
+            matching.setValue(.stringMap(["tier": "web"]), at: ["metadata", "labels"])
+            _ = try await harness.apply(matching)
+            _ = try await harness.apply(ControllerHarness.sealed("unlabelled"))
+            try await eventually("the matching one's Secret") { await harness.secret("web") != nil }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(await harness.secret("unlabelled") == nil)
+        }
+    }
+
+    @Test("--skip-recreate: Secrets are not watched, so a deleted one comes back only with the next change")
+    func skipRecreate() async throws {
+        try await ControllerHarness.with(configure: { $0.reconciler.recreateDeletedSecrets = false }) { harness in
+            _ = try await harness.apply(ControllerHarness.sealed("once"))
+            try await eventually("the Secret") { await harness.secret("once") != nil }
+            try await harness.client.delete(.secrets, name: "once", namespace: "team-a")
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(await harness.secret("once") == nil)
+            _ = try await harness.client.updateRetryingConflicts(.sealedSecrets, name: "once", namespace: "team-a") { object in
+                object.setValue(try ControllerHarness.sealed("once", items: ["password": Support.canary, "token": "t"]).value(at: ["spec"]), at: ["spec"])
+                return true
+            }
+            try await eventually("back after the change") { await harness.secret("once") != nil }
+        }
+    }
+
+    @Test("--watch-for-secrets=false: a key Secret added later waits for a restart")
+    func noKeyWatch() async throws {
+        try await ControllerHarness.with(configure: { $0.keys.watchKeySecrets = false }) { harness in
+            try await eventually("the fixture key") { harness.controller.keys.keyCount == 1 }
+            _ = try await harness.client.create(.secrets, try Self.olderKeySecret().0, namespace: ControllerHarness.namespace)
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(harness.controller.keys.keyCount == 1)
+        }
+    }
+}
