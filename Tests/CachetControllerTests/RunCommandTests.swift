@@ -152,7 +152,7 @@ struct RunCommandTests {
         #expect(process.terminationStatus == 0, "\(log)")
         // --log-format json: every line one object with slog's fields.
         let lines = try log.split(separator: "\n").map { try ManifestValue(json: Array($0.utf8)) }
-        #expect(!lines.isEmpty && lines.allSatisfy { $0["time"] != nil && $0["level"] != nil && $0["msg"] != nil }, "\(log)")
+        #expect(!lines.isEmpty && lines.allSatisfy { $0["time"]?.stringValue?.hasSuffix("Z") == true && $0["level"] != nil && $0["msg"] != nil }, "\(log)")
         #expect(lines.contains { $0["msg"]?.stringValue == "stopped" && $0["level"]?.stringValue == "INFO" })
     }
 }

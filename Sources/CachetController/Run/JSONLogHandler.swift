@@ -15,6 +15,9 @@ struct JSONLogHandler: LogHandler {
     var logLevel: Logger.Level = .info
     var metadata: Logger.Metadata = [:]
 
+    /// RFC 3339 in UTC with milliseconds, as slog writes it.
+    private static let timeFormat = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
     /// One write per line, in order, from any thread.
     private static let output = Mutex<Int32>(2)
 
@@ -30,7 +33,7 @@ struct JSONLogHandler: LogHandler {
     func log(event: LogEvent) {
         let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
         var fields: [(String, ManifestValue)] = [
-            ("time", .string(Date().formatted(.iso8601.time(includingFractionalSeconds: true).year().month().day().dateTimeSeparator(.standard)))),
+            ("time", .string(Self.timeFormat.format(Date()))),
             ("level", .string(Self.levelName(event.level))),
             ("msg", .string(event.message.description)),
             ("logger", .string(label)),
