@@ -78,6 +78,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Do not watch the Secrets the controller wrote, so a deleted one is recreated only at the next change or resync; for installations that may not watch Secrets (default: false).")
     var skipRecreate: Bool?
 
+    @Option(help: "Retries of a failing SealedSecret before it waits for its next change, a new key or the resync (default: retry forever, with backoff up to 5 minutes).")
+    var maxUnsealRetries: Int?
+
     @Option(help: "Reconcile this many objects at once (default: twice the number of cores, so that decryption overlaps API round trips).")
     var workers: Int?
 
@@ -224,6 +227,10 @@ struct RunCommand: AsyncParsableCommand {
             settings.reconciler.labelSelector = selector
         }
         settings.reconciler.recreateDeletedSecrets = !(try boolean(skipRecreate, "skip-recreate", environment) ?? false)
+        if let retries = try number(maxUnsealRetries, "max-unseal-retries") {
+            guard retries >= 0 else { throw UsageError("--max-unseal-retries: must be 0 or more") }
+            settings.reconciler.maxRetries = retries
+        }
 
         settings.rateLimit = try number(rateLimit, "rate-limit") ?? 2
         settings.rateLimitBurst = try number(rateLimitBurst, "rate-limit-burst") ?? 2

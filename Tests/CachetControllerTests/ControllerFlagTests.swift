@@ -88,6 +88,28 @@ struct ControllerFlagTests {
         }
     }
 
+    @Test("--max-unseal-retries: a value no key opens stops being retried, and a key added later still brings it in")
+    func maxUnsealRetries() async throws {
+        let otherKey = try RSAPrivateKey.generate(bits: 2048)
+        let otherCertificate = try Certificate.selfSigned(for: otherKey)
+        try await ControllerHarness.with(configure: { $0.reconciler.maxRetries = 1 }) { harness in
+            _ = try await harness.apply(ControllerHarness.sealed("stuck", sealingKey: try SealingKey(pem: Array(try otherCertificate.pem.utf8))))
+            try await eventually("Synced=False") { try await harness.sealedSecret("stuck").synced?.status == "False" }
+            // The first attempt and one retry fail; then nothing, however long it waits (retries start at 20 ms here).
+            let errors = #"sealed_secrets_controller_unseal_errors_total{reason="unseal",namespace="team-a"} 2"#
+            try await eventually("two unseal errors") {
+                String(decoding: try await harness.request(harness.metricsURL + "/metrics").body, as: UTF8.self).contains(errors)
+            }
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(String(decoding: try await harness.request(harness.metricsURL + "/metrics").body, as: UTF8.self).contains(errors))
+            #expect(await harness.controller.reconciler.queue.retrying.isEmpty)
+            _ = try await harness.client.create(.secrets, ControllerHarness.keySecret(name: "restored-key", key: otherKey,
+                                                                                      certificatePEM: try otherCertificate.pem),
+                                                namespace: ControllerHarness.namespace)
+            try await eventually("the Secret") { await harness.secret("stuck") != nil }
+        }
+    }
+
     @Test("--watch-for-secrets=false: a key Secret added later waits for a restart")
     func noKeyWatch() async throws {
         try await ControllerHarness.with(configure: { $0.keys.watchKeySecrets = false }) { harness in

@@ -33,6 +33,7 @@ struct RunCommandTests {
         #expect(settings.keys.order == .certificateNotBefore && settings.keys.commonName == nil)
         #expect(settings.keys.secretLabels.isEmpty && settings.keys.secretAnnotations.isEmpty && settings.keys.watchKeySecrets)
         #expect(settings.reconciler.labelSelector == nil && settings.reconciler.recreateDeletedSecrets)
+        #expect(settings.reconciler.maxRetries == nil)
         #expect(resolved.logFormat == .text)
     }
 
@@ -42,6 +43,7 @@ struct RunCommandTests {
             "--key-order-priority", "SecretCreationTimestamp", "--my-cn", "sealed-secrets",
             "--privatekey-labels", "team=platform, example.com/tier=keys", "--privatekey-annotations", "owner=SRE team,note=",
             "--label-selector", "tier in (web,api)", "--skip-recreate", "--watch-for-secrets=false", "--log-format", "json",
+            "--max-unseal-retries", "5",
         ])
         let settings = resolved.controller
         #expect(settings.keys.order == .secretCreationTimestamp)
@@ -51,6 +53,7 @@ struct RunCommandTests {
         #expect(!settings.keys.watchKeySecrets)
         #expect(settings.reconciler.labelSelector == "tier in (web,api)")
         #expect(!settings.reconciler.recreateDeletedSecrets)
+        #expect(settings.reconciler.maxRetries == 5)
         #expect(resolved.logFormat == .json)
         let fromEnvironment = try Self.resolve([], environment: ["SEALED_SECRETS_SKIP_RECREATE": "true", "SEALED_SECRETS_MY_CN": "x"])
         #expect(!fromEnvironment.controller.reconciler.recreateDeletedSecrets && fromEnvironment.controller.keys.commonName == "x")
@@ -106,7 +109,7 @@ struct RunCommandTests {
         (["--key-order-priority", "Newest"], "--key-order-priority"), (["--privatekey-labels", "team"], "--privatekey-labels"),
         (["--privatekey-labels", "bad key=x"], "--privatekey-labels"), (["--privatekey-labels", "team=-x"], "--privatekey-labels"),
         (["--privatekey-annotations", "=x"], "--privatekey-annotations"), (["--label-selector", "tier within (a,b)"], "--label-selector"),
-        (["--log-format", "xml"], "--log-format"),
+        (["--log-format", "xml"], "--log-format"), (["--max-unseal-retries=-1"], "--max-unseal-retries"),
     ])
     func badValues(arguments: [String], expected: String) {
         #expect {

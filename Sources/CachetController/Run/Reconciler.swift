@@ -29,6 +29,9 @@ public final class Reconciler: Service, Sendable {
         public var recreateDeletedSecrets = true
         public var retryBaseDelay: Duration = .milliseconds(50)
         public var retryMaxDelay: Duration = .seconds(300)
+        /// Retries of a failing object before it waits for its next change, a new key or the resync (Bitnami's
+        /// `--max-unseal-retries`); nil retries forever, with backoff.
+        public var maxRetries: Int?
         public var qps: Double = 50
         public var burst: Double = 100
         /// `metadata.ownerReferences` unless the template says `skip-set-owner-references`.
@@ -71,7 +74,8 @@ public final class Reconciler: Service, Sendable {
         self.metrics = metrics
         self.settings = settings
         self.logger = logger
-        self.queue = WorkQueue(baseDelay: settings.retryBaseDelay, maxDelay: settings.retryMaxDelay, qps: settings.qps, burst: settings.burst)
+        self.queue = WorkQueue(baseDelay: settings.retryBaseDelay, maxDelay: settings.retryMaxDelay,
+                               maxRetries: settings.maxRetries, qps: settings.qps, burst: settings.burst)
     }
 
     public func run() async throws {

@@ -2,8 +2,9 @@
 ///
 /// - a key is queued at most once, and never handed to two workers at once (a key added while it is being worked
 ///   on is queued again when the worker is done);
-/// - a failed key comes back after an exponential backoff, from `baseDelay` doubling up to `maxDelay` — forever:
-///   the queue never gives up on an object (Bitnami's gives up after 5 tries);
+/// - a failed key comes back after an exponential backoff, from `baseDelay` doubling up to `maxDelay` — forever by
+///   default (Bitnami's gives up after 5 retries), or, with `maxRetries`, until that many retries failed; then it
+///   waits for whatever adds it next (a spec change, a new key, the resync) and starts counting afresh;
 /// - retries as a whole come no faster than a token bucket allows (`qps`, `burst`), so a flood of failures cannot
 ///   hammer the API server (client-go's MaxOf(per-item exponential, bucket)); first attempts are not throttled.
 actor WorkQueue {
@@ -18,14 +19,20 @@ actor WorkQueue {
 
     let baseDelay: Duration
     let maxDelay: Duration
+    /// Retries of one key before giving up on it for now; nil never gives up.
+    let maxRetries: Int?
     private let qps: Double
     private let burst: Double
     private var tokens: Double
     private var lastRefill = ContinuousClock.now
 
-    init(baseDelay: Duration = .milliseconds(50), maxDelay: Duration = .seconds(300), qps: Double = 50, burst: Double = 100) {
+    init(
+        baseDelay: Duration = .milliseconds(50), maxDelay: Duration = .seconds(300), maxRetries: Int? = nil,
+        qps: Double = 50, burst: Double = 100
+    ) {
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay
+        self.maxRetries = maxRetries
         self.qps = qps
         self.burst = burst
         self.tokens = burst
@@ -75,10 +82,15 @@ actor WorkQueue {
         if dirty.remove(key) != nil { add(key) }
     }
 
-    /// The worker failed on `key`: it comes back after the key's next backoff.
+    /// The worker failed on `key`: it comes back after the key's next backoff (unless it has used up `maxRetries`).
     func retry(_ key: String) {
         processing.remove(key)
         let attempts = failures[key, default: 0]
+        if let maxRetries, attempts >= maxRetries {
+            failures[key] = nil
+            if dirty.remove(key) != nil { add(key) }
+            return
+        }
         failures[key] = attempts + 1
         let delay = max(min(baseDelay * (1 << min(attempts, 30)), maxDelay), reserveToken())
         delayed.append((ContinuousClock.now + delay, key))
@@ -104,6 +116,9 @@ actor WorkQueue {
     }
 
     var depth: Int { queue.count + delayed.count }
+
+    /// Keys waiting for a retry.
+    var retrying: [String] { delayed.map(\.key) }
 }
 
 extension Duration {
