@@ -9,9 +9,9 @@ import Synchronization
 /// The controller's keys, kept as Bitnami keeps them: `kubernetes.io/tls` Secrets in the controller's namespace,
 /// labelled `sealedsecrets.bitnami.com/sealed-secrets-key=active` (so Bitnami's keys and backups work unchanged).
 ///
-/// The newest key (by certificate notBefore, Bitnami's default order, or by key Secret creation) seals; every key unseals. A key is generated
-/// when none exists, every `renewPeriod`, and when the newest is older than `cutoff`. Key Secrets added by someone
-/// else are picked up from a watch, without a restart.
+/// The newest key (by certificate notBefore, Bitnami's default order, or by key Secret creation) seals; every key
+/// unseals. A key is generated when none exists, every `renewPeriod`, and when the newest is older than `cutoff`. Key
+/// Secrets added by someone else are picked up from a watch, without a restart.
 public final class KeyManager: Service, Sendable {
     public struct Settings: Sendable {
         public var namespace: String
