@@ -102,8 +102,13 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Log format: text, or json (one object per line) (default: text).")
     var logFormat: String?
 
+    @Option(help: "Log messages below warning to stdout, warnings and errors to stderr (default: false: everything to stderr).")
+    var logInfoStdout: Bool?
+
     /// Options that take a boolean, so that Go's bare `--update-status` can be read as `--update-status=true`.
-    static let booleanOptions: Set<String> = ["--all-namespaces", "--update-status", "--skip-recreate", "--watch-for-secrets"]
+    static let booleanOptions: Set<String> = [
+        "--all-namespaces", "--update-status", "--skip-recreate", "--watch-for-secrets", "--log-info-stdout",
+    ]
 
     /// Rewrites a bare boolean option (no value follows) into `--option=true`, as Go's flag package reads it.
     static func normalizingBooleans(_ arguments: [String]) -> [String] {
@@ -117,9 +122,12 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         let environment = KubeConfig.currentEnvironment()
         let settings = try resolve(environment: environment)
-        let json = settings.logFormat == .json
-        var logger = Logger(label: "cachet-controller") { label in
-            json ? JSONLogHandler(label: label) as any LogHandler : StreamLogHandler.standardError(label: label)
+        let json = settings.logFormat == .json, split = settings.logInfoToStdout
+        var logger = Logger(label: "cachet-controller") { label -> any LogHandler in
+            let problems: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            guard split else { return problems }
+            let routine: any LogHandler = json ? JSONLogHandler(label: label, descriptor: 1) : StreamLogHandler.standardOutput(label: label)
+            return SplitLogHandler(routine: routine, problems: problems)
         }
         logger.logLevel = settings.logLevel
         let config = try KubeConfig.resolve(kubeconfig: value(kubeconfig, "kubeconfig", environment))
@@ -149,6 +157,7 @@ struct RunCommand: AsyncParsableCommand {
         var controller: Controller.Settings
         var logLevel: Logger.Level
         var logFormat: LogFormat
+        var logInfoToStdout: Bool
     }
 
     enum LogFormat: String { case text, json }
@@ -243,7 +252,8 @@ struct RunCommand: AsyncParsableCommand {
         }
         let format = (text(logFormat, "log-format") ?? "text").lowercased()
         guard let logFormat = LogFormat(rawValue: format) else { throw UsageError("--log-format: text or json, not \(format)") }
-        return Resolved(controller: settings, logLevel: logLevel, logFormat: logFormat)
+        let logInfoToStdout = try boolean(logInfoStdout, "log-info-stdout", environment) ?? false
+        return Resolved(controller: settings, logLevel: logLevel, logFormat: logFormat, logInfoToStdout: logInfoToStdout)
     }
 
     /// Bitnami's `k=v,k2=v2` lists. Label keys and values are checked as the API server would, so that a bad one

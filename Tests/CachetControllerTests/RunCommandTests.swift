@@ -3,6 +3,7 @@ import CachetDevCluster
 import CachetKube
 import CachetManifests
 import Foundation
+import Logging
 import Testing
 @testable import CachetController
 
@@ -34,7 +35,24 @@ struct RunCommandTests {
         #expect(settings.keys.secretLabels.isEmpty && settings.keys.secretAnnotations.isEmpty && settings.keys.watchKeySecrets)
         #expect(settings.reconciler.labelSelector == nil && settings.reconciler.recreateDeletedSecrets)
         #expect(settings.reconciler.maxRetries == nil)
-        #expect(resolved.logFormat == .text)
+        #expect(resolved.logFormat == .text && !resolved.logInfoToStdout)
+    }
+
+    @Test("--log-info-stdout splits the log: below warning to one stream, warnings and errors to the other")
+    func splitLog() {
+        let routine = LogCapture(), problems = LogCapture()
+        var logger = Logger(label: "split") { _ in SplitLogHandler(routine: routine, problems: problems) }
+        logger.logLevel = .debug
+        logger[metadataKey: "component"] = "test"
+        logger.trace("hidden")
+        logger.info("started")
+        logger.notice("noted")
+        logger.warning("careful")
+        logger.error("failed")
+        #expect(routine.text == "info started \nnotice noted ")
+        #expect(problems.text == "warning careful \nerror failed ")
+        #expect(routine.metadata["component"] == "test" && problems.metadata["component"] == "test")
+        #expect(routine.logLevel == .debug && problems.logLevel == .debug)
     }
 
     @Test("the other Bitnami flags: key order, common name, key Secret labels and annotations, selector, skip-recreate, log format")
@@ -43,7 +61,7 @@ struct RunCommandTests {
             "--key-order-priority", "SecretCreationTimestamp", "--my-cn", "sealed-secrets",
             "--privatekey-labels", "team=platform, example.com/tier=keys", "--privatekey-annotations", "owner=SRE team,note=",
             "--label-selector", "tier in (web,api)", "--skip-recreate", "--watch-for-secrets=false", "--log-format", "json",
-            "--max-unseal-retries", "5",
+            "--max-unseal-retries", "5", "--log-info-stdout",
         ])
         let settings = resolved.controller
         #expect(settings.keys.order == .secretCreationTimestamp)
@@ -54,7 +72,7 @@ struct RunCommandTests {
         #expect(settings.reconciler.labelSelector == "tier in (web,api)")
         #expect(!settings.reconciler.recreateDeletedSecrets)
         #expect(settings.reconciler.maxRetries == 5)
-        #expect(resolved.logFormat == .json)
+        #expect(resolved.logFormat == .json && resolved.logInfoToStdout)
         let fromEnvironment = try Self.resolve([], environment: ["SEALED_SECRETS_SKIP_RECREATE": "true", "SEALED_SECRETS_MY_CN": "x"])
         #expect(!fromEnvironment.controller.reconciler.recreateDeletedSecrets && fromEnvironment.controller.keys.commonName == "x")
     }

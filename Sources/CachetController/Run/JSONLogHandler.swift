@@ -18,11 +18,15 @@ struct JSONLogHandler: LogHandler {
     /// RFC 3339 in UTC with milliseconds, as slog writes it.
     private static let timeFormat = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 
-    /// One write per line, in order, from any thread.
-    private static let output = Mutex<Int32>(2)
+    /// stderr, or stdout for `--log-info-stdout`'s routine messages.
+    let descriptor: Int32
 
-    init(label: String) {
+    /// One write per line, in order, from any thread.
+    private static let writing = Mutex<Void>(())
+
+    init(label: String, descriptor: Int32 = 2) {
         self.label = label
+        self.descriptor = descriptor
     }
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -41,7 +45,7 @@ struct JSONLogHandler: LogHandler {
         if let error = event.error { fields.append(("error", .string(String(describing: error)))) }
         fields += merged.sorted { $0.key < $1.key }.map { ($0.key, Self.value($0.value)) }
         let bytes = ManifestValue.object(fields).jsonBytes + [0x0A]
-        Self.output.withLock { descriptor in
+        Self.writing.withLock { _ in
             bytes.withUnsafeBytes { buffer in
                 var offset = 0
                 while offset < buffer.count {
@@ -70,6 +74,41 @@ struct JSONLogHandler: LogHandler {
         case .array(let values): .array(values.map(Self.value))
         case .dictionary(let entries): .object(entries.sorted { $0.key < $1.key }.map { ($0.key, Self.value($0.value)) })
         }
+    }
+}
+
+/// `--log-info-stdout`: messages below warning go to one handler (stdout), warnings and errors to the other
+/// (stderr), as Bitnami's controller splits them.
+struct SplitLogHandler: LogHandler {
+    var routine: any LogHandler
+    var problems: any LogHandler
+
+    var logLevel: Logger.Level {
+        get { routine.logLevel }
+        set {
+            routine.logLevel = newValue
+            problems.logLevel = newValue
+        }
+    }
+
+    var metadata: Logger.Metadata {
+        get { routine.metadata }
+        set {
+            routine.metadata = newValue
+            problems.metadata = newValue
+        }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { routine[metadataKey: key] }
+        set {
+            routine[metadataKey: key] = newValue
+            problems[metadataKey: key] = newValue
+        }
+    }
+
+    func log(event: LogEvent) {
+        (event.level >= .warning ? problems : routine).log(event: event)
     }
 }
 
