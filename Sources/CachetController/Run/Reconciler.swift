@@ -261,7 +261,7 @@ public final class Reconciler: Service, Sendable {
             lastFailure.withLock { $0[key] = nil }
             if changed {
                 _ = try? await client.recordEvent(about: sealedObject, reason: "Unsealed", message: "SealedSecret unsealed successfully",
-                                              component: settings.component)
+                                                  component: settings.component)
             }
             // A status that could not be written is retried like any failure.
             return await writeStatus(sealedObject, synced: true, message: "")
@@ -275,7 +275,7 @@ public final class Reconciler: Service, Sendable {
             if isNew {
                 logger.warning("cannot unseal", metadata: ["object": "\(key)", "reason": "\(failure.message)"])
                 _ = try? await client.recordEvent(about: sealedObject, type: "Warning", reason: failure.eventReason,
-                                              message: failure.message, component: settings.component)
+                                                  message: failure.message, component: settings.component)
             }
             _ = await writeStatus(sealedObject, synced: false, message: failure.message)
             return false
