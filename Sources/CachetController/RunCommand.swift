@@ -81,6 +81,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Retries of a failing SealedSecret before it waits for its next change, a new key or the resync (default: retry forever, with backoff up to 5 minutes).")
     var maxUnsealRetries: Int?
 
+    @Option(help: "API requests a second, client-side (default: no limit of its own; the API server's priority and fairness applies).")
+    var kubeclientQps: Double?
+
+    @Option(help: "Burst of API requests above --kubeclient-qps (default: 10 when --kubeclient-qps is given).")
+    var kubeclientBurst: Int?
+
     @Option(help: "Reconcile this many objects at once (default: twice the number of cores, so that decryption overlaps API round trips).")
     var workers: Int?
 
@@ -131,7 +137,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         logger.logLevel = settings.logLevel
         let config = try KubeConfig.resolve(kubeconfig: value(kubeconfig, "kubeconfig", environment))
-        let client = try KubeClient(config: config)
+        let client = try KubeClient(config: config, requestRate: settings.requestRate)
         let controller = Controller(client: client, settings: settings.controller, logger: logger)
         logger.info("starting", metadata: [
             "namespace": "\(settings.controller.keys.namespace)", "server": "\(config.server)",
@@ -158,6 +164,7 @@ struct RunCommand: AsyncParsableCommand {
         var logLevel: Logger.Level
         var logFormat: LogFormat
         var logInfoToStdout: Bool
+        var requestRate: TokenBucket?
     }
 
     enum LogFormat: String { case text, json }
@@ -253,7 +260,19 @@ struct RunCommand: AsyncParsableCommand {
         let format = (text(logFormat, "log-format") ?? "text").lowercased()
         guard let logFormat = LogFormat(rawValue: format) else { throw UsageError("--log-format: text or json, not \(format)") }
         let logInfoToStdout = try boolean(logInfoStdout, "log-info-stdout", environment) ?? false
-        return Resolved(controller: settings, logLevel: logLevel, logFormat: logFormat, logInfoToStdout: logInfoToStdout)
+        var requestRate: TokenBucket?
+        let qps: Double? = try number(kubeclientQps, "kubeclient-qps")
+        let burst: Int? = try number(kubeclientBurst, "kubeclient-burst")
+        if let qps {
+            guard qps > 0, qps.isFinite else { throw UsageError("--kubeclient-qps: must be positive") }
+            let burst = burst ?? 10
+            guard burst >= 1 else { throw UsageError("--kubeclient-burst: must be at least 1") }
+            requestRate = TokenBucket(rate: qps, burst: Double(burst))
+        } else if burst != nil {
+            throw UsageError("--kubeclient-burst: needs --kubeclient-qps")
+        }
+        return Resolved(controller: settings, logLevel: logLevel, logFormat: logFormat, logInfoToStdout: logInfoToStdout,
+                        requestRate: requestRate)
     }
 
     /// Bitnami's `k=v,k2=v2` lists. Label keys and values are checked as the API server would, so that a bad one

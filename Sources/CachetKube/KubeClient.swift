@@ -15,6 +15,10 @@ public final class KubeClient: Sendable {
     public let retry: RetryPolicy
     private let http: HTTPClient
     private let tokens: TokenSource
+    /// Client-side request rate (`--kubeclient-qps`, `--kubeclient-burst`), as client-go's limiter: every request,
+    /// watches and retries included, waits for a token. nil: no limit of its own (the API server's priority and
+    /// fairness still applies).
+    private let requestRate: Mutex<TokenBucket>?
 
     /// How requests are retried when the server asks for it.
     public struct RetryPolicy: Sendable {
@@ -31,9 +35,10 @@ public final class KubeClient: Sendable {
         }
     }
 
-    public init(config: KubeConfig, retry: RetryPolicy = RetryPolicy()) throws {
+    public init(config: KubeConfig, retry: RetryPolicy = RetryPolicy(), requestRate: TokenBucket? = nil) throws {
         self.config = config
         self.retry = retry
+        self.requestRate = requestRate.map { Mutex($0) }
         var tls = TLSConfiguration.makeClientConfiguration()
         do {
             if let ca = config.certificateAuthorityPEM {
@@ -227,6 +232,7 @@ public final class KubeClient: Sendable {
         var attempt = 0
         while true {
             attempt += 1
+            try await waitForRequestToken()
             let request = try makeRequest(method, path, query: query, body: body, contentType: contentType, accept: accept)
             let status: Int
             let responseBody: [UInt8]
@@ -282,7 +288,13 @@ public final class KubeClient: Sendable {
     }
 
     func execute(_ request: HTTPClientRequest, timeoutSeconds: Int) async throws -> HTTPClientResponse {
-        try await http.execute(request, timeout: .seconds(Int64(timeoutSeconds) + 30))
+        try await waitForRequestToken()
+        return try await http.execute(request, timeout: .seconds(Int64(timeoutSeconds) + 30))
+    }
+
+    private func waitForRequestToken() async throws {
+        guard let wait = requestRate?.withLock({ $0.reserve() }), wait > .zero else { return }
+        try await Task.sleep(for: wait)
     }
 }
 

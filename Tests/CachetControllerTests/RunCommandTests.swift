@@ -35,7 +35,7 @@ struct RunCommandTests {
         #expect(settings.keys.secretLabels.isEmpty && settings.keys.secretAnnotations.isEmpty && settings.keys.watchKeySecrets)
         #expect(settings.reconciler.labelSelector == nil && settings.reconciler.recreateDeletedSecrets)
         #expect(settings.reconciler.maxRetries == nil)
-        #expect(resolved.logFormat == .text && !resolved.logInfoToStdout)
+        #expect(resolved.logFormat == .text && !resolved.logInfoToStdout && resolved.requestRate == nil)
     }
 
     @Test("--log-info-stdout splits the log: below warning to one stream, warnings and errors to the other")
@@ -61,7 +61,7 @@ struct RunCommandTests {
             "--key-order-priority", "SecretCreationTimestamp", "--my-cn", "sealed-secrets",
             "--privatekey-labels", "team=platform, example.com/tier=keys", "--privatekey-annotations", "owner=SRE team,note=",
             "--label-selector", "tier in (web,api)", "--skip-recreate", "--watch-for-secrets=false", "--log-format", "json",
-            "--max-unseal-retries", "5", "--log-info-stdout",
+            "--max-unseal-retries", "5", "--log-info-stdout", "--kubeclient-qps", "5", "--kubeclient-burst", "10",
         ])
         let settings = resolved.controller
         #expect(settings.keys.order == .secretCreationTimestamp)
@@ -73,6 +73,7 @@ struct RunCommandTests {
         #expect(!settings.reconciler.recreateDeletedSecrets)
         #expect(settings.reconciler.maxRetries == 5)
         #expect(resolved.logFormat == .json && resolved.logInfoToStdout)
+        #expect(resolved.requestRate?.rate == 5 && resolved.requestRate?.burst == 10)
         let fromEnvironment = try Self.resolve([], environment: ["SEALED_SECRETS_SKIP_RECREATE": "true", "SEALED_SECRETS_MY_CN": "x"])
         #expect(!fromEnvironment.controller.reconciler.recreateDeletedSecrets && fromEnvironment.controller.keys.commonName == "x")
     }
@@ -128,6 +129,8 @@ struct RunCommandTests {
         (["--privatekey-labels", "bad key=x"], "--privatekey-labels"), (["--privatekey-labels", "team=-x"], "--privatekey-labels"),
         (["--privatekey-annotations", "=x"], "--privatekey-annotations"), (["--label-selector", "tier within (a,b)"], "--label-selector"),
         (["--log-format", "xml"], "--log-format"), (["--max-unseal-retries=-1"], "--max-unseal-retries"),
+        (["--kubeclient-qps", "0"], "--kubeclient-qps"), (["--kubeclient-burst", "3"], "--kubeclient-burst"),
+        (["--kubeclient-qps", "5", "--kubeclient-burst", "0"], "--kubeclient-burst"),
     ])
     func badValues(arguments: [String], expected: String) {
         #expect {
@@ -151,7 +154,8 @@ struct RunCommandTests {
         #expect(bad.status == 64)
         #expect(bad.error.split(separator: "\n").count == 1 && bad.error.contains("--key-size"), "\(bad.error)")
 
-        let port = Int.random(in: 20_000..<40_000)
+        // Below Linux's ephemeral range (32768–60999), so that no outgoing connection of a parallel test holds it.
+        let port = Int.random(in: 20_000..<32_000)
         let process = Process()
         process.executableURL = Support.executable
         process.arguments = ["run", "--kubeconfig", kubeconfig.path, "--listen-addr", "127.0.0.1:\(port)",
@@ -163,7 +167,13 @@ struct RunCommandTests {
         try process.run()
         let harness = try await ControllerHarness.start()  // for its HTTP helper
         try await eventually("cert.pem") {
-            (try? await harness.request("http://127.0.0.1:\(port)/v1/cert.pem"))?.status == 200
+            // A process that exited (a port taken after all) is reported with its log, not waited for.
+            guard process.isRunning else {
+                let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                Issue.record("the controller exited with \(process.terminationStatus): \(log)")
+                return true
+            }
+            return (try? await harness.request("http://127.0.0.1:\(port)/v1/cert.pem"))?.status == 200
         }
         process.terminate()  // SIGTERM
         process.waitUntilExit()

@@ -1,3 +1,5 @@
+import CachetKube
+
 /// The reconciler's queue of object keys (`namespace/name`), as client-go's rate-limited work queue behaves:
 ///
 /// - a key is queued at most once, and never handed to two workers at once (a key added while it is being worked
@@ -21,10 +23,8 @@ actor WorkQueue {
     let maxDelay: Duration
     /// Retries of one key before giving up on it for now; nil never gives up.
     let maxRetries: Int?
-    private let qps: Double
-    private let burst: Double
-    private var tokens: Double
-    private var lastRefill = ContinuousClock.now
+    /// Bounds retries as a whole.
+    private var retryBucket: TokenBucket
 
     init(
         baseDelay: Duration = .milliseconds(50), maxDelay: Duration = .seconds(300), maxRetries: Int? = nil,
@@ -33,9 +33,7 @@ actor WorkQueue {
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay
         self.maxRetries = maxRetries
-        self.qps = qps
-        self.burst = burst
-        self.tokens = burst
+        self.retryBucket = TokenBucket(rate: qps, burst: burst)
     }
 
     func add(_ key: String) {
@@ -66,15 +64,6 @@ actor WorkQueue {
         return await withCheckedContinuation { waiters.append($0) }
     }
 
-    /// How long the shared bucket makes the next retry wait (and the token it reserves).
-    private func reserveToken() -> Duration {
-        let now = ContinuousClock.now
-        tokens = min(burst, tokens + qps * (now - lastRefill).seconds)
-        lastRefill = now
-        tokens -= 1
-        return tokens >= 0 ? .zero : .milliseconds(Int((-tokens / qps) * 1000))
-    }
-
     /// The worker is finished with `key`; a success forgets its failures.
     func done(_ key: String, succeeded: Bool) {
         processing.remove(key)
@@ -92,7 +81,7 @@ actor WorkQueue {
             return
         }
         failures[key] = attempts + 1
-        let delay = max(min(baseDelay * (1 << min(attempts, 30)), maxDelay), reserveToken())
+        let delay = max(min(baseDelay * (1 << min(attempts, 30)), maxDelay), retryBucket.reserve())
         delayed.append((ContinuousClock.now + delay, key))
         if dirty.remove(key) != nil { add(key) }
     }
@@ -119,8 +108,4 @@ actor WorkQueue {
 
     /// Keys waiting for a retry.
     var retrying: [String] { delayed.map(\.key) }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

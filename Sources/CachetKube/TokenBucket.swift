@@ -1,0 +1,45 @@
+/// A token bucket: `rate` tokens a second, holding at most `burst`. One type for every limit Cachet applies — API
+/// requests (`--kubeclient-qps`), the reconciler's retries, and the HTTP endpoints that decrypt on request.
+public struct TokenBucket: Sendable {
+    public let rate: Double
+    public let burst: Double
+    private var tokens: Double
+    private var last: ContinuousClock.Instant
+
+    /// A full bucket.
+    public init(rate: Double, burst: Double, now: ContinuousClock.Instant = .now) {
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.last = now
+    }
+
+    private mutating func refill(_ now: ContinuousClock.Instant) {
+        tokens = min(burst, tokens + rate * (now - last).seconds)
+        last = now
+    }
+
+    /// Takes a token if there is one now.
+    public mutating func take(now: ContinuousClock.Instant = .now) -> Bool {
+        refill(now)
+        guard tokens >= 1 else { return false }
+        tokens -= 1
+        return true
+    }
+
+    /// Takes the next token, which may only come in the future: how long to wait before using it. Waiters are
+    /// served in the order they reserve, as client-go's limiter does.
+    public mutating func reserve(now: ContinuousClock.Instant = .now) -> Duration {
+        refill(now)
+        tokens -= 1
+        return tokens >= 0 ? .zero : .milliseconds(Int((-tokens / rate * 1000).rounded(.up)))
+    }
+
+    /// When the bucket was last used (for dropping idle buckets).
+    public var lastUsed: ContinuousClock.Instant { last }
+}
+
+extension Duration {
+    /// The duration in seconds, with fractions.
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
