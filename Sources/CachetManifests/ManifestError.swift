@@ -26,7 +26,8 @@ public struct ManifestError: Error, Sendable, CustomStringConvertible {
         var parts = [location]
         if let document { parts.append("document \(document)") }
         // A path through deeply nested input is all "[0][0]…"; its beginning says enough.
-        if let path { parts.append(path.count > 60 ? String(path.prefix(60)) + "…" : path) }
+        // Keys come from the input: control characters in one must not split the line or reach the terminal.
+        if let path { parts.append((path.count > 60 ? String(path.prefix(60)) + "…" : path).escapingControlCharacters()) }
         return (parts + [message]).joined(separator: ": ")
     }
 

@@ -25,7 +25,10 @@ extension ManifestValue {
             switch YAMLScalarTypes.resolve(scalar) {
             case .null: self = .null
             case .bool: self = .bool(YAMLScalarTypes.trues.contains(text))
-            case .int, .float where JSONReader.isJSONNumber(Array(text.utf8)): self = .number(text)
+            case .int, .float:
+                // The number's value in JSON's own spelling, as sigs.k8s.io/yaml gives it (`0x1F` is 31); a YAML
+                // number JSON cannot spell (`.inf`, base 60) stays text, never invalid JSON.
+                self = YAMLScalarTypes.jsonNumber(text).map(ManifestValue.number) ?? .string(text)
             default: self = .string(text)
             }
         case .sequence(let elements):

@@ -79,6 +79,11 @@ public struct SealedSecretManifest: Sendable {
                         if let scalar = field.value.scalar, YAMLScalarTypes.resolve(scalar) == .null { continue }
                         for item in try reader.mapping(field.value, path: path) {
                             let name = try reader.key(item, path: path)
+                            // The item becomes a key of the Secret: refuse here what Kubernetes would refuse there, so
+                            // unseal, render and the controller agree with seal.
+                            guard SecretManifest.isValidItemName(name) else {
+                                throw reader.error(SecretManifest.invalidItemNameMessage(name), at: item.keyNode, path: path)
+                            }
                             encryptedData[name] = try reader.string(item.value, path: path + "." + name)
                         }
                     case "template": template = try Self.template(field.value, reader: reader, path: path)

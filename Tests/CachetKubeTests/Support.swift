@@ -82,7 +82,7 @@ final class TemporaryFile: Sendable {
     let path: String
     init(_ contents: String, name: String = UUID().uuidString, mode: Int = 0o600) throws {
         path = NSTemporaryDirectory() + "cachet-\(name)"
-        FileManager.default.createFile(atPath: path, contents: Data(contents.utf8), attributes: [.posixPermissions: mode])
+        _ = FileManager.default.createFile(atPath: path, contents: Data(contents.utf8), attributes: [.posixPermissions: mode])
     }
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }

@@ -55,6 +55,8 @@ struct SecretManifestTests {
         ("extra: 1\n", ["unknown field \"extra\""]),
         ("immutable: yes\n", ["write true or false"]),
         ("stringData:\n  <<: {a: b}\n", ["merge keys"]),
+        ("data:\n  ..data: YQ==\n", ["item name \"..data\" is not valid", "not starting with '..'"]),
+        ("data:\n  \"a\\nb\\u001b[31m\": YQ==\n", ["item name \"a\\nb\\u{1b}[31m\" is not valid"]),
     ])
     func badInputs(tail: String, fragments: [String]) {
         Support.expectError(fragments) { _ = try Support.secret(Self.header + tail) }

@@ -65,6 +65,27 @@ struct UnsealerTests {
         }
     }
 
+    /// `seal` refuses item names Kubernetes would refuse; so must everything that reads SealedSecrets (unseal, render,
+    /// the controller), or they write Secrets the API server rejects.
+    @Test("item names Kubernetes refuses are refused in a SealedSecret too", arguments: ["a/b", "bad~key!", "..data", "."])
+    func invalidItemNames(name: String) throws {
+        let yaml = try Self.sealedSecret(scope: .strict(namespace: "team-a", name: "app"))
+            .replacingOccurrences(of: "    password:", with: "    \"\(name)\":")
+        Support.expectError(["spec.encryptedData", "item name \"\(name)\" is not valid"]) { _ = try unseal(yaml) }
+    }
+
+    /// Kubernetes bounds an object name at 253 characters in all, not 63 per dot-separated part.
+    @Test("a valid name with a part longer than 63 characters seals and opens")
+    func longNamePart() throws {
+        let name = String(repeating: "a", count: 100) + ".example"
+        let scope = SealingScope.strict(namespace: "team-a", name: name)
+        try scope.validate()
+        let yaml = try Self.sealedSecret(scope: scope).replacingOccurrences(of: "  name: app\n", with: "  name: \(name)\n")
+        #expect(Support.text(try unseal(yaml).items["password"]) == "s3cret")
+        #expect(throws: CachetCryptoError.self) { try SealingScope.validateName(String(repeating: "a", count: 254)) }
+        #expect(throws: CachetCryptoError.self) { try SealingScope.validateName("a..b") }
+    }
+
     @Test("the key ring tries only keys of the right size, hinted keys first")
     func keyRingOrder() throws {
         let other2048 = try RSAPrivateKey.generate(bits: 2048)
