@@ -33,7 +33,7 @@ enum ControllerBenchmark {
                 exit(64)
             }
         }
-        let key = try RSAPrivateKey(pem: SecureBytes(copying: try Data(contentsOf: URL(fileURLWithPath: keyPath))))
+        let key = try RSAPrivateKey(pem: try SecureBytes(copying: try Data(contentsOf: URL(fileURLWithPath: keyPath))))
         let certificatePEM = try String(contentsOf: URL(fileURLWithPath: certificatePath), encoding: .utf8)
         let sealingKey = try SealingKey(pem: Array(certificatePEM.utf8))
         let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -59,7 +59,7 @@ enum ControllerBenchmark {
         let sealer = Sealer(sealingKey: sealingKey)
         let sealedObjects = try (0..<objects).map { index -> ManifestValue in
             var values: [String: SecureBytes] = [:]
-            for item in 0..<items { values["value-\(item)"] = SecureBytes(copying: Array("secret-\(index)-\(item)".utf8)) }
+            for item in 0..<items { values["value-\(item)"] = try SecureBytes(copying: Array("secret-\(index)-\(item)".utf8)) }
             let secret = SecretManifest(metadata: ObjectMeta(name: "app-\(index)", namespace: "bench"), items: values, type: "Opaque", immutable: nil)
             return try sealer.seal(secret).sealedSecret.manifestValue
         }

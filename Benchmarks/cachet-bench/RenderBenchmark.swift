@@ -19,7 +19,7 @@ enum RenderBenchmark {
             default: break
             }
         }
-        let key = try keyPath.map { try RSAPrivateKey(pem: SecureBytes(copying: try Data(contentsOf: URL(fileURLWithPath: $0)))) }
+        let key = try keyPath.map { try RSAPrivateKey(pem: try SecureBytes(copying: try Data(contentsOf: URL(fileURLWithPath: $0)))) }
             ?? RSAPrivateKey.generate(bits: 4096)
         let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         let stream = try makeStream(objects: objects, key: key)

@@ -83,7 +83,7 @@ if arguments.first == "render" {
 let options = Options(Array(arguments.drop { $0 == "crypto" }))
 let key: RSAPrivateKey
 if let path = options.keyPath {
-    key = try RSAPrivateKey(pem: SecureBytes(copying: try Data(contentsOf: URL(fileURLWithPath: path))))
+    key = try RSAPrivateKey(pem: try SecureBytes(copying: try Data(contentsOf: URL(fileURLWithPath: path))))
 } else {
     key = try RSAPrivateKey.generate(bits: 4096)
 }

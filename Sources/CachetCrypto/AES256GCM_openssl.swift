@@ -97,7 +97,7 @@ enum AES256GCM {
         let context = try CipherContext()
         try initialise(context.pointer, encrypt: false, key: key, nonce: nonce)
         let bodyCount = sealed.count - tagByteCount
-        let plaintext = SecureBytes(count: bodyCount)
+        let plaintext = try SecureBytes(count: bodyCount)
         let input = sealed.baseAddress!.assumingMemoryBound(to: UInt8.self)
         let ok = plaintext.withUnsafeMutableBytes { buffer -> Bool in
             let out = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)

@@ -149,8 +149,14 @@ struct RSAPublicNumbers: Sendable, Equatable {
         [0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0A]: "RSA-PSS",
     ]
 
-    /// PKCS#1 `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`.
-    init(pkcs1 bytes: ArraySlice<UInt8>) throws(DER.Malformed) {
+    /// The largest modulus accepted: 16,384 bits (OpenSSL's own ceiling for RSA). Beyond it a key is not one anyone
+    /// uses, an RSA operation would take seconds, and a v1 value could not record the wrapped key's length in its two
+    /// length bytes (a 65,536-byte modulus crashed the sealer).
+    static let maximumModulusBytes = 16_384 / 8
+
+    /// PKCS#1 `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`. Throws ``DER/Malformed``, or
+    /// ``CachetCryptoError/Code/unsupportedKey`` for a modulus over ``maximumModulusBytes``.
+    init(pkcs1 bytes: ArraySlice<UInt8>) throws {
         var reader = DER.Reader(try DER.single(bytes, DER.sequence).contents)
         let modulus = try DER.unsignedInteger(reader.next(DER.integer))
         let exponent = try DER.unsignedInteger(reader.next(DER.integer))
@@ -159,6 +165,10 @@ struct RSAPublicNumbers: Sendable, Equatable {
         guard modulus.count >= 64, modulus.last! & 1 == 1, exponent.count <= 8, exponent.last! & 1 == 1,
               exponent.count > 1 || exponent[0] >= 3
         else { throw DER.Malformed(reason: "not a usable RSA public key") }
+        guard modulus.count <= Self.maximumModulusBytes else {
+            throw CachetCryptoError(
+                .unsupportedKey, "the RSA key has \(modulus.count * 8) bits; Cachet accepts keys of at most 16384 bits")
+        }
         self.modulus = modulus
         self.exponent = exponent
     }

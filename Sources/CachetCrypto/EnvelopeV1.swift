@@ -19,10 +19,12 @@ public enum EnvelopeV1 {
             let body = try value.withUnsafeBytes { bytes throws in
                 try AES256GCM.seal(bytes, key: UnsafeRawBufferPointer(sessionKey), nonce: zeroNonce)
             }
+            // Two length bytes: keys are bounded at 16,384 bits (2,048 bytes) when read, far inside this.
+            guard wrappedKey.count <= 0xFFFF else { throw CachetCryptoError(.unsupportedKey, "the RSA key is too large") }
             var envelope = [UInt8]()
             envelope.reserveCapacity(2 + wrappedKey.count + body.count)
-            envelope.append(UInt8(wrappedKey.count >> 8))
-            envelope.append(UInt8(wrappedKey.count & 0xFF))
+            envelope.append(UInt8(truncatingIfNeeded: wrappedKey.count >> 8))
+            envelope.append(UInt8(truncatingIfNeeded: wrappedKey.count))
             envelope.append(contentsOf: wrappedKey)
             envelope.append(contentsOf: body)
             return envelope

@@ -99,8 +99,8 @@ final class MemoryBIO {
     }
 
     /// Everything written so far, into zeroing storage (for private-key PEM).
-    func readAllSecurely() -> SecureBytes {
-        let secure = SecureBytes(count: pendingByteCount)
+    func readAllSecurely() throws -> SecureBytes {
+        let secure = try SecureBytes(count: pendingByteCount)
         let read = secure.withUnsafeMutableBytes { BIO_read(pointer, $0.baseAddress, Int32($0.count)) }
         secure.shrink(to: max(0, Int(read)))
         return secure

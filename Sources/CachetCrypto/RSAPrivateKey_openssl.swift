@@ -72,7 +72,7 @@ public struct RSAPrivateKey: Sendable, CustomStringConvertible, CustomReflectabl
         guard PEM_write_bio_PrivateKey_traditional(bio.pointer, key.pointer, nil, nil, 0, nil, nil) == 1 else {
             throw OpenSSLFailure.internalError("writing the private key")
         }
-        return bio.readAllSecurely()
+        return try bio.readAllSecurely()
     }
 
     public var description: String { "RSAPrivateKey(\(bits) bits, id \(keyID))" }
@@ -100,7 +100,7 @@ public struct RSAPrivateKey: Sendable, CustomStringConvertible, CustomReflectabl
             OpenSSLFailure.discard()
             throw CachetCryptoError.cannotOpen
         }
-        let plaintext = SecureBytes(count: plaintextLength)
+        let plaintext = try SecureBytes(count: plaintextLength)
         plaintext.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: scratch, count: plaintextLength)) }
         return plaintext
     }

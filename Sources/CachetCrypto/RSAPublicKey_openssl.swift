@@ -35,6 +35,8 @@ public struct RSAPublicKey: Sendable, CustomStringConvertible {
         let der = try key.subjectPublicKeyInfoDER()
         do {
             self.init(numbers: try RSAPublicNumbers(subjectPublicKeyInfo: der[...]))
+        } catch let error as CachetCryptoError {
+            throw error
         } catch {
             throw OpenSSLFailure.internalError("reading back an RSA public key")
         }

@@ -17,13 +17,18 @@ public final class SecureBytes: @unchecked Sendable {
     public private(set) var count: Int
 
     /// Zero-filled storage of `count` bytes.
-    public init(count: Int) {
-        precondition(count >= 0, "negative SecureBytes size")
+    ///
+    /// Throws when no guarded allocation can be made. Each one is its own mapping with guard pages, and the system
+    /// bounds mappings per process (about 65,000 on Linux), so input with tens of thousands of values can exhaust
+    /// them: that is a clean error for the caller to report, never a crash.
+    public init(count: Int) throws {
         _ = CryptoLibraries.ready
         // sodium_malloc(0) is legal but returns a pointer we may not touch; one byte keeps every path uniform.
         let allocation = max(count, 1)
-        guard let pointer = sodium_malloc(allocation) else {
-            fatalError("sodium_malloc failed for \(allocation) bytes")
+        guard count >= 0, let pointer = sodium_malloc(allocation) else {
+            throw CachetCryptoError(
+                .internalFailure,
+                "out of guarded memory for secret values (the system limits how many can be held at once); split the input")
         }
         sodium_memzero(pointer, allocation)
         self.base = pointer
@@ -31,9 +36,9 @@ public final class SecureBytes: @unchecked Sendable {
     }
 
     /// A secure copy of `bytes`.
-    public convenience init(copying bytes: some ContiguousBytes) {
+    public convenience init(copying bytes: some ContiguousBytes) throws {
         let size = bytes.withUnsafeBytes { $0.count }
-        self.init(count: size)
+        try self.init(count: size)
         bytes.withUnsafeBytes { source in
             if let address = source.baseAddress, size > 0 { base.copyMemory(from: address, byteCount: size) }
         }
@@ -96,8 +101,8 @@ func withWipedScratch<Result>(
 
 /// Randomness from libsodium (`randombytes_buf`: getrandom(2) on Linux).
 enum SystemRandom {
-    static func secureBytes(count: Int) -> SecureBytes {
-        let bytes = SecureBytes(count: count)
+    static func secureBytes(count: Int) throws -> SecureBytes {
+        let bytes = try SecureBytes(count: count)
         bytes.withUnsafeMutableBytes { buffer in
             if let address = buffer.baseAddress, count > 0 { randombytes_buf(address, count) }
         }

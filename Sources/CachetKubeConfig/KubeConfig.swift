@@ -163,7 +163,7 @@ public struct KubeConfig: Sendable {
     private static func dataOrFile(_ object: ManifestValue, _ field: String, relativeTo directory: String) throws -> SecureBytes? {
         if let data = object[field + "-data"]?.stringValue {
             do {
-                return SecureBytes(copying: try Base64.decode(data))
+                return try SecureBytes(copying: try Base64.decode(data))
             } catch {
                 throw KubeError(.configuration, "\(field)-data is not valid base64")
             }

@@ -14,9 +14,14 @@ public enum SecretFiles {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw FileError("cannot open \(path): \(errorText())") }
         defer { close(descriptor) }
+        // Regular files, and what shells hand over as files: pipes (`/dev/stdin`, `<(…)`), terminals, sockets. The
+        // limit bounds what any of them can feed in. A directory or a block device is a wrong path.
         var status = stat()
-        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
-            throw FileError("\(path) is not a regular file")
+        guard fstat(descriptor, &status) == 0 else { throw FileError("cannot read \(path): \(errorText())") }
+        switch status.st_mode & S_IFMT {
+        case S_IFREG, S_IFIFO, S_IFCHR, S_IFSOCK: break
+        case S_IFDIR: throw FileError("\(path) is a directory, not a file")
+        default: throw FileError("\(path) is not a file that can be read")
         }
         return try read(descriptor: descriptor, name: path, limit: limit)
     }
@@ -24,11 +29,11 @@ public enum SecretFiles {
     /// Reads a descriptor to its end, refusing more than `limit` bytes. The buffer grows by doubling; each outgrown
     /// buffer is zeroed as it is released, so no copy of a secret is left behind.
     public static func read(descriptor: Int32, name: String, limit: Int) throws(FileError) -> SecureBytes {
-        var buffer = SecureBytes(count: min(64 * 1024, limit + 1))
+        var buffer = try secureBuffer(count: min(64 * 1024, limit + 1), for: name)
         var filled = 0
         while filled <= limit {
             if filled == buffer.count {
-                let larger = SecureBytes(count: min(buffer.count * 2, limit + 1))
+                let larger = try secureBuffer(count: min(buffer.count * 2, limit + 1), for: name)
                 buffer.withUnsafeBytes { old in larger.withUnsafeMutableBytes { $0.copyMemory(from: old) } }
                 buffer = larger
             }
@@ -42,11 +47,19 @@ public enum SecretFiles {
             filled += count
         }
         guard filled <= limit else { throw FileError("\(name) is larger than \(limit / 1024) KiB") }
-        let exact = SecureBytes(count: filled)
+        let exact = try secureBuffer(count: filled, for: name)
         buffer.withUnsafeBytes { old in
             exact.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: old[0..<filled])) }
         }
         return exact
+    }
+
+    private static func secureBuffer(count: Int, for name: String) throws(FileError) -> SecureBytes {
+        do {
+            return try SecureBytes(count: count)
+        } catch {
+            throw FileError("cannot read \(name): \(error)")
+        }
     }
 
     /// Writes all of `bytes` to a descriptor, retrying short writes and EINTR.

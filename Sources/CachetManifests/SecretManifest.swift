@@ -74,15 +74,23 @@ public struct SecretManifest: Sendable {
                 throw reader.error(Self.invalidItemNameMessage(key), at: entry.keyNode, path: field)
             }
             let scalar = try reader.stringBytes(entry.value, path: path)
-            if base64 {
-                do {
-                    items[key] = SecureBytes(copying: try Base64.decode(utf8: scalar.bytes))
-                } catch {
-                    throw reader.error("not valid base64 (data values are base64; use stringData for text)",
-                                       at: entry.value, path: path)
+            do {
+                if base64 {
+                    let decoded: [UInt8]
+                    do {
+                        decoded = try Base64.decode(utf8: scalar.bytes)
+                    } catch {
+                        throw reader.error("not valid base64 (data values are base64; use stringData for text)",
+                                           at: entry.value, path: path)
+                    }
+                    items[key] = try SecureBytes(copying: decoded)
+                } else {
+                    items[key] = try SecureBytes(copying: scalar.bytes)
                 }
-            } else {
-                items[key] = SecureBytes(copying: scalar.bytes)
+            } catch let error as ManifestError {
+                throw error
+            } catch {
+                throw reader.error("\(error)", at: entry.value, path: path)  // out of guarded memory
             }
         }
         return items

@@ -119,13 +119,14 @@ public struct Unsealer: Sendable {
             switch result {
             case .success(let plaintext): opened[item] = plaintext
             case .failure(let failure) where failure.code == .malformedValue: malformed.append(item)
+            case .failure(let failure) where failure.code == .internalFailure: throw error(failure.message)
             case .failure: failed.append(item)
             }
         }
-        if !malformed.isEmpty { throw error("not a sealed value: " + malformed.joined(separator: ", ")) }
+        if !malformed.isEmpty { throw error("not a sealed value: " + Self.list(malformed)) }
         if !failed.isEmpty {
             let keys = keyRing.keys.count == 1 ? "the key" : "any of the \(keyRing.keys.count) keys"
-            throw error("cannot decrypt \(failed.joined(separator: ", ")) with \(keys) for scope \(object.scope): "
+            throw error("cannot decrypt \(Self.list(failed)) with \(keys) for scope \(object.scope): "
                         + "wrong key, wrong scope, or the value was altered")
         }
         // Bitnami's mapping: the template's metadata, with name and namespace forced to the SealedSecret's.
@@ -134,6 +135,13 @@ public struct Unsealer: Sendable {
         metadata.namespace = object.namespace
         return SecretManifest(metadata: metadata, items: opened, type: object.sealed.template.type,
                               immutable: object.sealed.template.immutable)
+    }
+}
+
+extension Unsealer {
+    /// Item names for a one-line message: the first ten, then how many more.
+    static func list(_ items: [String]) -> String {
+        items.count <= 10 ? items.joined(separator: ", ") : items.prefix(10).joined(separator: ", ") + " and \(items.count - 10) more"
     }
 }
 

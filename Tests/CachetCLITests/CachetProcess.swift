@@ -21,7 +21,7 @@ struct CachetProcess {
     }()
 
     static func run(_ arguments: [String], stdin: Data = Data(), in directory: URL? = nil,
-                    environment: [String: String]? = nil) throws -> Result {
+                    environment: [String: String]? = nil, executable: URL = executable) throws -> Result {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments

@@ -23,4 +23,191 @@ struct HostileInputTests {
         let data = try #require((try JSONSerialization.jsonObject(with: opened.output) as? [String: Any])?["data"] as? [String: String])
         #expect(data["k"] == Data(value.utf8).base64EncodedString())
     }
+
+    /// A 65,536-byte modulus overflowed the v1 length prefix (`UInt8(count >> 8)` trapped, exit 132).
+    @Test("public keys over 16,384 bits are refused, not crashed on", arguments: [65_536, 16_384 / 8 + 8])
+    func hugeModulus(bytes: Int) throws {
+        let directory = try TemporaryDirectory()
+        var modulus = [UInt8](repeating: 0xC5, count: bytes)
+        modulus[bytes - 1] = 0x01  // odd
+        let publicKey = DERBuilder.sequence(
+            DERBuilder.sequence(DERBuilder.element(0x06, [0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01]) + [0x05, 0x00])
+                + DERBuilder.element(0x03, [0] + DERBuilder.sequence(DERBuilder.integer(modulus) + DERBuilder.integer([1, 0, 1]))))
+        let pem = "-----BEGIN PUBLIC KEY-----\n" + Data(publicKey).base64EncodedString(options: [.lineLength64Characters, .endLineWithLineFeed])
+            + "\n-----END PUBLIC KEY-----\n"
+        try Data(pem.utf8).write(to: URL(fileURLWithPath: directory.path("big.pem")))
+        let sealed = try CachetProcess.run(["seal", "--raw", "--scope", "cluster-wide", "--cert", directory.path("big.pem")], stdin: Data("v".utf8))
+        #expect(sealed.status == 1, "\(sealed.status): \(sealed.error)")
+        #expect(sealed.error.contains("at most 16384 bits"), "\(sealed.error)")
+    }
+
+    /// Each value sits in its own guarded allocation (mappings with guard pages); tens of thousands exhausted them and
+    /// `fatalError` crashed the CLI. An address-space limit makes the exhaustion certain on any machine.
+    @Test("a Secret with 30,000 items that exhausts guarded memory is refused with one line")
+    func manyItems() throws {
+        let directory = try TemporaryDirectory()
+        var secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: app, namespace: team-a}\nstringData:\n"
+        for index in 0..<30_000 { secret += "  k\(index): v\n" }
+        try Data(secret.utf8).write(to: URL(fileURLWithPath: directory.path("many.yaml")))
+        let sealed = try CachetProcess.run(["-c", "ulimit -v 300000; exec \"$0\" seal --cert \"$1\" -f \"$2\"",
+                                            CachetProcess.executable.path, keys.certificate, directory.path("many.yaml")],
+                                           executable: URL(fileURLWithPath: "/bin/bash"))
+        #expect(sealed.status == 1, "exit \(sealed.status): \(sealed.error.prefix(300))")
+        #expect(sealed.error.contains("out of guarded memory") && sealed.error.split(separator: "\n").count == 1, "\(sealed.error.prefix(300))")
+    }
+
+    /// kubeseal's README seals `--raw --from-file=/dev/stdin`; process substitution hands over `/dev/fd/N`, a pipe.
+    @Test("pipes are read as input files: /dev/stdin and <(…); a directory is named as one")
+    func pipesAsFiles() throws {
+        let raw = try CachetProcess.run(["seal", "--raw", "--scope", "cluster-wide", "--cert", keys.certificate, "--from-file=/dev/stdin"],
+                                        stdin: Data("hunter2".utf8))
+        #expect(raw.status == 0 && raw.outputText.hasPrefix("AQ"), "\(raw.error)")
+        let secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: app, namespace: team-a}\nstringData: {k: v}\n"
+        let viaStdin = try CachetProcess.run(["seal", "--cert", keys.certificate, "-f", "/dev/stdin"], stdin: Data(secret.utf8))
+        #expect(viaStdin.status == 0, "\(viaStdin.error)")
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/bash")
+        shell.arguments = ["-c", "printf '%s' \"$1\" > /dev/null; \"$0\" seal --cert \"$2\" -f <(printf '%s' \"$1\")",
+                           CachetProcess.executable.path, secret, keys.certificate]
+        let output = Pipe()
+        shell.standardOutput = output
+        shell.standardError = FileHandle.nullDevice
+        try shell.run()
+        let sealed = output.fileHandleForReading.readDataToEndOfFile()
+        shell.waitUntilExit()
+        #expect(shell.terminationStatus == 0 && String(decoding: sealed, as: UTF8.self).contains("SealedSecret"))
+        let directory = try CachetProcess.run(["seal", "--cert", keys.certificate, "-f", keys.directory.url.path])
+        #expect(directory.status == 1 && directory.error.contains("is a directory"), "\(directory.error)")
+    }
+}
+
+/// Just enough DER to build keys the tests need and no library would make.
+enum DERBuilder {
+    static func element(_ tag: UInt8, _ contents: [UInt8]) -> [UInt8] {
+        var length: [UInt8] = []
+        var count = contents.count
+        if count < 0x80 {
+            length = [UInt8(count)]
+        } else {
+            while count > 0 { length.insert(UInt8(count & 0xFF), at: 0); count >>= 8 }
+            length.insert(0x80 | UInt8(length.count), at: 0)
+        }
+        return [tag] + length + contents
+    }
+
+    static func sequence(_ contents: [UInt8]) -> [UInt8] { element(0x30, contents) }
+    static func integer(_ magnitude: [UInt8]) -> [UInt8] { element(0x02, magnitude[0] & 0x80 != 0 ? [0] + magnitude : magnitude) }
+}
+
+/// Servers the CLI must refuse or cut off.
+@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl"), "openssl is not installed"))
+struct HostileServerTests {
+    /// The CLI's TLS 1.2 minimum was set on the context after the session existed, so it never applied. The client
+    /// runs with an OpenSSL configuration that would allow TLS 1.1 (security level 0), so only Cachet's own minimum
+    /// can refuse it.
+    @Test("a server offering only TLS 1.1 is refused")
+    func tls11() throws {
+        let directory = try TemporaryDirectory()
+        let openssl = try OpenSSLCommand.run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                                             "-keyout", directory.path("server.key"), "-out", directory.path("server.crt"),
+                                             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        #expect(openssl == 0)
+        let keys = try GeneratedKeys()
+        try FileManager.default.copyItem(atPath: keys.certificate, toPath: directory.path("tls.crt"))
+        let lenient = directory.path("openssl.cnf")
+        try Data("""
+            openssl_conf = init
+            [init]
+            ssl_conf = ssl
+            [ssl]
+            system_default = defaults
+            [defaults]
+            MinProtocol = TLSv1
+            CipherString = DEFAULT@SECLEVEL=0
+
+            """.utf8).write(to: URL(fileURLWithPath: lenient))
+        let server = try OpenSSLServer(arguments: ["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0", "-WWW",
+                                                   "-cert", directory.path("server.crt"), "-key", directory.path("server.key")],
+                                       directory: directory.url, environment: ["OPENSSL_CONF": lenient])
+        defer { server.stop() }
+        var environment = ProcessInfo.processInfo.environment
+        environment["OPENSSL_CONF"] = lenient
+        let sealed = try CachetProcess.run(["seal", "--raw", "--scope", "cluster-wide", "--cert", "https://127.0.0.1:\(server.port)/tls.crt",
+                                            "--cert-ca", directory.path("server.crt")],
+                                           stdin: Data("v".utf8), environment: environment)
+        #expect(sealed.status == 1, "TLS 1.1 was accepted: \(sealed.error)")
+        #expect(sealed.error.contains("TLS failed"), "\(sealed.error)")
+        #expect(sealed.error.split(separator: "\n").count == 1)
+    }
+}
+
+/// `openssl s_server` on a free port of 127.0.0.1, until stopped.
+final class OpenSSLServer {
+    let port: Int
+    private let process = Process()
+
+    init(arguments: [String], directory: URL, environment: [String: String]) throws {
+        port = try FreePort.find()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        process.arguments = ["s_server", "-accept", "127.0.0.1:\(port)", "-quiet"] + arguments
+        process.currentDirectoryURL = directory
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Ready when it accepts a connection.
+        for _ in 0..<100 {
+            if FreePort.isListening(port) { return }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw CocoaError(.fileReadUnknown, userInfo: ["reason": "openssl s_server did not start"])
+    }
+
+    /// SIGKILL: children of the test process inherit its blocked signals, SIGTERM among them.
+    func stop() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+}
+
+enum OpenSSLCommand {
+    static func run(_ arguments: [String]) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}
+
+enum FreePort {
+    /// A port the kernel just handed out and released (another process could take it first; tests accept that).
+    static func find() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+        }
+        guard bound else { throw CocoaError(.fileWriteUnknown) }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    static func isListening(_ port: Int) -> Bool {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
 }

@@ -128,7 +128,7 @@ final class ControllerHarness: Sendable {
         sealer.scope = scope
         var metadata = ObjectMeta(name: name, namespace: namespace)
         metadata.annotations = annotations
-        let secret = SecretManifest(metadata: metadata, items: items.mapValues { SecureBytes(copying: Array($0.utf8)) },
+        let secret = SecretManifest(metadata: metadata, items: try items.mapValues { try SecureBytes(copying: Array($0.utf8)) },
                                     type: type, immutable: immutable)
         return try sealer.seal(secret).sealedSecret.manifestValue
     }

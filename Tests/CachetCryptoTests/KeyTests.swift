@@ -130,7 +130,7 @@ struct KeyTests {
         ("rsa2048-public.pem", "found PUBLIC KEY"),
     ])
     func refusedPrivateKeys(file: String, reason: String) throws {
-        let pem = SecureBytes(copying: try TestSupport.fixture(file))
+        let pem = try SecureBytes(copying: try TestSupport.fixture(file))
         do {
             _ = try RSAPrivateKey(pem: pem)
             Issue.record("\(file) was accepted")
@@ -146,7 +146,7 @@ struct KeyTests {
     ])
     func damagedPEM(text: String) {
         #expect(throws: CachetCryptoError.self) { try SealingKey(pem: Array(text.utf8)) }
-        #expect(throws: CachetCryptoError.self) { try RSAPrivateKey(pem: SecureBytes(copying: Array(text.utf8))) }
+        #expect(throws: CachetCryptoError.self) { try RSAPrivateKey(pem: try SecureBytes(copying: Array(text.utf8))) }
     }
 
     @Test("PEM contents are told apart from their labels")

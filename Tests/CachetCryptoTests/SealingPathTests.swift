@@ -103,7 +103,7 @@ struct SealingPathTests {
     func aesGCMImplementationsAgree() throws {
         guard AES256GCM.sodiumAvailable else { return }  // no AES-NI: only OpenSSL's is used, nothing to compare
         for length in [0, 1, 15, 16, 17, 1000, 65_536] {
-            let key = SystemRandom.secureBytes(count: 32)
+            let key = try SystemRandom.secureBytes(count: 32)
             let plaintext = SystemRandom.bytes(count: length)
             let nonce = [UInt8](repeating: 0, count: 12)
             let sodium = try plaintext.withUnsafeBytes { try AES256GCM.sealWithSodium($0, key: key, nonce: nonce, aad: []) }

@@ -12,8 +12,8 @@ struct SecretHygieneTests {
         return [String(describing: value), String(reflecting: value), dumped].joined(separator: "\n")
     }
 
-    @Test func secureBytesNeverShowTheirContent() {
-        let secret = SecureBytes(copying: Self.canary)
+    @Test func secureBytesNeverShowTheirContent() throws {
+        let secret = try SecureBytes(copying: Self.canary)
         let rendered = everyRendering(of: secret)
         #expect(!rendered.contains("CANARY"))
         #expect(!rendered.contains("67"), "not even as decimal bytes")
@@ -55,10 +55,10 @@ struct SecretHygieneTests {
     }
 
     @Test("SecureBytes can shrink, and the dropped tail is zeroed")
-    func shrink() {
-        let bytes = SecureBytes(copying: [1, 2, 3, 4])
+    func shrink() throws {
+        let bytes = try SecureBytes(copying: [1, 2, 3, 4])
         bytes.shrink(to: 2)
         #expect(TestSupport.bytes(bytes) == [1, 2])
-        #expect(SecureBytes(count: 0).isEmpty)
+        #expect(try SecureBytes(count: 0).isEmpty)
     }
 }

@@ -54,8 +54,8 @@ enum TestSupport {
     }()
 
     /// The fixture keys, parsed once: rsa2048 (PKCS#1 PEM) and rsa4096 (PKCS#8 PEM).
-    static let rsa2048 = try! RSAPrivateKey(pem: SecureBytes(copying: Array(knownAnswers.keys["rsa2048"]!.utf8)))
-    static let rsa4096 = try! RSAPrivateKey(pem: SecureBytes(copying: Array(knownAnswers.keys["rsa4096"]!.utf8)))
+    static let rsa2048 = try! RSAPrivateKey(pem: try SecureBytes(copying: Array(knownAnswers.keys["rsa2048"]!.utf8)))
+    static let rsa4096 = try! RSAPrivateKey(pem: try SecureBytes(copying: Array(knownAnswers.keys["rsa4096"]!.utf8)))
 
     static func scope(kind: String, namespace: String?, name: String?) -> SealingScope {
         switch kind {

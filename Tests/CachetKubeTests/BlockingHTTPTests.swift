@@ -71,3 +71,79 @@ func blocking(_ request: BlockingHTTP.Request, tls: BlockingHTTP.TLSSettings = .
         }.start()
     }
 }
+
+/// Answers the client cannot trust: each must be a ``BlockingHTTP/Failure``, never a crash or a hang.
+struct HostileAnswerTests {
+    @Test("malformed lengths and chunk sizes are refused", arguments: [
+        "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello",
+        "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFF\r\nhello\r\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7FFFFFFFFFFFFFFF\r\nhello\r\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n",
+        "HTTP/1.1 -200 OK\r\n\r\n",
+        "SMTP ready\r\n\r\n",
+    ])
+    func malformed(answer: String) async throws {
+        let server = try ScriptedServer(chunks: [Array(answer.utf8)])
+        await #expect(throws: BlockingHTTP.Failure.self) {
+            try await blocking(.init(url: "http://127.0.0.1:\(server.port)/"), timeoutSeconds: 10)
+        }
+    }
+
+    @Test("a well-formed answer from the same server reads")
+    func wellFormed() async throws {
+        let server = try ScriptedServer(chunks: [Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n".utf8)])
+        let response = try await blocking(.init(url: "http://127.0.0.1:\(server.port)/"), timeoutSeconds: 10)
+        #expect(response.status == 200 && response.body == Array("hello".utf8))
+    }
+
+    /// Per-read timeouts let a server that sends one byte every few seconds hold the CLI for minutes.
+    @Test("a server trickling its answer is cut off at the overall deadline")
+    func trickle() async throws {
+        let head = Array("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n".utf8)
+        let server = try ScriptedServer(chunks: [head] + Array(repeating: [UInt8(ascii: "x")], count: 100), pause: .milliseconds(300))
+        do {
+            _ = try await blocking(.init(url: "http://127.0.0.1:\(server.port)/"), timeoutSeconds: 2)
+            Issue.record("a trickled answer was waited for to the end")
+        } catch {
+            #expect("\(error)".contains("timed out"), "\(error)")
+        }
+    }
+}
+
+/// A one-connection server on 127.0.0.1: reads the request head, sends `chunks` with `pause` between them, closes.
+final class ScriptedServer: @unchecked Sendable {
+    let port: Int
+    private let listener: Int32
+
+    init(chunks: [[UInt8]], pause: Duration = .zero) throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.listener = listener
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
+        }
+        guard bound, listen(listener, 1) == 0 else { throw CocoaError(.fileWriteUnknown) }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        Thread {
+            let connection = accept(listener, nil, nil)
+            guard connection >= 0 else { return }
+            defer { close(connection) }
+            var request: [UInt8] = []
+            var byte: UInt8 = 0
+            while !request.suffix(4).elementsEqual([13, 10, 13, 10]), recv(connection, &byte, 1, 0) == 1 { request.append(byte) }
+            for chunk in chunks {
+                guard chunk.withUnsafeBytes({ send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == chunk.count else { return }
+                if pause > .zero { Thread.sleep(forTimeInterval: Double(pause.components.attoseconds) / 1e18 + Double(pause.components.seconds)) }
+            }
+        }.start()
+    }
+
+    deinit { close(listener) }
+}

@@ -34,7 +34,7 @@ enum Support {
         struct Answers: Decodable { let keys: [String: String] }
         let data = try! Data(contentsOf: cryptoFixtures.appendingPathComponent("v1-known-answers.json"))
         let pem = try! JSONDecoder().decode(Answers.self, from: data).keys["rsa2048"]!
-        return try! RSAPrivateKey(pem: SecureBytes(copying: Array(pem.utf8)))
+        return try! RSAPrivateKey(pem: try SecureBytes(copying: Array(pem.utf8)))
     }()
     static let sealingKey = try! SealingKey(pem: Data(contentsOf: cryptoFixtures.appendingPathComponent("rsa2048.crt")))
     static let keyRing = KeyRing(keys: [privateKey])

@@ -125,7 +125,7 @@ public final class KeyManager: Service, Sendable {
             return false
         }
         do {
-            let privateKey = try RSAPrivateKey(pem: SecureBytes(copying: keyPEM))
+            let privateKey = try RSAPrivateKey(pem: try SecureBytes(copying: keyPEM))
             let certificate = try Certificate(pem: certificatePEM)
             guard certificate.keyID == privateKey.keyID else {
                 logger.warning("key Secret's certificate is not for its key; skipped", metadata: ["secret": "\(name)"])
