@@ -62,8 +62,10 @@ public struct Renderer: Sendable {
         let secrets = try unseal(targets, inputs: inputs, earlierErrors: errors)
         var output: [UInt8] = []
         for (index, input) in inputs.enumerated() {
-            let rendered = try Self.splice(input.bytes, targets.indices.filter { targets[$0].input == index }
+            var rendered = try Self.splice(input.bytes, targets.indices.filter { targets[$0].input == index }
                 .map { (targets[$0], secrets[$0]) })
+            // A UTF-8 byte-order mark means nothing in UTF-8, and one in the middle of the joined stream is invalid YAML.
+            if rendered.starts(with: [0xEF, 0xBB, 0xBF]) { rendered.removeFirst(3) }
             if !output.isEmpty {
                 if output.last != 0x0A { output.append(0x0A) }
                 if !rendered.starts(with: Array("---".utf8)) { output += Array("---\n".utf8) }

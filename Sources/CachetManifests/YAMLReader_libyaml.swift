@@ -9,9 +9,15 @@ import Glibc
 /// (libyaml 0.2.5 has none, and is quadratic on deep flow nesting), duplicate-key detection, and refusing non-scalar
 /// keys. The tree is built with an explicit stack, never recursion, so input depth cannot exhaust the Swift stack.
 enum YAMLReader {
+    static let byteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
+
     static func read(_ input: UnsafeRawBufferPointer, limits: ParseLimits) throws(ManifestError) -> [Document] {
         guard input.count <= limits.maxBytes else {
             throw ManifestError("input is \(input.count) bytes; the limit is \(limits.maxBytes)")
+        }
+        // libyaml would transcode UTF-16, and then no byte offset (for splicing, for error positions) would be right.
+        if input.starts(with: [0xFF, 0xFE]) || input.starts(with: [0xFE, 0xFF]) {
+            throw ManifestError("the input is UTF-16; Kubernetes manifests are UTF-8 (convert it, e.g. with iconv -t UTF-8)")
         }
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else { throw ManifestError("libyaml could not be initialised") }
@@ -38,25 +44,32 @@ enum YAMLReader {
 
 /// Converts libyaml's marks, which count characters, to byte offsets. Marks arrive almost in order, so a cursor that
 /// walks forward or back over UTF-8 is cheap; pure-ASCII input (most manifests) skips the walk entirely.
+///
+/// libyaml drops a leading byte-order mark before it counts, so character 0 is the byte after it: without this, every
+/// offset in a file saved with a BOM was one character early (render spliced `---apiVersion: v1`).
 struct OffsetConverter {
     private let input: UnsafeRawBufferPointer
     private let isASCII: Bool
+    /// 3 after a UTF-8 byte-order mark, else 0.
+    private let start: Int
     private var characterIndex = 0
-    private var byteOffset = 0
+    private var byteOffset: Int
 
     init(_ input: UnsafeRawBufferPointer) {
         self.input = input
-        self.isASCII = !input.contains { $0 >= 0x80 }
+        start = input.starts(with: YAMLReader.byteOrderMark) ? YAMLReader.byteOrderMark.count : 0
+        byteOffset = start
+        isASCII = !input[start...].contains { $0 >= 0x80 }
     }
 
     mutating func byteOffset(ofCharacter target: Int) -> Int {
-        if isASCII { return min(target, input.count) }
+        if isASCII { return min(start + target, input.count) }
         while characterIndex < target, byteOffset < input.count {
             byteOffset += 1
             while byteOffset < input.count, input[byteOffset] & 0xC0 == 0x80 { byteOffset += 1 }
             characterIndex += 1
         }
-        while characterIndex > target, byteOffset > 0 {
+        while characterIndex > target, byteOffset > start {
             byteOffset -= 1
             while byteOffset > 0, input[byteOffset] & 0xC0 == 0x80 { byteOffset -= 1 }
             characterIndex -= 1

@@ -54,6 +54,43 @@ struct RenderCommandTests {
         #expect(kinds == ["ConfigMap a", "Secret b-secret", "ConfigMap c"])
     }
 
+    /// The splice landed one character early in a file saved with a byte-order mark (`---apiVersion: v1`).
+    @Test("a file starting with a UTF-8 byte-order mark renders at the right place")
+    func byteOrderMark() throws {
+        let sealed = try Support.sealedSecret(name: "app")
+        try write("\u{FEFF}" + sealed, to: "app/a.yaml")
+        try write("\u{FEFF}# a config map\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: é}\n---\n" + (try Support.sealedSecret(name: "app2")), to: "app/b.yaml")
+        let result = try render(["--keys", Support.keyFile, directory.appendingPathComponent("app").path])
+        #expect(result.status == 0, "\(result.error)")
+        let text = String(decoding: result.output, as: UTF8.self)
+        #expect(!text.contains("\u{FEFF}") && !text.contains("---apiVersion") && !text.contains("\nlVersion"), "\(text)")
+        #expect(try Support.secretData(Array(result.output), name: "app") == ["password": Support.canary])
+        #expect(try Support.secretData(Array(result.output), name: "app2") == ["password": Support.canary])
+        #expect(text.contains("# a config map\napiVersion: v1\nkind: ConfigMap"))
+    }
+
+    /// A link back to an ancestor made render loop (a Secret came out 41 times; two links grew the output without
+    /// end); a link out of the tree could pass any file through, a private key included.
+    @Test("symbolic links: loops are walked once, links out of the directory are refused")
+    func symbolicLinks() throws {
+        try write(try Support.sealedSecret(name: "app"), to: "app/a.yaml")
+        let app = directory.appendingPathComponent("app")
+        try write(try Support.sealedSecret(name: "b"), to: "app/sub/b.yaml")
+        try FileManager.default.createSymbolicLink(atPath: app.appendingPathComponent("sub/loop").path, withDestinationPath: "..")
+        try FileManager.default.createSymbolicLink(atPath: app.appendingPathComponent("self").path, withDestinationPath: ".")
+        try FileManager.default.createSymbolicLink(atPath: app.appendingPathComponent("again.yaml").path, withDestinationPath: "a.yaml")
+        let looped = try render(["--keys", Support.keyFile, app.path])
+        #expect(looped.status == 0, "\(looped.error)")
+        #expect(try Support.objects(Array(looped.output)).count == 2)
+
+        try write("secret: outside\n", to: "outside.yaml")
+        try FileManager.default.createSymbolicLink(atPath: app.appendingPathComponent("leak.yaml").path,
+                                                   withDestinationPath: directory.appendingPathComponent("outside.yaml").path)
+        let leaked = try render(["--keys", Support.keyFile, app.path])
+        #expect(leaked.status == 1 && leaked.output.isEmpty)
+        #expect(leaked.error.contains("leak.yaml is a symbolic link out of"), "\(leaked.error)")
+    }
+
     @Test("ARGOCD_APP_NAMESPACE gives SealedSecrets without a namespace theirs")
     func argoNamespace() throws {
         let input = try Support.sealedSecret(name: "app", dropNamespace: true)

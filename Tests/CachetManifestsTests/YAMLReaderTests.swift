@@ -41,6 +41,17 @@ struct YAMLReaderTests {
         #expect(String(decoding: bytes[a.range], as: UTF8.self) == "\"héllo wörld 🎉\"")
     }
 
+    /// libyaml drops a byte-order mark before counting characters; positions must still be byte offsets of the input.
+    @Test("positions after a UTF-8 byte-order mark, ASCII or not; UTF-16 is refused", arguments: ["x", "é"])
+    func byteOrderMark(word: String) throws {
+        let text = "\u{FEFF}a: \(word)\nb: y\n"
+        let document = try #require(try Support.documents(text).first)
+        let bytes = Array(text.utf8)
+        #expect(String(decoding: bytes[document.root.range], as: UTF8.self).hasPrefix("a: \(word)"))
+        #expect(String(decoding: bytes[try #require(document.root["b"]).range], as: UTF8.self) == "y")
+        #expect(throws: ManifestError.self) { try ManifestReader.documents(in: [0xFF, 0xFE, 0x61, 0x00, 0x3A, 0x00]) }
+    }
+
     @Test("duplicate keys are refused, naming the key, its path and both lines")
     func duplicateKeys() {
         Support.expectError(["<input>:4:3", "metadata", "duplicate key \"name\" (first at line 3)"]) {
