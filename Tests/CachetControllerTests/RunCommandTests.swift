@@ -186,4 +186,58 @@ struct RunCommandTests {
         #expect(!lines.isEmpty && lines.allSatisfy { $0["time"]?.stringValue?.hasSuffix("Z") == true && $0["level"] != nil && $0["msg"] != nil }, "\(log)")
         #expect(lines.contains { $0["msg"]?.stringValue == "stopped" && $0["level"]?.stringValue == "INFO" })
     }
+
+    /// The reconciler polled for keys without noticing shutdown: against an API server that never answered, the
+    /// controller was still running 15 s after SIGTERM. A server that accepts connections and says nothing, and no
+    /// server at all, must both end in a prompt exit 0.
+    @Test("SIGTERM while the keys cannot be loaded: a prompt, clean exit", arguments: [true, false])
+    func shutdownWhileLoadingKeys(blackHole: Bool) async throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
+        }
+        // Listening but never accepting: connections complete and no answer ever comes. Without listen, refused.
+        if blackHole { listen(listener, 16) }
+        let apiPort = Int(UInt16(bigEndian: address.sin_port))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cachet-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let kubeconfig = directory.appendingPathComponent("kubeconfig")
+        try """
+            apiVersion: v1
+            kind: Config
+            clusters: [{name: c, cluster: {server: "http://127.0.0.1:\(apiPort)"}}]
+            users: [{name: u, user: {}}]
+            contexts: [{name: x, context: {cluster: c, user: u}}]
+            current-context: x
+            """.write(to: kubeconfig, atomically: true, encoding: .utf8)
+        let port = Int.random(in: 20_000..<32_000)
+        let process = Process()
+        process.executableURL = Support.executable
+        process.arguments = ["run", "--kubeconfig", kubeconfig.path, "--listen-addr", "127.0.0.1:\(port)",
+                             "--listen-metrics-addr", "127.0.0.1:\(port + 1)", "--key-size", "2048"]
+        process.environment = ["POD_NAMESPACE": "kube-system", "PATH": "/usr/bin:/bin"]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        try await Task.sleep(for: .seconds(2))  // into the key-loading state (a request pending, or a retry's pause)
+        #expect(process.isRunning)
+        kill(process.processIdentifier, SIGTERM)
+        var waited = 0
+        while process.isRunning, waited < 100 {
+            try await Task.sleep(for: .milliseconds(100))
+            waited += 1
+        }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(waited < 100, "still running 10 s after SIGTERM: \(log)")
+        #expect(process.terminationStatus == 0, "\(log)")
+    }
 }

@@ -27,6 +27,8 @@ public final class Controller: Sendable {
         public var idleTimeout: Duration = .seconds(120)
         /// Connections served at once, per server; more wait in the listen backlog.
         public var maxConnections = 512
+        /// The longest a graceful shutdown may take before the remaining work is cancelled.
+        public var maximumShutdownDuration: Duration = .seconds(20)
 
         public init(namespace: String, workers: Int) {
             keys = .init(namespace: namespace)
@@ -84,7 +86,7 @@ public final class Controller: Sendable {
         let metricsServer = server(MetricsEndpoint(metrics: metrics), at: settings.listenMetrics, name: "metrics") { port in
             self.bound.withLock { $0.metrics = port }
         }
-        let serviceGroup = ServiceGroup(configuration: .init(
+        var configuration = ServiceGroupConfiguration(
             services: [
                 .init(service: api, serviceName: "http-api"),
                 .init(service: metricsServer, serviceName: "http-metrics"),
@@ -92,7 +94,11 @@ public final class Controller: Sendable {
                 .init(service: reconciler, serviceName: "reconciler"),
             ],
             gracefulShutdownSignals: signals,
-            logger: logger))
+            logger: logger)
+        // Whatever state it is in, a graceful shutdown that takes longer than this becomes cancellation, well inside
+        // Kubernetes' default 30-second grace period before SIGKILL.
+        configuration.maximumGracefulShutdownDuration = settings.maximumShutdownDuration
+        let serviceGroup = ServiceGroup(configuration: configuration)
         group.withLock { $0 = serviceGroup }
         defer { boundStream.finish() }
         try await serviceGroup.run()

@@ -60,7 +60,8 @@ public final class KeyManager: Service, Sendable {
     let settings: Settings
     let logger: Logger
     private let keys = Mutex<[LoadedKey]>([])
-    private let ready = Mutex<Bool>(false)
+    /// Whether the keys are loaded, and who waits for that (``waitUntilReady()``).
+    private let readiness = Mutex<(ready: Bool, waiters: [Int: CheckedContinuation<Void, Never>], next: Int)>((false, [:], 0))
 
     public init(client: KubeClient, settings: Settings, logger: Logger) {
         self.client = client
@@ -85,7 +86,36 @@ public final class KeyManager: Service, Sendable {
 
     var newest: LoadedKey? { keys.withLock { $0.last } }
 
-    public var isReady: Bool { ready.withLock { $0 } }
+    public var isReady: Bool { readiness.withLock { $0.ready } }
+
+    /// Returns once the keys are loaded, or at once when the task is cancelled (check `isReady` after).
+    public func waitUntilReady() async {
+        let id = readiness.withLock { state in
+            defer { state.next += 1 }
+            return state.next
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = readiness.withLock { state in
+                    if state.ready || Task.isCancelled { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            readiness.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+        }
+    }
+
+    private func markReady() {
+        let waiters = readiness.withLock { state in
+            state.ready = true
+            defer { state.waiters = [:] }
+            return state.waiters.values
+        }
+        for waiter in waiters { waiter.resume() }
+    }
 
     public var keyCount: Int { keys.withLock { $0.count } }
 
@@ -99,7 +129,7 @@ public final class KeyManager: Service, Sendable {
             logger.info("no sealing key found; generating one", metadata: ["namespace": "\(settings.namespace)"])
             try await generate()
         }
-        ready.withLock { $0 = true }
+        markReady()
     }
 
     /// Lists the key Secrets and registers each one it can read.
@@ -175,17 +205,22 @@ public final class KeyManager: Service, Sendable {
     /// Loads the keys (retrying until the API answers), then renews on schedule and picks up key Secrets added by
     /// others, until shutdown.
     public func run() async throws {
-        var delay: Duration = .milliseconds(200)
-        while !isReady {
-            do {
-                try await prepare()
-            } catch {
-                if Task.isCancelled || Task.isShuttingDownGracefully { return }
-                logger.error("cannot load the sealing keys; retrying", metadata: ["reason": "\(error)", "in": "\(delay)"])
-                try? await Task.sleep(for: delay)
-                delay = min(delay * 2, .seconds(30))
+        // Loading may wait on an API server that does not answer: a graceful shutdown cancels it (the request and
+        // the pause between attempts alike), so SIGTERM is honoured in this state too.
+        await cancelWhenGracefulShutdown {
+            var delay: Duration = .milliseconds(200)
+            while !self.isReady, !Task.isCancelled {
+                do {
+                    try await self.prepare()
+                } catch {
+                    if Task.isCancelled { return }
+                    self.logger.error("cannot load the sealing keys; retrying", metadata: ["reason": "\(error)", "in": "\(delay)"])
+                    try? await Task.sleep(for: delay)
+                    delay = min(delay * 2, .seconds(30))
+                }
             }
         }
+        guard isReady else { return }
         await withDiscardingTaskGroup { group in
             // A service that returns early fails the service group: with neither watch nor renewal, wait here.
             group.addTask { try? await gracefulShutdown() }

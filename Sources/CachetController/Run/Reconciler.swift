@@ -79,10 +79,10 @@ public final class Reconciler: Service, Sendable {
     }
 
     public func run() async throws {
-        // Nothing can be unsealed before the keys are loaded (the HTTP API is up meanwhile).
-        while !keys.isReady {
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        // Nothing can be unsealed before the keys are loaded (the HTTP API is up meanwhile). A shutdown while waiting
+        // ends the wait: the reconciler has nothing to finish yet.
+        await cancelWhenGracefulShutdown { await self.keys.waitUntilReady() }
+        guard keys.isReady else { return }
         await withDiscardingTaskGroup { group in
             // Graceful shutdown: the queue stops handing out work, the watches and the clock are cancelled, and each
             // worker finishes the object it holds (its writes complete) before returning.
