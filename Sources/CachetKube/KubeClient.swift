@@ -240,7 +240,7 @@ public final class KubeClient: Sendable {
             do {
                 let response = try await http.execute(request, timeout: .seconds(60))
                 status = Int(response.status.code)
-                retryAfter = response.headers.first(name: "Retry-After").flatMap { Int($0) }
+                retryAfter = KubeClient.retryAfter(response.headers.first(name: "Retry-After"))
                 var buffer = try await response.body.collect(upTo: Self.maxBodyBytes)
                 responseBody = buffer.readBytes(length: buffer.readableBytes) ?? []
             } catch let error as KubeError {
@@ -278,6 +278,12 @@ public final class KubeClient: Sendable {
         return min(wanted, retry.maxDelay)
     }
 
+    /// `Retry-After` in seconds, as the server sent it, but never negative (an immediate retry) and never more than a
+    /// day (the retry delay is capped lower still): a hostile value must neither spin the client nor stall it.
+    static func retryAfter(_ value: String?) -> Int? {
+        value.flatMap { Int($0) }.map { min(max($0, 0), 86_400) }
+    }
+
     /// A typed error carrying the Status object's message and reason.
     static func error(status: Int, body: [UInt8], retryAfter: Int?) -> KubeError {
         let object = try? ManifestValue(json: body)
@@ -301,7 +307,7 @@ public final class KubeClient: Sendable {
 /// The Authorization header, with token files re-read when they change (service-account tokens rotate).
 final class TokenSource: Sendable {
     private let credentials: KubeConfig.Credentials
-    private let cache = Mutex<(token: String, modified: Int, size: Int)?>(nil)
+    private let cache = Mutex<(token: String, modified: (Int, Int), size: Int)?>(nil)
 
     init(_ credentials: KubeConfig.Credentials) {
         self.credentials = credentials
@@ -320,7 +326,8 @@ final class TokenSource: Sendable {
     private func currentToken(_ path: String) throws -> String {
         var status = stat()
         guard stat(path, &status) == 0 else { throw KubeError(.configuration, "cannot read the token file \(path)") }
-        let modified = Int(status.st_mtim.tv_sec) * 1_000_000_000 + Int(status.st_mtim.tv_nsec)
+        // Compared as a pair: folded into nanoseconds, a far-future mtime (year 2300) overflowed.
+        let modified = (Int(status.st_mtim.tv_sec), Int(status.st_mtim.tv_nsec))
         let size = Int(status.st_size)
         if let cached = cache.withLock({ $0 }), cached.modified == modified, cached.size == size { return cached.token }
         let token = try SecretFiles.read(path).withUnsafeBytes { String(decoding: $0, as: UTF8.self) }.filter { !$0.isWhitespace }

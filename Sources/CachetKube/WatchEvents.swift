@@ -64,7 +64,7 @@ public struct WatchEvents: AsyncSequence, Sendable {
             guard status == 200 else {
                 var errorBody = try await response.body.collect(upTo: 1 << 20)
                 throw KubeClient.error(status: status, body: errorBody.readBytes(length: errorBody.readableBytes) ?? [],
-                                       retryAfter: response.headers.first(name: "Retry-After").flatMap { Int($0) })
+                                       retryAfter: KubeClient.retryAfter(response.headers.first(name: "Retry-After")))
             }
             body = response.body.makeAsyncIterator()
         }

@@ -71,7 +71,7 @@ struct OffsetConverter {
         }
         while characterIndex > target, byteOffset > start {
             byteOffset -= 1
-            while byteOffset > 0, input[byteOffset] & 0xC0 == 0x80 { byteOffset -= 1 }
+            while byteOffset > start, input[byteOffset] & 0xC0 == 0x80 { byteOffset -= 1 }
             characterIndex -= 1
         }
         return byteOffset

@@ -242,3 +242,23 @@ extension Array where Element == UInt8 {
         return (0...(count - needle.count)).contains { Array(self[$0..<$0 + needle.count]) == needle }
     }
 }
+
+/// Objects a hostile API server could send: none may crash the controller.
+struct HostileObjectKeyTests {
+    @Test("objects without a name or namespace have no key; splitting any key is total")
+    func keys() {
+        let object = { (name: String?, namespace: String?) -> ManifestValue in
+            var metadata: [(String, ManifestValue)] = []
+            if let name { metadata.append(("name", .string(name))) }
+            if let namespace { metadata.append(("namespace", .string(namespace))) }
+            return .object([("metadata", .object(metadata))])
+        }
+        #expect(Reconciler.key(object("", nil)) == nil)
+        #expect(Reconciler.key(object("", "")) == nil)
+        #expect(Reconciler.key(object("x", nil)) == nil)
+        #expect(Reconciler.key(object(nil, "ns")) == nil)
+        #expect(Reconciler.key(object("x", "ns")) == "ns/x")
+        for key in ["/", "", "a", "/x", "x/", "a/b/c"] { _ = Reconciler.split(key) }
+        #expect(Reconciler.split("a/b/c") == ("a", "b/c"))
+    }
+}

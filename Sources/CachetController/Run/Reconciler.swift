@@ -209,9 +209,13 @@ public final class Reconciler: Service, Sendable {
         inLine.withLock { $0[key] = nil }
     }
 
+    /// `namespace/name`, or nil for an object without both (the API server never sends one; a hostile server could,
+    /// and an empty part would make a key that names nothing).
     static func key(_ object: ManifestValue) -> String? {
-        guard let name = object.string(at: ["metadata", "name"]) else { return nil }
-        return (object.string(at: ["metadata", "namespace"]) ?? "") + "/" + name
+        guard let name = object.string(at: ["metadata", "name"]), !name.isEmpty,
+              let namespace = object.string(at: ["metadata", "namespace"]), !namespace.isEmpty
+        else { return nil }
+        return namespace + "/" + name
     }
 
     static func generation(_ object: ManifestValue) -> String {
@@ -220,8 +224,8 @@ public final class Reconciler: Service, Sendable {
     }
 
     static func split(_ key: String) -> (String, String) {
-        let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
-        return (parts[0], parts.count > 1 ? parts[1] : "")
+        let parts = key.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        return (parts.first ?? "", parts.count > 1 ? parts[1] : "")
     }
 
     /// The SealedSecret a Secret belongs to: its controller ownerReference, else the Secret's own name.
