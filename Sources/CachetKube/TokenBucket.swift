@@ -19,12 +19,19 @@ public struct TokenBucket: Sendable {
         last = now
     }
 
-    /// Takes a token if there is one now.
-    public mutating func take(now: ContinuousClock.Instant = .now) -> Bool {
+    /// Takes `cost` tokens if there are that many now.
+    public mutating func take(_ cost: Double = 1, now: ContinuousClock.Instant = .now) -> Bool {
         refill(now)
-        guard tokens >= 1 else { return false }
-        tokens -= 1
+        guard tokens >= cost else { return false }
+        tokens -= cost
         return true
+    }
+
+    /// Takes `cost` tokens whether or not there are that many: work found to cost more than was taken up front is
+    /// paid for afterwards, and the bucket stays in debt (refusing) until it has refilled.
+    public mutating func charge(_ cost: Double, now: ContinuousClock.Instant = .now) {
+        refill(now)
+        tokens = min(burst, tokens - cost)  // a negative cost refunds, never past a full bucket
     }
 
     /// Takes the next token, which may only come in the future: how long to wait before using it. Waiters are

@@ -15,13 +15,15 @@ public struct KeyRing: Sendable {
     public var isEmpty: Bool { keys.isEmpty }
 
     /// Opens a sealed value (base64) for `scope`; returns the plaintext and the id of the key that opened it.
-    /// Throws ``CachetCryptoError`` `malformedValue` for structural damage, or the one `cannotOpen` error.
+    /// Throws ``CachetCryptoError`` `malformedValue` for structural damage, or the one `cannotOpen` error — also when
+    /// `budget` runs out before a key fits.
     public func open(
-        sealedValue: String, scope: SealingScope, preferring hints: [KeyID] = []
+        sealedValue: String, scope: SealingScope, preferring hints: [KeyID] = [], budget: OperationBudget? = nil
     ) throws -> (plaintext: SecureBytes, keyID: KeyID) {
         let envelope = try Base64.decode(sealedValue)
         let length = try EnvelopeV1.wrappedKeyLength(of: envelope)
         for key in candidates(modulusBytes: length, hints: hints) {
+            guard budget?.take() ?? true else { break }
             do {
                 return (try EnvelopeV1.open(envelope, with: key, scope: scope), key.keyID)
             } catch let error as CachetCryptoError where error.code == .cannotOpen {

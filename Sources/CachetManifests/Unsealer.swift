@@ -8,6 +8,8 @@ public struct Unsealer: Sendable {
     /// Fills a missing `metadata.namespace` (SealedSecrets kept without one, for kustomize to set); a different
     /// namespace in the object is an error.
     public var namespace: String?
+    /// Caps the RSA operations of everything this unsealer opens (for work done on request); nil for no cap.
+    public var budget: OperationBudget?
 
     public init(keyRing: KeyRing, namespace: String? = nil) {
         self.keyRing = keyRing
@@ -91,7 +93,7 @@ public struct Unsealer: Sendable {
                 let unit = units[index]
                 let hints = unit.hints + recent.withLock { $0 }
                 do {
-                    let (plaintext, keyID) = try keyRing.open(sealedValue: unit.value, scope: unit.scope, preferring: hints)
+                    let (plaintext, keyID) = try keyRing.open(sealedValue: unit.value, scope: unit.scope, preferring: hints, budget: budget)
                     results.set(index, .success(plaintext))
                     recent.withLock { keys in
                         if keys.first != keyID { keys = [keyID] + keys.filter { $0 != keyID }.prefix(3) }

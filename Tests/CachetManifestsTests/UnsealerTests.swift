@@ -97,3 +97,23 @@ struct UnsealerTests {
         #expect(try ring.open(sealedValue: value, scope: .clusterWide).keyID == Support.privateKey.keyID)
     }
 }
+
+/// Work done on request carries a budget of RSA operations; past it, values do not open.
+struct OperationBudgetTests {
+    @Test("a value no key opens costs one operation per key of its size, or the budget, whichever is less")
+    func budget() throws {
+        let keys = try (0..<3).map { _ in try RSAPrivateKey.generate(bits: 2048) }
+        let stranger = try RSAPrivateKey.generate(bits: 2048)
+        let ring = KeyRing(keys: keys)
+        let value = try EnvelopeV1.sealedValue([1], to: stranger.publicKey, scope: .clusterWide)
+        let unbounded = OperationBudget(limit: .max)
+        #expect(throws: CachetCryptoError.self) { _ = try ring.open(sealedValue: value, scope: .clusterWide, budget: unbounded) }
+        #expect(unbounded.used == 3)
+        let capped = OperationBudget(limit: 2)
+        #expect(throws: CachetCryptoError.self) { _ = try ring.open(sealedValue: value, scope: .clusterWide, budget: capped) }
+        #expect(capped.used == 2)
+        let opens = try EnvelopeV1.sealedValue([1], to: keys[2].publicKey, scope: .clusterWide)
+        #expect(throws: CachetCryptoError.self) { _ = try ring.open(sealedValue: opens, scope: .clusterWide, budget: OperationBudget(limit: 2)) }
+        #expect(try ring.open(sealedValue: opens, scope: .clusterWide, budget: OperationBudget(limit: 3)).keyID == keys[2].keyID)
+    }
+}

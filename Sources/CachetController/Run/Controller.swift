@@ -27,6 +27,8 @@ public final class Controller: Sendable {
         public var idleTimeout: Duration = .seconds(120)
         /// Connections served at once, per server; more wait in the listen backlog.
         public var maxConnections = 512
+        /// Bounds on the RSA work `/v1/verify` and `/v1/rotate` may cause.
+        var apiWork = ControllerAPI.WorkLimits()
         /// The longest a graceful shutdown may take before the remaining work is cancelled.
         public var maximumShutdownDuration: Duration = .seconds(20)
 
@@ -81,7 +83,8 @@ public final class Controller: Sendable {
 
     /// Runs until graceful shutdown; `signals` (SIGTERM and SIGINT for the command) start one.
     public func run(signals: [UnixSignal] = []) async throws {
-        let api = server(ControllerAPI(keys: keys, metrics: metrics, rate: settings.rateLimit, burst: settings.rateLimitBurst),
+        let api = server(ControllerAPI(keys: keys, metrics: metrics, rate: settings.rateLimit, burst: settings.rateLimitBurst,
+                                       limits: settings.apiWork),
                          at: settings.listen, name: "api") { port in self.bound.withLock { $0.api = port } }
         let metricsServer = server(MetricsEndpoint(metrics: metrics), at: settings.listenMetrics, name: "metrics") { port in
             self.bound.withLock { $0.metrics = port }

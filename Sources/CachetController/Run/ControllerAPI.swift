@@ -20,30 +20,60 @@ public struct ControllerRequestContext: RequestContext {
 /// Bitnami's HTTP API, on `--listen-addr`: `/healthz`, `GET /v1/cert.pem`, `POST /v1/verify`, `POST /v1/rotate`.
 ///
 /// It answers before the first reconcile (the certificate once a key is loaded: 503 until then). The two POSTs
-/// decrypt on request, which makes them an oracle if unbounded, so:
-/// - both are rate-limited (Bitnami limits only verify), per client and in total;
-/// - bodies are capped (413), read no further than the cap;
+/// decrypt on request, which makes them an oracle and a lever on the controller's CPU if unbounded, so:
+/// - both are rate-limited in requests (Bitnami limits only verify), per client and in total;
+/// - bodies are capped (413), read no further than the cap, and must arrive within a deadline (408);
+/// - the RSA work is bounded per request (items, and operations including keys tried), and budgeted in operations
+///   per client and in total; it runs on one thread of its own (``APIWorker``), so reconciling and `/healthz` never
+///   wait behind it;
 /// - every answer about a well-formed SealedSecret is one of two constant bodies, so nothing but "did it decrypt"
 ///   can be learnt from it: no error text, no item names, no key ids.
 struct ControllerAPI: HTTPResponder {
     typealias Context = ControllerRequestContext
 
+    /// What one request, one client and all clients together may cost in RSA private-key operations.
+    struct WorkLimits: Sendable {
+        /// Items of one SealedSecret (each costs at least one operation).
+        var maxItems = 256
+        /// Operations one request may cause, keys tried included; past it, values do not open.
+        var maxOperationsPerRequest = 512
+        var clientOperationsPerSecond = 16.0
+        var clientOperationsBurst = 256.0
+        var totalOperationsPerSecond = 64.0
+        var totalOperationsBurst = 512.0
+        /// Requests that may wait for the worker thread.
+        var maxWaiting = 8
+        /// The whole body must have arrived by then (a client sending a byte every few seconds is cut off).
+        var bodyDeadline: Duration = .seconds(30)
+
+        init() {}
+    }
+
     let keys: KeyManager
     let metrics: ControllerMetrics
+    let limits: WorkLimits
     /// Per client: path + the address the request came from (see ``clientAddress(of:context:)``).
     let clientLimiter: RateLimiter
     /// Per path, for all clients together: a client that can forge its address cannot get past this one.
     let totalLimiter: RateLimiter
+    /// RSA operations, per client address and for everyone together.
+    let clientWork: RateLimiter
+    let totalWork: RateLimiter
+    let worker: APIWorker
 
     /// Largest body accepted: a SealedSecret is at most the API server's 1.5 MiB object limit in practice.
     static let maxBodyBytes = 2 << 20
     static let measuredPaths: Set<String> = ["/v1/cert.pem", "/v1/verify", "/v1/rotate"]
 
-    init(keys: KeyManager, metrics: ControllerMetrics, rate: Double, burst: Double) {
+    init(keys: KeyManager, metrics: ControllerMetrics, rate: Double, burst: Double, limits: WorkLimits = WorkLimits()) {
         self.keys = keys
         self.metrics = metrics
+        self.limits = limits
         clientLimiter = RateLimiter(rate: rate, burst: burst)
         totalLimiter = RateLimiter(rate: rate * 10, burst: burst * 10)
+        clientWork = RateLimiter(rate: limits.clientOperationsPerSecond, burst: limits.clientOperationsBurst)
+        totalWork = RateLimiter(rate: limits.totalOperationsPerSecond, burst: limits.totalOperationsBurst)
+        worker = APIWorker(maxWaiting: limits.maxWaiting)
     }
 
     func respond(to request: Request, context: Context) async throws -> Response {
@@ -70,43 +100,91 @@ struct ControllerAPI: HTTPResponder {
                             body: .init(byteBuffer: ByteBuffer(string: pem)))
         case "/v1/verify", "/v1/rotate":
             guard request.method == .post else { return Self.methodNotAllowed("POST") }
-            let client = path + " " + Self.clientAddress(of: request, context: context)
-            guard clientLimiter.allow(client), totalLimiter.allow(path) else {
-                return Self.text(.tooManyRequests, "too many requests; slow down\n", headers: [.retryAfter: "1"])
-            }
+            let address = Self.clientAddress(of: request, context: context)
+            guard clientLimiter.allow(path + " " + address), totalLimiter.allow(path) else { return Self.slowDown }
             if let length = request.headers[.contentLength].flatMap(Int.init), length > Self.maxBodyBytes {
                 return Self.tooLarge
             }
-            let body: ByteBuffer
-            do {
-                body = try await request.body.collect(upTo: Self.maxBodyBytes)
-            } catch {
-                return Self.tooLarge
+            let body: [UInt8]
+            switch await Self.collect(request.body, limit: Self.maxBodyBytes, within: limits.bodyDeadline) {
+            case .success(let bytes): body = bytes
+            case .failure(.tooLarge): return Self.tooLarge
+            case .failure(.tooSlow): return Self.text(.requestTimeout, "the request body did not arrive in time\n")
             }
-            guard let sealed = Self.oneSealedSecret(Array(buffer: body)) else {
-                return Self.text(.badRequest, "the body must be exactly one SealedSecret (JSON or YAML)\n")
+            // Everything from here on (parsing, RSA) runs on the worker thread, within the operation budgets.
+            guard let response = await worker.run({ self.decryptingWork(path: path, body: body, client: address) }) else {
+                return Self.slowDown
             }
-            return path == "/v1/verify" ? await verify(sealed) : await rotate(sealed)
+            return response
         default:
             return Self.text(.notFound, "not found\n")
         }
     }
 
-    private func verify(_ sealed: SealedSecretManifest) async -> Response {
-        let keyRing = keys.keyRing
-        let opened = (try? await Reconciler.offCooperativePool { try Unsealer(keyRing: keyRing).unseal(sealed) }) != nil
-        return opened ? Self.text(.ok, "ok\n") : Self.cannotDecrypt
+    /// Reads, bounds and does one verify or rotate request (on the worker thread).
+    private func decryptingWork(path: String, body: [UInt8], client: String) -> Response {
+        guard let sealed = Self.oneSealedSecret(body) else {
+            return Self.text(.badRequest, "the body must be exactly one SealedSecret (JSON or YAML)\n")
+        }
+        let items = sealed.encryptedData.count
+        guard items <= limits.maxItems else {
+            return Self.text(.contentTooLarge, "too many items in one SealedSecret (limit \(limits.maxItems))\n")
+        }
+        // Each item costs at least one operation, taken up front; operations beyond that (keys tried that did not
+        // fit) are charged afterwards, leaving the buckets in debt until they refill.
+        let cost = Double(max(items, 1))
+        guard totalWork.allow("all", cost: cost) else { return Self.slowDown }
+        guard clientWork.allow(client, cost: cost) else {
+            totalWork.charge("all", cost: -cost)
+            return Self.slowDown
+        }
+        let budget = OperationBudget(limit: limits.maxOperationsPerRequest)
+        var unsealer = Unsealer(keyRing: keys.keyRing)
+        unsealer.budget = budget
+        let response: Response
+        if path == "/v1/verify" {
+            response = (try? unsealer.unseal(sealed)) != nil ? Self.text(.ok, "ok\n") : Self.cannotDecrypt
+        } else if let newest = keys.newestSealingKey {
+            let rotated = try? Sealer(sealingKey: newest).reencrypt(sealed, using: unsealer)
+            response = rotated.map {
+                Response(status: .ok, headers: [.contentType: "application/json"],
+                         body: .init(byteBuffer: ByteBuffer(bytes: $0.manifestValue.jsonBytes)))
+            } ?? Self.cannotDecrypt
+        } else {
+            response = Self.text(.serviceUnavailable, "no sealing key yet; try again shortly\n")
+        }
+        let extra = Double(budget.used) - cost
+        if extra > 0 {
+            totalWork.charge("all", cost: extra)
+            clientWork.charge(client, cost: extra)
+        }
+        metrics.apiOperations(path: path, count: budget.used)
+        return response
     }
 
-    private func rotate(_ sealed: SealedSecretManifest) async -> Response {
-        let keyRing = keys.keyRing
-        guard let newest = keys.newestSealingKey else { return Self.text(.serviceUnavailable, "no sealing key yet; try again shortly\n") }
-        let rotated = try? await Reconciler.offCooperativePool {
-            try Sealer(sealingKey: newest).reencrypt(sealed, using: Unsealer(keyRing: keyRing))
+    enum BodyProblem: Error { case tooLarge, tooSlow }
+
+    /// The whole body, at most `limit` bytes, arrived within `deadline`: a body trickling in a byte every few seconds
+    /// would otherwise hold a connection (and its buffer) for as long as the sender likes.
+    static func collect(_ body: RequestBody, limit: Int, within deadline: Duration) async -> Result<[UInt8], BodyProblem> {
+        await withTaskGroup(of: Result<[UInt8], BodyProblem>?.self) { group in
+            group.addTask {
+                do {
+                    return .success(Array(buffer: try await body.collect(upTo: limit)))
+                } catch {
+                    return Task.isCancelled ? nil : .failure(.tooLarge)
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: deadline)
+                return Task.isCancelled ? nil : .failure(.tooSlow)
+            }
+            defer { group.cancelAll() }
+            while let result = await group.next() {
+                if let result { return result }
+            }
+            return .failure(.tooSlow)
         }
-        guard let rotated else { return Self.cannotDecrypt }
-        return Response(status: .ok, headers: [.contentType: "application/json"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: rotated.manifestValue.jsonBytes)))
     }
 
     /// The one SealedSecret in `bytes`, or nil: several documents (Bitnami's issue #114), another kind, or a
@@ -133,6 +211,7 @@ struct ControllerAPI: HTTPResponder {
     static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
     static let cannotDecrypt = text(.conflict, "cannot decrypt\n")
     static let tooLarge = text(.contentTooLarge, "request body too large (limit \(maxBodyBytes) bytes)\n")
+    static let slowDown = text(.tooManyRequests, "too many requests; slow down\n", headers: [.retryAfter: "1"])
 
     static func methodNotAllowed(_ allowed: String) -> Response {
         text(.methodNotAllowed, "method not allowed\n", headers: [.allow: allowed])

@@ -13,6 +13,7 @@ public final class ControllerMetrics: Sendable {
         var conditions: [[String]: Int] = [:]            // [namespace, name, condition, instance] → -1/0/1
         var httpRequests: [[String]: Int] = [:]          // [path, code, method]
         var httpDurations: [[String]: Histogram] = [:]   // [path, method]
+        var apiOperations: [String: Int] = [:]            // path → RSA operations
     }
 
     struct Histogram {
@@ -63,6 +64,11 @@ public final class ControllerMetrics: Sendable {
         }
     }
 
+    /// RSA private-key operations `/v1/verify` or `/v1/rotate` caused (Cachet's own metric; Bitnami has none).
+    public func apiOperations(path: String, count: Int) {
+        state.withLock { $0.apiOperations[path, default: 0] += count }
+    }
+
     /// The exposition text.
     public func render() -> String {
         let snapshot = state.withLock { $0 }
@@ -101,6 +107,11 @@ public final class ControllerMetrics: Sendable {
             sample("http_request_duration_seconds_bucket", labels + [("le", "+Inf")], String(histogram.count))
             sample("http_request_duration_seconds_sum", labels, Self.number(histogram.sum))
             sample("http_request_duration_seconds_count", labels, String(histogram.count))
+        }
+        lines.append("# HELP cachet_http_rsa_operations_total RSA private-key operations caused by HTTP requests, by path.")
+        lines.append("# TYPE cachet_http_rsa_operations_total counter")
+        for (path, count) in snapshot.apiOperations.sorted(by: { $0.key < $1.key }) {
+            lines.append("cachet_http_rsa_operations_total{path=\"\(Self.escape(path))\"} \(count)")
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -1,0 +1,121 @@
+import CachetCrypto
+import CachetManifests
+import CachetTransport
+import Foundation
+import Synchronization
+import Testing
+@testable import CachetController
+
+/// How much the decrypting endpoints can make the controller work (issue: one 2 MiB body of ~2,850 items cost 12.5 s
+/// of RSA; four such requests starved `/healthz` for 35 s and a new SealedSecret waited 32 s).
+@Suite("controller: bounded work on /v1/verify and /v1/rotate")
+struct APIWorkTests {
+    static func operations(_ harness: ControllerHarness) async throws -> Int {
+        let text = String(decoding: try await harness.request(harness.metricsURL + "/metrics").body, as: UTF8.self)
+        return text.split(separator: "\n").filter { $0.hasPrefix("cachet_http_rsa_operations_total{") }
+            .compactMap { $0.split(separator: " ").last.flatMap { Int($0) } }.reduce(0, +)
+    }
+
+    @Test("a SealedSecret with more items than a request may open is refused before any RSA work")
+    func tooManyItems() async throws {
+        try await ControllerHarness.with { harness in
+            var items: [String: String] = [:]
+            for index in 0..<2_850 { items["k\(index)"] = "v" }
+            let body = try ControllerHarness.sealed("many", items: items).jsonBytes
+            #expect(body.count < ControllerAPI.maxBodyBytes)
+            for path in ["/v1/verify", "/v1/rotate"] {
+                let response = try await harness.request(harness.apiURL + path, method: "POST", body: body)
+                #expect(response.status == 413 && String(decoding: response.body, as: UTF8.self).contains("too many items"))
+            }
+            #expect(try await Self.operations(harness) == 0)
+        }
+    }
+
+    /// Four clients send full-size requests as fast as they are answered. What they can make the controller do is
+    /// counted (operations performed never exceed the budget), and meanwhile `/healthz` answers and a new
+    /// SealedSecret is reconciled.
+    @Test("a flood from several clients stays within the operation budget; health and reconciling go on")
+    func flood() async throws {
+        try await ControllerHarness.with { harness in
+            var items: [String: String] = [:]
+            for index in 0..<200 { items["k\(index)"] = "v" }
+            let body = try ControllerHarness.sealed("flood", items: items).jsonBytes
+            let limits = ControllerAPI.WorkLimits()
+            let started = ContinuousClock.now
+            let state = FloodState()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for client in 0..<4 {
+                    group.addTask {
+                        while !state.stop.load(ordering: .relaxed) {
+                            let status = (try? await harness.request(harness.apiURL + (client % 2 == 0 ? "/v1/verify" : "/v1/rotate"), method: "POST",
+                                                                     body: body, headers: [("X-Forwarded-For", "192.0.2.\(client)")]))?.status ?? -1
+                            state.statuses.withLock { $0[status, default: 0] += 1 }
+                        }
+                    }
+                }
+                // Under the flood: health answers, and a new SealedSecret becomes its Secret.
+                for _ in 0..<5 {
+                    #expect(try await harness.request(harness.apiURL + "/healthz").status == 200)
+                    #expect(try await harness.request(harness.metricsURL + "/healthz").status == 200)
+                }
+                _ = try await harness.apply(ControllerHarness.sealed("during-flood"))
+                try await eventually("the Secret written during the flood") { await harness.secret("during-flood") != nil }
+                try await Task.sleep(for: .seconds(2))
+                state.stop.store(true, ordering: .relaxed)
+                try await group.waitForAll()
+            }
+            let elapsed = (ContinuousClock.now - started).seconds
+            let performed = try await Self.operations(harness)
+            let allowed = limits.totalOperationsBurst + limits.totalOperationsPerSecond * elapsed + Double(limits.maxOperationsPerRequest)
+            #expect(Double(performed) <= allowed, "\(performed) operations in \(elapsed) s; the budget allows \(allowed)")
+            let answered = state.statuses.withLock { $0 }
+            #expect(answered[429, default: 0] > 0, "the flood was never slowed: \(answered)")
+            #expect(answered[200, default: 0] > 0, "nothing was served: \(answered)")
+            #expect(Set(answered.keys).isSubset(of: [200, 429]), "\(answered)")
+        }
+    }
+
+    /// A body sent a byte at a time held its connection (1 byte per 9 s stayed open past 170 s).
+    @Test("a request body that does not arrive in time is cut off with 408")
+    func slowBody() async throws {
+        try await ControllerHarness.with(configure: { $0.apiWork.bodyDeadline = .seconds(1) }) { harness in
+            let port = try #require(Int(harness.apiURL.split(separator: ":").last ?? ""))
+            let answer = try await Task.detached { try SlowClient.post(port: port, declaredLength: 100, bytesEvery: .milliseconds(300), count: 20) }.value
+            #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer)")
+        }
+    }
+}
+
+final class FloodState: Sendable {
+    let stop = Atomic<Bool>(false)
+    let statuses = Mutex<[Int: Int]>([:])
+}
+
+/// Sends a POST head, then its body a byte at a time; returns what the server answered (or "" if nothing).
+enum SlowClient {
+    static func post(port: Int, declaredLength: Int, bytesEvery pause: Duration, count: Int) throws -> String {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard connected else { throw CocoaError(.fileReadUnknown) }
+        var timeout = timeval(tv_sec: 0, tv_usec: Int(pause.components.attoseconds / 1_000_000_000_000))
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let head = "POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(declaredLength)\r\n\r\n"
+        _ = head.withCString { send(descriptor, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        var answer = [UInt8](repeating: 0, count: 4096)
+        for _ in 0..<count {
+            var byte = UInt8(ascii: " ")
+            guard send(descriptor, &byte, 1, Int32(MSG_NOSIGNAL)) == 1 else { break }
+            let received = recv(descriptor, &answer, answer.count, 0)  // waits `pause` at most
+            if received > 0 { return String(decoding: answer.prefix(received), as: UTF8.self) }
+            if received == 0 { break }
+        }
+        return ""
+    }
+}
