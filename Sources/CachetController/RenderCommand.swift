@@ -36,8 +36,16 @@ struct RenderCommand: ParsableCommand {
     @Option(help: "Threads that open values in parallel. Default: the number of cores.")
     var jobs: Int?
 
-    @Argument(help: "Files or directories to render; stdin when none is given.")
+    @Option(name: .customLong("input-name"),
+            help: "What to call stdin in messages, e.g. \"kustomize build apps/db\" (default: <stdin>).")
+    var inputName: String?
+
+    @Argument(help: "Files or directories to render; stdin when none is given. As a kustomize exec plugin, the plugin's configuration file (resources come on stdin).")
     var inputs: [String] = []
+
+    /// kustomize sets this for the exec plugins it runs; their argument is the plugin's own configuration file, and
+    /// the resources come on stdin.
+    static let execPluginVariable = "KUSTOMIZE_PLUGIN_CONFIG_ROOT"
 
     func validate() throws {
         if keyPaths.isEmpty {
@@ -56,17 +64,27 @@ struct RenderCommand: ParsableCommand {
         // Keys first: a key problem is reported before any input is read, and keys are loaded exactly once.
         let keyRing = try KeyRing.load(paths: keyPaths)
         let namespace = self.namespace ?? getenv("ARGOCD_APP_NAMESPACE").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
-        let renderer = Renderer(unsealer: Unsealer(keyRing: keyRing, namespace: namespace),
+        var renderer = Renderer(unsealer: Unsealer(keyRing: keyRing, namespace: namespace),
                                 jobs: jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        let sources = try RenderInputs.collect(inputs)
+        // As a kustomize exec plugin (`exec cachet-controller render "$@"`), the argument is kustomize's config file
+        // for the plugin, not input: read it as input and the output would be that one object, exit 0 — and with
+        // pruning, the application deleted. The resources are on stdin.
+        let isExecPlugin = getenv(Self.execPluginVariable) != nil
+        let stdinName = inputName ?? (isExecPlugin ? "<kustomize exec plugin input>" : "<stdin>")
+        let sources = try RenderInputs.collect(isExecPlugin ? [] : inputs, stdinName: stdinName)
+        // Inside a kustomize build (an exec plugin, or a KRM function, which gets a ResourceList) an overlay can
+        // still rename what render outputs; see Renderer.namesAreFinal.
+        renderer.namesAreFinal = !isExecPlugin
 
-        if sources.count == 1, inputs.isEmpty {
+        if sources.count == 1, isExecPlugin || inputs.isEmpty {
             let documents = try inFile(sources[0].name) { try ManifestReader.documents(in: sources[0].bytes, limits: Renderer.limits) }
             if Renderer.isResourceList(documents) {
-                let (output, succeeded) = renderer.renderResourceList(sources[0], document: documents[0])
+                renderer.namesAreFinal = false
+                let (output, problems) = renderer.renderResourceList(sources[0], document: documents[0])
                 try output.withUnsafeBytes { try SecretFiles.write($0, to: 1) }
-                guard succeeded else {
-                    ControllerMain.report("the ResourceList was not rendered; its results say why")
+                guard problems.isEmpty else {
+                    // Also on stderr: kustomize shows a failed function's stderr, not its results.
+                    for problem in problems { ControllerMain.report("\(problem)") }
                     throw RenderExit(code: 1)
                 }
                 return
@@ -76,7 +94,6 @@ struct RenderCommand: ParsableCommand {
         try output.withUnsafeBytes { try SecretFiles.write($0, to: 1) }
     }
 }
-
 
 extension String {
     var trimmingSpaces: String {

@@ -10,9 +10,9 @@ enum RenderInputs {
     static let extensions = [".yaml", ".yml", ".json"]
     static let skippedNames: Set<String> = ["kustomization.yaml", "kustomization.yml", "Kustomization"]
 
-    static func collect(_ paths: [String]) throws -> [Renderer.Input] {
+    static func collect(_ paths: [String], stdinName: String = "<stdin>") throws -> [Renderer.Input] {
         if paths.isEmpty {
-            return [Renderer.Input(name: "<stdin>", bytes: try read("-"))]
+            return [Renderer.Input(name: stdinName, bytes: try read("-"))]
         }
         var files: [String] = []
         for path in paths {

@@ -10,6 +10,12 @@ public struct Renderer: Sendable {
     public var unsealer: Unsealer
     /// Threads that open values in parallel.
     public var jobs: Int
+    /// False when render runs inside a kustomize build (a KRM function or an exec plugin): an overlay built on top
+    /// can still rename or move whatever it outputs, so the name and namespace a SealedSecret has here are not the
+    /// ones its Secret will have. A value bound to them (strict, namespace-wide) would come out under another name,
+    /// bypassing its scope, so such values are refused there (fail closed); cluster-wide values are bound to nothing
+    /// and render anywhere. Bound values render only from final manifests: `kustomize build DIR | … render`.
+    public var namesAreFinal = true
 
     public init(unsealer: Unsealer, jobs: Int) {
         self.unsealer = unsealer
@@ -78,15 +84,15 @@ public struct Renderer: Sendable {
     /// Renders a KRM `ResourceList` (config.kubernetes.io/v1): SealedSecret items become Secrets, everything else in
     /// it (other items, `functionConfig`, comments) keeps its bytes. On failure the output is a ResourceList with no
     /// items and one `results` entry per problem, as the KRM function spec has functions report errors.
-    public func renderResourceList(_ input: Input, document: Document) -> (output: [UInt8], succeeded: Bool) {
+    public func renderResourceList(_ input: Input, document: Document) -> (output: [UInt8], problems: [any Error]) {
         do {
             let targets = try Self.targets(inResourceList: document, bytes: input.bytes)
             let secrets = try unseal(targets, inputs: [input], earlierErrors: [])
-            return (try Self.splice(input.bytes, Array(zip(targets, secrets))), true)
+            return (try Self.splice(input.bytes, Array(zip(targets, secrets))), [])
         } catch let failure as Failure {
-            return (Self.failedResourceList(failure), false)
+            return (Self.failedResourceList(failure), failure.errors)
         } catch {
-            return (Self.failedResourceList(Failure(errors: [error])), false)
+            return (Self.failedResourceList(Failure(errors: [error])), [error])
         }
     }
 
@@ -157,6 +163,15 @@ public struct Renderer: Sendable {
                 sealed.append(try SealedSecretManifest(target.object))
             } catch {
                 errors.append(error.inFile(inputs[target.input].name))
+            }
+        }
+        if !namesAreFinal {
+            for (target, object) in zip(targets, sealed) where object.scopeKind != .clusterWide {
+                errors.append(ManifestError(
+                    "\(target.object.label): a \(object.scopeKind.rawValue) value cannot be rendered inside a kustomize build, where an "
+                        + "overlay can still rename or move the Secret; render the finished build instead "
+                        + "(kustomize build DIR | cachet-controller render), or seal the value cluster-wide",
+                    at: target.object.node.start, document: target.object.document).inFile(inputs[target.input].name))
             }
         }
         guard errors.isEmpty else { throw Failure(errors: errors) }

@@ -129,7 +129,7 @@ public struct Unsealer: Sendable {
         if !failed.isEmpty {
             let keys = keyRing.keys.count == 1 ? "the key" : "any of the \(keyRing.keys.count) keys"
             throw error("cannot decrypt \(Self.list(failed)) with \(keys) for scope \(object.scope): "
-                        + "wrong key, wrong scope, or the value was altered")
+                        + "wrong key, wrong scope, or the value was altered" + Self.movedHint(object))
         }
         // Bitnami's mapping: the template's metadata, with name and namespace forced to the SealedSecret's.
         var metadata = object.sealed.template.metadata
@@ -141,6 +141,26 @@ public struct Unsealer: Sendable {
 }
 
 extension Unsealer {
+    /// When a bound value does not open and the template still names another place (sealers write the namespace and
+    /// name they sealed for there; kustomize's `namespace:` and `namePrefix:` change only the top level), says so:
+    /// the usual cause is an overlay or an edit that renamed or moved the object after sealing.
+    static func movedHint(_ object: Prepared) -> String {
+        let template = object.sealed.template.metadata
+        let sealedFor: String
+        switch object.scope {
+        case .strict:
+            guard let namespace = template.namespace, let name = template.name, namespace != object.namespace || name != object.name
+            else { return "" }
+            sealedFor = "\(namespace)/\(name)"
+        case .namespaceWide:
+            guard let namespace = template.namespace, namespace != object.namespace else { return "" }
+            sealedFor = namespace
+        case .clusterWide:
+            return ""
+        }
+        return " (its template says it was sealed for \(sealedFor.quotedForMessage()); it was renamed or moved since)"
+    }
+
     /// Item names for a one-line message: the first ten, then how many more.
     static func list(_ items: [String]) -> String {
         items.count <= 10 ? items.joined(separator: ", ") : items.prefix(10).joined(separator: ", ") + " and \(items.count - 10) more"

@@ -1,3 +1,4 @@
+import CachetCrypto
 import CachetManifests
 import Foundation
 import Testing
@@ -116,7 +117,7 @@ struct RenderCommandTests {
 
     @Test("a ResourceList on stdin gets a ResourceList back; a failure gets results and exit 1")
     func resourceList() throws {
-        let sealed = try Support.sealedSecret(name: "app", format: .json).split(separator: "\n").joined(separator: " ")
+        let sealed = try Support.sealedSecret(name: "app", scope: .clusterWide, format: .json).split(separator: "\n").joined(separator: " ")
         let list = "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- \(sealed)\nfunctionConfig: {apiVersion: cachet.dev/v1, kind: Render, metadata: {name: r}}\n"
         let result = try render(["--keys", Support.keyFile], stdin: list)
         #expect(result.status == 0, "\(result.error)")
@@ -124,49 +125,68 @@ struct RenderCommandTests {
         #expect(text.hasPrefix("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- {\"apiVersion\":\"v1\""))
         #expect(text.hasSuffix("functionConfig: {apiVersion: cachet.dev/v1, kind: Render, metadata: {name: r}}\n"))
 
-        let failed = try render(["--keys", Support.keyFile], stdin: list.replacingOccurrences(of: "\"app\"", with: "\"moved\""))
-        #expect(failed.status == 1)
-        let output = String(decoding: failed.output, as: UTF8.self)
-        #expect(output.contains("items: []") && output.contains("severity: error") && output.contains("cannot decrypt password"))
-        #expect(!output.contains(Support.canary) && !failed.error.contains(Support.canary))
+        // A value that does not open, and a strict one (which a function cannot render: see the kustomize tests).
+        let other = try RSAPrivateKey.generate(bits: 2048)
+        let foreign = try EnvelopeV1.sealedValue(Array("x".utf8), to: other.publicKey, scope: .clusterWide)
+        let broken = list.replacing(#/"password": ?"[^"]+"/#, with: "\"password\": \"\(foreign)\"")
+        let strict = try Support.sealedSecret(name: "db", format: .json).split(separator: "\n").joined(separator: " ")
+        for (input, reason) in [(broken, "cannot decrypt password"), (list.replacingOccurrences(of: "items:\n", with: "items:\n- \(strict)\n"), "inside a kustomize build")] {
+            let failed = try render(["--keys", Support.keyFile], stdin: input)
+            #expect(failed.status == 1)
+            let output = String(decoding: failed.output, as: UTF8.self)
+            #expect(output.contains("items: []") && output.contains("severity: error") && output.contains(reason), "\(output)")
+            #expect(failed.error.contains(reason), "the reason is on stderr too, where kustomize shows it: \(failed.error)")
+            #expect(!output.contains(Support.canary) && !failed.error.contains(Support.canary))
+        }
     }
 
-    /// kustomize (inside kubectl) with a SealedSecret, a ConfigMap and the render step as a transformer.
-    func kustomization(transformer: String) throws -> URL {
-        let app = directory.appendingPathComponent("app")
-        try write(try Support.sealedSecret(name: "db", items: ["password": Support.canary, "user": "admin"]), to: "app/sealed.yaml")
-        try write("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n", to: "app/cm.yaml")
-        try write("resources:\n- cm.yaml\n- sealed.yaml\ntransformers:\n- render.yaml\n", to: "app/kustomization.yaml")
-        try write(transformer, to: "app/render.yaml")
+    /// kustomize (inside kubectl) with a SealedSecret, a ConfigMap and the render step as a transformer, in `app/`.
+    func kustomization(transformer: String, scope: SealingScope.Kind = .clusterWide, at folder: String = "app") throws -> URL {
+        let app = directory.appendingPathComponent(folder)
+        try write(try Support.sealedSecret(name: "db", namespace: "team-b", scope: scope, items: ["password": Support.canary, "user": "admin"]),
+                  to: "\(folder)/sealed.yaml")
+        try write("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n", to: "\(folder)/cm.yaml")
+        try write("resources:\n- cm.yaml\n- sealed.yaml\ntransformers:\n- render.yaml\n", to: "\(folder)/kustomization.yaml")
+        try write(transformer, to: "\(folder)/render.yaml")
         return app
     }
 
-    func expectKustomizeOutput(_ result: Support.Result, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func expectKustomizeOutput(_ result: Support.Result, name: String = "db", sourceLocation: SourceLocation = #_sourceLocation) throws {
         #expect(result.status == 0, "\(result.error)", sourceLocation: sourceLocation)
         let objects = try Support.objects(Array(result.output))
         #expect(objects.map { $0.kind ?? "" } == ["ConfigMap", "Secret"], sourceLocation: sourceLocation)
-        #expect(try Support.secretData(Array(result.output), name: "db") == ["password": Support.canary, "user": "admin"],
+        #expect(try Support.secretData(Array(result.output), name: name) == ["password": Support.canary, "user": "admin"],
                 sourceLocation: sourceLocation)
         #expect(!String(decoding: result.output, as: UTF8.self).contains("SealedSecret"), sourceLocation: sourceLocation)
     }
+
+    /// kustomize refused the build: no Secret and no value anywhere, and the reason said.
+    func expectRefused(_ result: Support.Result, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(result.status != 0, sourceLocation: sourceLocation)
+        let output = String(decoding: result.output, as: UTF8.self)
+        #expect(!output.contains("kind: Secret") && !output.contains(Support.canary) && !result.error.contains(Support.canary),
+                sourceLocation: sourceLocation)
+        #expect(result.error.contains("cannot be rendered inside a kustomize build"), "\(result.error)", sourceLocation: sourceLocation)
+    }
+
+    static let krmTransformer = """
+        apiVersion: cachet.dev/v1
+        kind: Render
+        metadata:
+          name: render
+          annotations:
+            config.kubernetes.io/function: |
+              container:
+                image: cachet.dev/render:local
+                envs: [CACHET_KEYS]
+        """
+    static let pluginTransformer = "apiVersion: cachet.dev/v1\nkind: Render\nmetadata:\n  name: render\n"
 
     /// kubectl's kustomize has no --enable-exec, so it cannot run exec KRM functions; it does run container functions,
     /// by calling `docker run … IMAGE`. No container engine exists here, so a `docker` shim on PATH stands in for the
     /// engine and runs the function binary directly: kustomize itself builds the ResourceList, sends it, and parses
     /// what `render` returns, exactly as it would with the image.
-    @Test("kustomize runs render as a KRM function (a transformer)", .enabled(if: Support.kubectl != nil, "kubectl is not installed"))
-    func kustomizeKRMFunction() throws {
-        let app = try kustomization(transformer: """
-            apiVersion: cachet.dev/v1
-            kind: Render
-            metadata:
-              name: render
-              annotations:
-                config.kubernetes.io/function: |
-                  container:
-                    image: cachet.dev/render:local
-                    envs: [CACHET_KEYS]
-            """)
+    func kustomizeWithFunction(_ target: URL) throws -> Support.Result {
         let bin = directory.appendingPathComponent("bin")
         try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
         let shim = bin.appendingPathComponent("docker")
@@ -174,22 +194,68 @@ struct RenderCommandTests {
             .write(to: shim, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: shim.path)
         let path = bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
-        let result = try Support.run(URL(fileURLWithPath: Support.kubectl!), ["kustomize", "--enable-alpha-plugins", app.path],
-                                     environment: ["PATH": path, "CACHET_KEYS": Support.keyFile])
-        try expectKustomizeOutput(result)
+        return try Support.run(URL(fileURLWithPath: Support.kubectl!), ["kustomize", "--enable-alpha-plugins", target.path],
+                               environment: ["PATH": path, "CACHET_KEYS": Support.keyFile])
     }
 
-    @Test("kustomize runs render as a legacy exec plugin", .enabled(if: Support.kubectl != nil, "kubectl is not installed"))
-    func kustomizeExecPlugin() throws {
-        let app = try kustomization(transformer: "apiVersion: cachet.dev/v1\nkind: Render\nmetadata:\n  name: render\n")
+    /// The legacy exec plugin, as users wrap it: `exec cachet-controller render "$@"` (kustomize passes the plugin's
+    /// config file as the argument and the resources on stdin).
+    func kustomizeWithPlugin(_ target: URL) throws -> Support.Result {
         let plugin = directory.appendingPathComponent("plugins/cachet.dev/v1/render/Render")
         try FileManager.default.createDirectory(at: plugin.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try "#!/bin/sh\n# kustomize exec plugin: argv[1] is the config file, resources arrive on stdin.\nexec '\(Support.executable.path)' render\n"
+        try "#!/bin/sh\n# kustomize exec plugin: argv[1] is the config file, resources arrive on stdin.\nexec '\(Support.executable.path)' render \"$@\"\n"
             .write(to: plugin, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: plugin.path)
-        let result = try Support.run(URL(fileURLWithPath: Support.kubectl!), ["kustomize", "--enable-alpha-plugins", app.path],
-                                     environment: ["KUSTOMIZE_PLUGIN_HOME": directory.appendingPathComponent("plugins").path,
-                                                   "CACHET_KEYS": Support.keyFile])
-        try expectKustomizeOutput(result)
+        return try Support.run(URL(fileURLWithPath: Support.kubectl!), ["kustomize", "--enable-alpha-plugins", target.path],
+                               environment: ["KUSTOMIZE_PLUGIN_HOME": directory.appendingPathComponent("plugins").path,
+                                             "CACHET_KEYS": Support.keyFile])
+    }
+
+    @Test("kustomize runs render as a KRM function (a transformer): cluster-wide values render, bound ones are refused",
+          .enabled(if: Support.kubectl != nil, "kubectl is not installed"))
+    func kustomizeKRMFunction() throws {
+        try expectKustomizeOutput(try kustomizeWithFunction(try kustomization(transformer: Self.krmTransformer)))
+        expectRefused(try kustomizeWithFunction(try kustomization(transformer: Self.krmTransformer, scope: .strict, at: "strict")))
+        expectRefused(try kustomizeWithFunction(try kustomization(transformer: Self.krmTransformer, scope: .namespaceWide, at: "wide")))
+    }
+
+    @Test("kustomize runs render as a legacy exec plugin, wrapped with \"$@\": cluster-wide values render, bound ones are refused",
+          .enabled(if: Support.kubectl != nil, "kubectl is not installed"))
+    func kustomizeExecPlugin() throws {
+        try expectKustomizeOutput(try kustomizeWithPlugin(try kustomization(transformer: Self.pluginTransformer)))
+        expectRefused(try kustomizeWithPlugin(try kustomization(transformer: Self.pluginTransformer, scope: .strict, at: "strict")))
+    }
+
+    /// Issue: with render in a base, a value sealed strictly for team-b/db came out as Secret team-a/stolen-db once an
+    /// overlay set `namespace:` and `namePrefix:`. Every way Cachet documents must fail closed or keep the binding.
+    @Test("a base with render and an overlay that renames: refused as a KRM function and as an exec plugin; a piped build is refused by scope",
+          .enabled(if: Support.kubectl != nil, "kubectl is not installed"))
+    func overlayCannotRename() throws {
+        for (transformer, run) in [(Self.krmTransformer, kustomizeWithFunction), (Self.pluginTransformer, kustomizeWithPlugin)] {
+            for overlay in ["namespace: team-a\n", "namePrefix: stolen-\n", "namespace: team-a\nnamePrefix: stolen-\n"] {
+                _ = try kustomization(transformer: transformer, scope: .strict, at: "base")
+                try write("resources:\n- ../base\n" + overlay, to: "steal/kustomization.yaml")
+                expectRefused(try run(directory.appendingPathComponent("steal")))
+            }
+        }
+        // A cluster-wide value is bound to no name: renaming it is the point of that scope.
+        _ = try kustomization(transformer: Self.krmTransformer, scope: .clusterWide, at: "base")
+        try write("resources:\n- ../base\nnamespace: team-a\nnamePrefix: stolen-\n", to: "steal/kustomization.yaml")
+        try expectKustomizeOutput(try kustomizeWithFunction(directory.appendingPathComponent("steal")), name: "stolen-db")
+
+        // Render after the build (the Argo CD plugin's way) sees the final names: the scope refuses the move, and says so.
+        try write(try Support.sealedSecret(name: "db", namespace: "team-b", items: ["password": Support.canary]), to: "plain/sealed.yaml")
+        try write("resources:\n- sealed.yaml\n", to: "plain/kustomization.yaml")
+        try write("resources:\n- ../plain\nnamespace: team-a\nnamePrefix: stolen-\n", to: "moved/kustomization.yaml")
+        try write("resources:\n- ../plain\ncommonLabels: {tier: db}\n", to: "kept/kustomization.yaml")
+        let moved = try Support.run(URL(fileURLWithPath: Support.kubectl!), ["kustomize", directory.appendingPathComponent("moved").path])
+        let refused = try render(["--keys", Support.keyFile, "--input-name", "kustomize build moved"], stdin: String(decoding: moved.output, as: UTF8.self))
+        #expect(refused.status == 1 && refused.output.isEmpty)
+        #expect(refused.error.contains("kustomize build moved") && refused.error.contains("strict (team-a/stolen-db)")
+                && refused.error.contains("sealed for \"team-b/db\""), "\(refused.error)")
+        let kept = try Support.run(URL(fileURLWithPath: Support.kubectl!), ["kustomize", directory.appendingPathComponent("kept").path])
+        let rendered = try render(["--keys", Support.keyFile], stdin: String(decoding: kept.output, as: UTF8.self))
+        #expect(rendered.status == 0, "\(rendered.error)")
+        #expect(try Support.secretData(Array(rendered.output), name: "db") == ["password": Support.canary])
     }
 }
