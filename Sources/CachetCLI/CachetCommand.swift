@@ -12,6 +12,12 @@ struct CachetCommand: ParsableCommand {
         version: CachetVersion.current,
         subcommands: [SealCommand.self, UnsealCommand.self, CertCommand.self, ValidateCommand.self, ReencryptCommand.self, KeysCommand.self]
     )
+
+    /// No subcommand is a usage mistake (exit 64), not a request for help: `cachet < s.json > sealed.json` must not
+    /// write the help text into the file and report success.
+    func run() throws {
+        throw ValidationError("name a command: seal, unseal, cert, validate, reencrypt or keys (cachet --help describes them)")
+    }
 }
 
 enum CachetVersion {

@@ -46,6 +46,15 @@ struct ControllerValues: Equatable {
     var kubeconfig: String?
     var context: String?
 
+    /// The namespace kubectl would use with `--kubeconfig` and `--context` (see ``KubeConfig/defaultNamespace``).
+    func defaultNamespace() throws -> (namespace: String, origin: String) {
+        do {
+            return try KubeConfig.defaultNamespace(kubeconfig: kubeconfig, context: context)
+        } catch let error as KubeError {
+            throw CommandFailure(error.message, hint: "pass -n/--namespace")
+        }
+    }
+
     var client: ControllerClient {
         let environment = KubeConfig.currentEnvironment()
         func setting(_ given: String?, _ variable: String, _ fallback: String) -> String {
@@ -107,12 +116,8 @@ struct ControllerClient {
 
     private func sendDirect(_ method: String, url: String, path: String, body: [UInt8]?, accept: String) throws -> BlockingHTTP.Response {
         let lowered = url.lowercased()
-        // Plain HTTP only to this machine (the one-machine flow): anything that crosses a network could swap the
-        // certificate, and every value sealed to it would be readable by whoever swapped it.
         if lowered.hasPrefix("http://") {
-            let host = lowered.dropFirst(7).prefix { $0 != "/" }
-            let loopback = ["127.0.0.1", "localhost", "[::1]"].contains { host == $0 || host.hasPrefix($0 + ":") }
-            guard loopback else {
+            guard Self.isLoopbackHTTP(url) else {
                 throw CommandFailure("--controller-url \(url): plain http:// is accepted only for 127.0.0.1, ::1 and localhost",
                                      hint: "use https://, or go through the API server (drop --controller-url)")
             }
@@ -129,6 +134,15 @@ struct ControllerClient {
         } catch let error as BlockingHTTP.Failure {
             throw CommandFailure("cannot reach the controller at \(url): \(error.message)")
         }
+    }
+
+    /// Plain HTTP only to this machine (`kubectl port-forward`, the one-machine flow): anything that crosses a network
+    /// could swap the certificate, and every value sealed to it would be readable by whoever swapped it.
+    static func isLoopbackHTTP(_ url: String) -> Bool {
+        let lowered = url.lowercased()
+        guard lowered.hasPrefix("http://") else { return false }
+        let host = lowered.dropFirst(7).prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        return ["127.0.0.1", "localhost", "[::1]"].contains { host == $0 || host.hasPrefix($0 + ":") }
     }
 
     /// The API server's own message from a Status body, if any, as " (message)".

@@ -39,13 +39,23 @@ struct ValidateCommand: ParsableCommand {
 
     @OptionGroup var controller: ControllerOptions
 
-    @Option(name: [.customShort("f"), .customLong("file")], help: "Read SealedSecrets from this file instead of stdin.")
-    var file: String?
+    @Option(name: [.customShort("f"), .customLong("file")], parsing: .singleValue,
+            help: "Read SealedSecrets from this file instead of stdin. Repeatable.")
+    var files: [String] = []
 
     func run() throws {
-        let inputName = file ?? "<stdin>"
-        let objects = try ControllerCalls.readSealedSecrets(file)
         let client = controller.values.client
+        var failures: [String] = []
+        for file in files.isEmpty ? [nil] : files.map(Optional.some) {
+            if let failure = try validate(file, client: client) { failures.append(failure) }
+        }
+        guard failures.isEmpty else { throw CommandFailure(failures.joined(separator: "; ")) }
+    }
+
+    /// Checks one input; a message if some of it cannot be decrypted.
+    private func validate(_ file: String?, client: ControllerClient) throws -> String? {
+        let inputName = file ?? "<stdin>"
+        let objects = try ControllerCalls.readSealedSecrets(file).objects
         var failed = 0
         for (object, _) in objects {
             let response = try ControllerCalls.post(client, "/v1/verify", object)
@@ -59,8 +69,9 @@ struct ValidateCommand: ParsableCommand {
                 throw ControllerCalls.unexpected(response, from: "/v1/verify", client: client)
             }
         }
-        guard failed == 0 else { throw CommandFailure("\(failed) of \(objects.count) SealedSecrets in \(inputName) cannot be decrypted") }
+        guard failed == 0 else { return "\(failed) of \(objects.count) SealedSecrets in \(inputName) cannot be decrypted" }
         StandardStreams.diagnose("cachet: \(inputName): the controller can decrypt all \(objects.count) SealedSecret\(objects.count == 1 ? "" : "s")")
+        return nil
     }
 }
 
@@ -78,8 +89,9 @@ struct ReencryptCommand: ParsableCommand {
 
     @OptionGroup var controller: ControllerOptions
 
-    @Option(name: [.customShort("f"), .customLong("file")], help: "Read SealedSecrets from this file instead of stdin.")
-    var file: String?
+    @Option(name: [.customShort("f"), .customLong("file")], parsing: .singleValue,
+            help: "Read SealedSecrets from this file instead of stdin. Repeatable: each file is rewritten in place.")
+    var files: [String] = []
 
     @Option(name: [.customShort("w"), .customLong("output")], help: "Write the result here (default: back to -f, or stdout).")
     var output: String?
@@ -87,10 +99,27 @@ struct ReencryptCommand: ParsableCommand {
     @Option(name: [.customShort("o"), .customLong("format")], help: "Output format for several SealedSecrets: json or yaml (default: as the input).")
     var format: ManifestFormatOption?
 
+    func validate() throws {
+        if files.count > 1, output != nil { throw ValidationError("-w names one output; with several -f each file is rewritten in place") }
+    }
+
     func run() throws {
-        let inputName = file ?? "<stdin>"
-        let objects = try ControllerCalls.readSealedSecrets(file)
         let client = controller.values.client
+        // Every file is re-encrypted before any is written, so a failure part-way leaves them all as they were.
+        let results = try (files.isEmpty ? [nil] : files.map(Optional.some)).map { file in (file, try reencrypt(file, client: client)) }
+        for (file, bytes) in results {
+            if let destination = output ?? file {
+                try OutputFiles.replace(destination, contents: bytes, mode: 0o644, keepExistingMode: destination == file)
+            } else {
+                try bytes.withUnsafeBytes { try StandardStreams.write($0, to: 1) }
+            }
+        }
+    }
+
+    /// One input, re-encrypted: the bytes to write back.
+    private func reencrypt(_ file: String?, client: ControllerClient) throws -> [UInt8] {
+        let inputName = file ?? "<stdin>"
+        let (input, objects) = try ControllerCalls.readSealedSecrets(file)
         var rotated: [SealedSecretManifest] = []
         for (object, _) in objects {
             let response = try ControllerCalls.post(client, "/v1/rotate", object)
@@ -108,29 +137,34 @@ struct ReencryptCommand: ParsableCommand {
             }
         }
 
-        let input = try SecretFiles.read(file ?? "-").withUnsafeBytes { Array($0) }
-        let bytes: [UInt8]
         if rotated.count == 1, let editor = try? SealedSecretEditor(file: input) {
             // One object: change only the values (and the sealed-by hint), so the diff shows just them.
-            bytes = try inFile(inputName) { try editor.settingItems(rotated[0].encryptedData, sealedBy: rotated[0].sealedBy.first) }
-        } else {
-            let isJSON = input.withUnsafeBytes { ManifestReader.isJSON($0) }
-            let chosen: ManifestFormat = format.map { $0 == .yaml ? .yaml : .json } ?? (isJSON ? .json : .yaml)
-            bytes = try chosen.write(rotated.map(\.manifestValue))
+            return try inFile(inputName) { try editor.settingItems(rotated[0].encryptedData, sealedBy: rotated[0].sealedBy.first) }
         }
-        if let destination = output ?? file {
-            try OutputFiles.replace(destination, contents: bytes, mode: 0o644, keepExistingMode: destination == file)
-        } else {
-            try bytes.withUnsafeBytes { try StandardStreams.write($0, to: 1) }
-        }
+        let isJSON = input.withUnsafeBytes { ManifestReader.isJSON($0) }
+        let chosen: ManifestFormat = format.map { $0 == .yaml ? .yaml : .json } ?? (isJSON ? .json : .yaml)
+        return try chosen.write(rotated.map(\.manifestValue))
     }
 }
 
 /// What the three commands share.
 enum ControllerCalls {
-    /// The certificate PEM, checked to be a certificate (a proxy's error page must not end up in a file).
+    /// How long to wait for a controller that is still generating its first key (RSA-4096 takes a few seconds).
+    static let firstKeyWait = 30
+
+    /// The certificate PEM, checked to be a certificate (a proxy's error page must not end up in a file). A
+    /// controller that has just started answers 503 until its first key exists: that is waited for, briefly.
     static func fetchCertificate(_ client: ControllerClient) throws -> [UInt8] {
-        let response = try client.send("GET", "/v1/cert.pem", accept: "application/x-pem-file, */*")
+        var response = try client.send("GET", "/v1/cert.pem", accept: "application/x-pem-file, */*")
+        var waited = 0
+        while response.status == 503, waited < firstKeyWait {
+            if waited == 0 {
+                StandardStreams.diagnose("cachet: \(client.target) has no sealing key yet; waiting up to \(firstKeyWait) s for it")
+            }
+            sleep(1)
+            waited += 1
+            response = try client.send("GET", "/v1/cert.pem", accept: "application/x-pem-file, */*")
+        }
         guard response.status == 200 else { throw unexpected(response, from: "/v1/cert.pem", client: client) }
         do {
             _ = try Certificate(pem: response.body)
@@ -141,12 +175,14 @@ enum ControllerCalls {
     }
 
     /// Every SealedSecret of the input, checked locally first (so errors name the file, document and line).
-    static func readSealedSecrets(_ file: String?) throws -> [(ManifestObject, SealedSecretManifest)] {
+    /// Every SealedSecret of the input, checked locally first (so errors name the file, document and line), and the
+    /// input's bytes (read once: stdin cannot be read twice).
+    static func readSealedSecrets(_ file: String?) throws -> (bytes: [UInt8], objects: [(ManifestObject, SealedSecretManifest)]) {
         let inputName = file ?? "<stdin>"
-        let input = try SecretFiles.read(file ?? "-")
+        let input = try SecretFiles.read(file ?? "-").withUnsafeBytes { Array($0) }
         let objects = try inFile(inputName) { try ManifestReader.objects(in: ManifestReader.documents(in: input)) }
         guard !objects.isEmpty else { throw CommandFailure("no SealedSecret found in \(inputName)") }
-        return try objects.map { object in (object, try inFile(inputName) { try SealedSecretManifest(object) }) }
+        return (input, try objects.map { object in (object, try inFile(inputName) { try SealedSecretManifest(object) }) })
     }
 
     /// POSTs one object as JSON; waits and retries while the controller's rate limit says so (it allows about two

@@ -19,10 +19,10 @@ enum KeyFiles {
         let pem: [UInt8]
         let source: String
         if lowered.hasPrefix("https://") || lowered.hasPrefix("http://") {
-            // Only https: a certificate fetched over plain HTTP could be swapped in transit, and every value sealed to
-            // it would then be readable by whoever swapped it.
-            guard lowered.hasPrefix("https://") else {
-                throw CommandFailure("\(location): only https:// URLs are fetched (plain HTTP can be tampered with in transit)",
+            // Only https, or plain http to this machine (a port-forward): a certificate fetched over plain HTTP across
+            // a network could be swapped in transit, and every value sealed to it would be readable by whoever swapped it.
+            guard lowered.hasPrefix("https://") || ControllerClient.isLoopbackHTTP(location) else {
+                throw CommandFailure("\(location): plain http:// is fetched only from 127.0.0.1, ::1 and localhost (it can be tampered with in transit)",
                                      hint: "use https://, or download the certificate and pass the file")
             }
             let authority = try certificateAuthority.map { try SecretFiles.read($0, limit: sizeLimit).withUnsafeBytes { Array($0) } }
@@ -44,6 +44,10 @@ enum KeyFiles {
             let path = lowered.hasPrefix("file://") ? String(location.dropFirst(7)) : location
             source = SecretFiles.isDirectory(path) ? SecretFiles.join(path, certificateFileName) : path
             pem = try SecretFiles.read(source, limit: sizeLimit).withUnsafeBytes { Array($0) }
+            guard pem.contains(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) else {
+                throw CommandFailure("\(source) is empty",
+                                     hint: "was it written by a command that failed? fetch it again (cachet cert -w \(source))")
+            }
         }
         return try sealingKey(pem: pem, source: source)
     }

@@ -7,4 +7,8 @@ struct KeysCommand: ParsableCommand {
         abstract: "Generate, list and inspect key pairs.",
         subcommands: [KeysGenerateCommand.self, KeysListCommand.self, KeysInspectCommand.self]
     )
+
+    func run() throws {
+        throw ValidationError("name a command: generate, list or inspect (cachet keys --help describes them)")
+    }
 }

@@ -50,9 +50,10 @@ struct ManifestIOValues: Equatable {
 
 /// Input and output of manifest streams for `seal` and `unseal`: `-f`, `-o`, `-w`.
 struct ManifestIOOptions: ParsableArguments {
-    @Option(name: [.customShort("f"), .customLong("file"), .customLong("secret-file")],
+    // Declared repeatable only so that a second -f is refused rather than silently winning over the first.
+    @Option(name: [.customShort("f"), .customLong("file"), .customLong("secret-file")], parsing: .singleValue,
             help: "Read manifests from this file instead of stdin.")
-    var file: String?
+    var files: [String] = []
 
     @Option(name: [.customShort("o"), .customLong("format")],
             help: "Output format: json (the default, as kubeseal) or yaml (the default when -w ends in .yaml or .yml).")
@@ -62,9 +63,10 @@ struct ManifestIOOptions: ParsableArguments {
             help: "Write the output to this file, atomically (nothing is written if anything fails).")
     var output: String?
 
-    var values: ManifestIOValues { ManifestIOValues(file: file, format: format, output: output) }
+    var values: ManifestIOValues { ManifestIOValues(file: files.first, format: format, output: output) }
 
     func validate() throws {
+        if files.count > 1 { throw ValidationError("-f given \(files.count) times; this command reads one input (cat them together, or run it once per file)") }
         try values.validate()
     }
 }

@@ -19,9 +19,8 @@ struct ScopeValues: Equatable {
         }
     }
 
-    /// The scope for a single raw value, where nothing but the flags can say it. Unlike kubeseal there is no
-    /// fallback to a kubeconfig namespace or "default": sealing for a namespace the user did not name is how values
-    /// end up unopenable.
+    /// The scope for a single raw value, where nothing but the flags can say it. (`cachet seal --raw` fills a missing
+    /// namespace from the kubeconfig first, as kubeseal does, and says so; `cachet unseal --raw` needs it given.)
     var rawScope: SealingScope {
         get throws {
             switch scope ?? .strict {

@@ -101,7 +101,9 @@ struct SealValues: Equatable {
             if let (_, flag) = manifestOnly.first(where: { $0.0 }) {
                 throw ValidationError("\(flag) seals manifests and cannot be used with --raw")
             }
-            _ = try scope.rawScope
+            if (scope.scope ?? .strict) == .strict, scope.name == nil {
+                throw ValidationError("--scope strict needs --name (and -n/--namespace, else the kubeconfig's namespace)")
+            }
         } else {
             if fromFile != nil { throw ValidationError("--from-file works only with --raw (a single value)") }
             if mergeInto != nil, io.output != nil { throw ValidationError("--merge-into rewrites its file; do not also pass -w") }
@@ -128,6 +130,11 @@ struct SealValues: Equatable {
         sealer.allowEmptyData = allowEmptyData
 
         let objects = try io.readObjects(what: "Secret")
+        // As kubeseal: a Secret without a namespace (`kubectl create secret … --dry-run=client -o yaml` writes none)
+        // is sealed for the kubeconfig context's, and a warning says which.
+        if scope.namespace == nil, objects.contains(where: { $0.node["metadata"]?["namespace"] == nil }) {
+            sealer.defaultNamespace = try controller.defaultNamespace()
+        }
         if let mergeInto {
             try SealedFileMerge.merge(objects, into: mergeInto, sealer: sealer, explicitScope: scope.scope, inputName: io.inputName)
             return
@@ -144,6 +151,12 @@ struct SealValues: Equatable {
     }
 
     private func sealRawValue(to key: SealingKey) throws {
+        var scope = self.scope
+        if scope.namespace == nil, (scope.scope ?? .strict) != .clusterWide {
+            let fallback = try controller.defaultNamespace()
+            scope.namespace = fallback.namespace
+            StandardStreams.warn("sealing for namespace \"\(fallback.namespace)\" (\(fallback.origin)); pass -n to choose")
+        }
         let sealingScope = try scope.rawScope
         let value = try SecretFiles.read(fromFile.map(SealCommand.path(fromFileArgument:)) ?? "-", limit: SealCommand.rawValueLimit)
         try StandardStreams.writeOutput(try EnvelopeV1.sealedValue(value, to: key.publicKey, scope: sealingScope))

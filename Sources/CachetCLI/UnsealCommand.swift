@@ -23,34 +23,46 @@ struct UnsealCommand: ParsableCommand {
             help: "A PEM private key, a key directory holding tls.key, or a Secret backup (kubectl get secret -o yaml). Repeatable.")
     var keys: [String] = []
 
-    @OptionGroup var scopeOptions: ScopeOptions
+    @Option(help: "With --raw: the scope the value was sealed for (strict, namespace-wide, cluster-wide; default strict). A SealedSecret's own annotations say its scope.")
+    var scope: SealingScope.Kind?
+
+    @Option(name: [.customShort("n"), .customLong("namespace")],
+            help: "With --raw: the namespace it was sealed for. For SealedSecrets: the namespace of those that have none.")
+    var namespace: String?
+
+    @Option(help: "With --raw: the name it was sealed for (strict scope).")
+    var name: String?
+
     @OptionGroup var ioOptions: ManifestIOOptions
-    private var scope: ScopeValues { scopeOptions.values }
+    private var scopeValues: ScopeValues { ScopeValues(scope: scope, namespace: namespace, name: name) }
     private var io: ManifestIOValues { ioOptions.values }
 
     /// A sealed 1 MiB value is about 1.4 MiB of base64.
     static let rawInputLimit = 2 << 20
 
     func validate() throws {
-        guard !keys.isEmpty else { throw ValidationError("missing --key: name a private key file, key directory or key backup") }
+        try scopeValues.validate()
         if raw {
             if io.file != nil || io.output != nil || io.format != nil {
                 throw ValidationError("-f, -w and -o open manifests and cannot be used with --raw")
             }
-            _ = try scope.rawScope
+            _ = try scopeValues.rawScope
         }
-        if !raw, scope.scope != nil || scope.name != nil {
+        if !raw, scope != nil || name != nil {
             throw ValidationError("--scope and --name apply to --raw only: a SealedSecret's scope comes from its own annotations")
         }
     }
 
     func run() throws {
+        // Checked here rather than in validate(), which argument-parser runs before it reports an unknown option: a
+        // mistyped flag must be named as such, not as a missing --key.
+        guard !keys.isEmpty else { throw ValidationError("missing --key: name a private key file, key directory or key backup") }
         let keyRing = try KeyRing.load(paths: keys)
         if raw {
             try openRawValue(with: keyRing)
             return
         }
-        let unsealer = Unsealer(keyRing: keyRing, namespace: scope.namespace)
+        let unsealer = Unsealer(keyRing: keyRing, namespace: namespace)
         var secrets: [ManifestValue] = []
         for object in try io.readObjects(what: "SealedSecret") {
             secrets.append(try inFile(io.inputName) { try unsealer.unseal(SealedSecretManifest(object)).manifestValue })
@@ -60,7 +72,7 @@ struct UnsealCommand: ParsableCommand {
     }
 
     private func openRawValue(with keyRing: KeyRing) throws {
-        let sealingScope = try scope.rawScope
+        let sealingScope = try scopeValues.rawScope
         let input = try SecretFiles.read("-", limit: Self.rawInputLimit)
         let text = input.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
         do {

@@ -8,4 +8,10 @@ struct ControllerCommand: AsyncParsableCommand {
         version: "0.1.0-dev",
         subcommands: [RunCommand.self, RenderCommand.self, DevClusterCommand.self]
     )
+
+    /// No subcommand is a usage mistake (exit 64), not a request for help: help on stdout with exit 0 would land in a
+    /// pipeline's output as if it were manifests.
+    func run() async throws {
+        throw ValidationError("name a command: run, render or dev-cluster (cachet-controller --help describes them)")
+    }
 }

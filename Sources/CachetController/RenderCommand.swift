@@ -48,9 +48,6 @@ struct RenderCommand: ParsableCommand {
     static let execPluginVariable = "KUSTOMIZE_PLUGIN_CONFIG_ROOT"
 
     func validate() throws {
-        if keyPaths.isEmpty {
-            throw ValidationError("missing --keys: name the private keys (or set \(Self.keysVariable))")
-        }
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
     }
 
@@ -61,6 +58,10 @@ struct RenderCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Here, not in validate() (which runs before an unknown option is reported): a mistyped flag is named as such.
+        if keyPaths.isEmpty {
+            throw ValidationError("missing --keys: name the private keys (or set \(Self.keysVariable))")
+        }
         // Keys first: a key problem is reported before any input is read, and keys are loaded exactly once.
         let keyRing = try KeyRing.load(paths: keyPaths)
         let namespace = self.namespace ?? getenv("ARGOCD_APP_NAMESPACE").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }

@@ -55,6 +55,43 @@ public struct KubeConfig: Sendable {
         throw KubeError(.configuration, "no kubeconfig: pass --kubeconfig, set KUBECONFIG, create ~/.kube/config, or run in a pod")
     }
 
+    /// The namespace kubectl would use: the selected context's `namespace`, else `default` (in a pod without a
+    /// kubeconfig, the service account's). For commands that, as kubeseal does, fall back to it when their input
+    /// names no namespace. Only the contexts are read: a server or user that only a connection needs (an exec plugin,
+    /// a missing certificate) is not this question's business. Returns the namespace and where it came from.
+    public static func defaultNamespace(
+        kubeconfig: String? = nil, context: String? = nil, environment: [String: String] = currentEnvironment()
+    ) throws -> (namespace: String, origin: String) {
+        let paths = kubeconfig.map { [$0] } ?? defaultPaths(environment: environment).filter(SecretFiles.exists)
+        if paths.isEmpty {
+            if environment["KUBERNETES_SERVICE_HOST"] != nil,
+               let file = try? SecretFiles.read(serviceAccountNamespaceFile),
+               case let namespace = file.withUnsafeBytes({ String(decoding: $0, as: UTF8.self) }).filter({ !$0.isWhitespace }),
+               !namespace.isEmpty {
+                return (namespace, "the pod's service account")
+            }
+            return ("default", "no kubeconfig, so kubectl's default")
+        }
+        var contexts: [String: ManifestValue] = [:]
+        var currentContext: String?
+        for path in paths {
+            let file = try readConfig(path)
+            currentContext = currentContext ?? file["current-context"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+            for entry in file["contexts"]?.arrayValue ?? [] {
+                guard let name = entry["name"]?.stringValue, contexts[name] == nil else { continue }
+                contexts[name] = entry["context"] ?? .object([])
+            }
+        }
+        guard let contextName = context ?? currentContext else { return ("default", "no current context, so kubectl's default") }
+        guard let selected = contexts[contextName] else {
+            throw KubeError(.configuration, "\(paths.joined(separator: ":")): no context named \"\(contextName)\"")
+        }
+        if let namespace = selected["namespace"]?.stringValue, !namespace.isEmpty {
+            return (namespace, "the kubeconfig context \"\(contextName)\"")
+        }
+        return ("default", "the kubeconfig context \"\(contextName)\" names none, so kubectl's default")
+    }
+
     /// Reads kubeconfig files (merged as kubectl merges them) and selects `context` (default: `current-context`).
     public static func load(paths: [String], context: String? = nil) throws -> KubeConfig {
         var clusters: [String: (ManifestValue, String)] = [:]
@@ -116,6 +153,8 @@ public struct KubeConfig: Sendable {
         }
         return config
     }
+
+    static let serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
     /// The pod's own service account: token (re-read as it rotates), CA and namespace from the mounted files, the
     /// server from `KUBERNETES_SERVICE_HOST`/`PORT`.

@@ -7,6 +7,9 @@ public struct Sealer: Sendable {
     public var scope: SealingScope.Kind?
     /// `-n`: fills a missing namespace; a different namespace in the Secret is an error.
     public var namespace: String?
+    /// Fills a missing namespace when `namespace` does not, for scopes that need one, and is reported as a warning
+    /// (kubeseal's fallback to the kubeconfig context's namespace): the namespace and where it came from.
+    public var defaultNamespace: (namespace: String, origin: String)?
     /// `--name`: overrides `metadata.name`, as kubeseal's does.
     public var name: String?
     /// Annotations starting with one of these are also copied to the SealedSecret's own metadata (for example
@@ -46,8 +49,13 @@ public struct Sealer: Sendable {
         if let given = namespace, let own = secret.metadata.namespace, given != own {
             throw error("namespace mismatch: the Secret says \"\(own)\" but -n says \"\(given)\"", path: "metadata.namespace")
         }
-        let namespace = secret.metadata.namespace ?? self.namespace
         let kind = scope ?? SealedSecretManifest.scopeKind(of: secret.metadata.annotations)
+        var warnings: [String] = []
+        var namespace = secret.metadata.namespace ?? self.namespace
+        if namespace == nil, kind != .clusterWide, let fallback = defaultNamespace {
+            namespace = fallback.namespace
+            warnings.append("no namespace in the input: sealed for namespace \"\(fallback.namespace)\" (\(fallback.origin)); pass -n to choose")
+        }
         let sealingScope: SealingScope
         switch (kind, namespace) {
         case (.strict, let namespace?): sealingScope = .strict(namespace: namespace, name: name)
@@ -66,7 +74,6 @@ public struct Sealer: Sendable {
             throw error("the Secret has no data or stringData; pass --allow-empty-data to seal it anyway")
         }
 
-        var warnings: [String] = []
         var template = secret.metadata
         template.name = name
         template.namespace = namespace

@@ -82,6 +82,41 @@ struct CLIControllerTests {
         }
     }
 
+    /// The README's by-hand flow ran `cachet cert` right after starting the controller: 503 (no key yet), an empty
+    /// file, and `seal` then failed. `cert` waits for a key being made; `--cert http://127.0.0.1:…` (a port-forward)
+    /// is accepted as `--controller-url` is.
+    @Test("cert waits for a controller still making its key; --cert takes plain http on loopback")
+    func certWhileStarting() async throws {
+        var clusterSettings = DevCluster.Settings()
+        clusterSettings.bookmarkInterval = .milliseconds(200)
+        let cluster = await DevCluster(settings: clusterSettings)
+        try await cluster.start()
+        cluster.failNextRequests(6, status: 503)  // the key manager cannot list its Secrets for a while
+        let client = try KubeClient(config: cluster.clientConfig(), retry: .init(maxAttempts: 1))
+        var settings = Controller.Settings(namespace: "kube-system", workers: 1)
+        settings.listen = .init(host: "127.0.0.1", port: 0)
+        settings.listenMetrics = .init(host: "127.0.0.1", port: 0)
+        settings.keys.keyBits = 2048
+        let controller = Controller(client: client, settings: settings, logger: .init(label: "test") { _ in LogCapture() })
+        let running = Task { try await controller.run() }
+        let ports = try #require(await controller.listeningPorts())
+        let url = "http://127.0.0.1:\(ports.api)"
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cachet-cert-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("cluster.crt").path
+        let fetched = try await Self.run(["cert", "--controller-url", url, "-w", file])
+        #expect(fetched.status == 0, "\(fetched.error)")
+        #expect(fetched.error.contains("has no sealing key yet; waiting"), "it did have to wait: \(fetched.error)")
+        #expect(try String(contentsOfFile: file, encoding: .utf8).hasPrefix("-----BEGIN CERTIFICATE-----"))
+        let sealed = try await Self.run(["seal", "--raw", "--scope", "cluster-wide", "--cert", url + "/v1/cert.pem"], stdin: "v")
+        #expect(sealed.status == 0 && !sealed.output.isEmpty, "\(sealed.error)")
+        await controller.shutdown()
+        _ = await running.result
+        try? await client.shutdown()
+        await cluster.shutdown()
+    }
+
     @Test("validate: exit 0 when all open; exit 1 naming each document that does not")
     func validate() async throws {
         try await Self.with { harness, directory, kubeconfig in
@@ -136,6 +171,22 @@ struct CLIControllerTests {
             let refused = try await Self.run(["reencrypt", "--controller-url", harness.apiURL, "-f", file.path])
             #expect(refused.status == 1 && refused.error.contains("nothing was written"), "\(refused.error)")
             #expect(try String(contentsOf: file, encoding: .utf8) == movedText)
+
+            // Several -f: each file is rewritten (once silently only the last); one that cannot be opened stops all.
+            let first = directory.appendingPathComponent("a.yaml"), second = directory.appendingPathComponent("b.yaml")
+            for (url, name) in [(first, "a"), (second, "b")] {
+                try Data(try ManifestFormat.yaml.writeBody(try ControllerHarness.sealed(name))).write(to: url)
+            }
+            let before = try [first, second].map { try String(contentsOf: $0, encoding: .utf8) }
+            let stopped = try await Self.run(["reencrypt", "--controller-url", harness.apiURL, "-f", first.path, "-f", file.path])
+            let firstAfter = try String(contentsOf: first, encoding: .utf8)
+            #expect(stopped.status == 1 && firstAfter == before[0])
+            let both = try await Self.run(["reencrypt", "--controller-url", harness.apiURL, "-f", first.path, "-f", second.path])
+            #expect(both.status == 0, "\(both.error)")
+            let after = try [first, second].map { try String(contentsOf: $0, encoding: .utf8) }
+            #expect(after[0] != before[0] && after[1] != before[1])
+            let validated = try await Self.run(["validate", "--controller-url", harness.apiURL, "-f", first.path, "-f", second.path])
+            #expect(validated.status == 0 && validated.error.contains("a.yaml") && validated.error.contains("b.yaml"), "\(validated.error)")
         }
     }
 }
