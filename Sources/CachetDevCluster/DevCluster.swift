@@ -162,6 +162,13 @@ public final class DevCluster: Sendable {
         faults.failNext(count, status: status, retryAfter: retryAfter)
     }
 
+    /// The next `count` requests with `method` (POST, PUT, …) whose path contains `path` get `status`; with
+    /// `afterApplying`, they are applied first: a write that raced another (409 on a POST reads as AlreadyExists),
+    /// or whose answer was lost.
+    public func failNextRequests(_ count: Int, status: Int, method: String, path: String, afterApplying: Bool = false) {
+        faults.failNext(count, status: status, retryAfter: nil, method: method, path: path, afterApplying: afterApplying)
+    }
+
     /// Forgets pending injected failures and delays.
     public func clearFaults() {
         faults.clear()

@@ -28,8 +28,11 @@ struct DevClusterResponder: HTTPResponder {
            request.headers[.authorization] != "Bearer \(token)" {
             return Self.failure(APIError(code: 401, reason: "Unauthorized", message: "Unauthorized"))
         }
-        if !Self.isHealthPath(request.uri.path), let fault = faults.takeFailure() {
-            var error = APIError(code: fault.status, reason: Self.reason(for: fault.status), message: "injected fault: HTTP \(fault.status)")
+        if !Self.isHealthPath(request.uri.path), let fault = faults.takeFailure(method: request.method.rawValue, path: request.uri.path) {
+            // A fault that lets the request happen first stands for a race lost to someone else's identical write.
+            if fault.afterApplying { _ = try? await route(request) }
+            let reason = fault.status == 409 && request.method == .post ? "AlreadyExists" : Self.reason(for: fault.status)
+            var error = APIError(code: fault.status, reason: reason, message: "injected fault: HTTP \(fault.status)")
             error.retryAfter = fault.retryAfter
             return Self.failure(error)
         }
@@ -350,16 +353,28 @@ final class FaultInjector: Sendable {
     struct Failure: Sendable {
         let status: Int
         let retryAfter: Int?
+        /// Only requests with this method, and a path containing `path`, meet it (others pass by); nil for any.
+        var method: String? = nil
+        var path: String? = nil
+        /// Apply the request, then answer with the failure anyway.
+        var afterApplying = false
     }
 
     private let state = Mutex<(failures: [Failure], delay: Duration?, stopping: Bool)>(([], nil, false))
 
-    func failNext(_ count: Int, status: Int, retryAfter: Int?) {
-        state.withLock { $0.failures += Array(repeating: Failure(status: status, retryAfter: retryAfter), count: count) }
+    func failNext(_ count: Int, status: Int, retryAfter: Int?, method: String? = nil, path: String? = nil, afterApplying: Bool = false) {
+        let failure = Failure(status: status, retryAfter: retryAfter, method: method, path: path, afterApplying: afterApplying)
+        state.withLock { $0.failures += Array(repeating: failure, count: count) }
     }
 
-    func takeFailure() -> Failure? {
-        state.withLock { $0.failures.isEmpty ? nil : $0.failures.removeFirst() }
+    /// The first pending failure for a request with `method` and `path`, taken.
+    func takeFailure(method: String, path: String) -> Failure? {
+        state.withLock { state in
+            guard let index = state.failures.firstIndex(where: { failure in
+                (failure.method == nil || failure.method == method) && (failure.path.map { path.contains($0) } ?? true)
+            }) else { return nil }
+            return state.failures.remove(at: index)
+        }
     }
 
     var delay: Duration? {

@@ -71,4 +71,20 @@ struct DeployManifestTests {
         #expect(version["subresources"]?["status"] != nil)
         #expect(version["additionalPrinterColumns"]?.arrayValue?.compactMap { $0["name"]?.stringValue } == ["Status", "Synced", "Age"])
     }
+
+    /// Two placeholder image names had crept in (deploy/ and the docs disagreed): there is one image.
+    @Test("deploy/ and the docs name one image")
+    func oneImage() throws {
+        var images: Set<String> = []
+        for folder in ["deploy", "docs"] {
+            let root = Support.repositoryRoot.appendingPathComponent(folder)
+            for case let url as URL in FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil)! {
+                guard ["yaml", "md"].contains(url.pathExtension), let text = try? String(contentsOf: url, encoding: .utf8) else { continue }
+                for line in text.split(separator: "\n") where line.contains("image: ") {
+                    images.insert(String(line.split(separator: "image: ")[1].split(separator: " ")[0]))
+                }
+            }
+        }
+        #expect(images == ["ghcr.io/cachet-dev/cachet-controller:0.1.0"], "\(images)")
+    }
 }

@@ -240,4 +240,12 @@ struct RunCommandTests {
         #expect(waited < 100, "still running 10 s after SIGTERM: \(log)")
         #expect(process.terminationStatus == 0, "\(log)")
     }
+
+    /// Help on stdout with exit 0 would land in a pipeline's output as if it were manifests.
+    @Test("no subcommand: exit 64, nothing on stdout")
+    func noSubcommand() throws {
+        let result = try Support.run(Support.executable, [])
+        #expect(result.status == 64 && result.output.isEmpty)
+        #expect(result.error.hasPrefix("cachet-controller: error: name a command"), "\(result.error)")
+    }
 }

@@ -74,14 +74,15 @@ public final class KeyManager: Service, Sendable {
         KeyRing(keys: keys.withLock { $0.map(\.privateKey) })
     }
 
-    /// The newest certificate, for sealing (nil until a key is loaded).
+    /// The newest certificate, for sealing (nil until the keys are ready: before that, a key older than the cutoff
+    /// may still be the newest loaded, and must not be handed out while its successor is being made).
     public var newestCertificatePEM: String? {
-        keys.withLock { $0.last?.certificatePEM }
+        isReady ? keys.withLock { $0.last?.certificatePEM } : nil
     }
 
-    /// The newest key, for re-encrypting (nil until a key is loaded).
+    /// The newest key, for re-encrypting (nil until the keys are ready).
     public var newestSealingKey: SealingKey? {
-        keys.withLock { $0.last?.sealingKey }
+        isReady ? keys.withLock { $0.last?.sealingKey } : nil
     }
 
     var newest: LoadedKey? { keys.withLock { $0.last } }
@@ -169,7 +170,9 @@ public final class KeyManager: Service, Sendable {
             let added = keys.withLock { keys -> Bool in
                 guard !keys.contains(where: { $0.privateKey.keyID == privateKey.keyID }) else { return false }
                 keys.append(loaded)
-                keys.sort { $0.orderTime < $1.orderTime }
+                // Ties (two certificates from the same second) are broken by key id, so the sealing key is the same on
+                // every start, whatever order the API server lists the Secrets in.
+                keys.sort { ($0.orderTime, $0.privateKey.keyID.hex) < ($1.orderTime, $1.privateKey.keyID.hex) }
                 return true
             }
             if added { logger.info("registered a sealing key", metadata: ["secret": "\(name)", "keyID": "\(privateKey.keyID)"]) }

@@ -281,7 +281,8 @@ public final class Reconciler: Service, Sendable {
                 _ = try? await client.recordEvent(about: sealedObject, type: "Warning", reason: failure.eventReason,
                                                   message: failure.message, component: settings.component)
             }
-            _ = await writeStatus(sealedObject, synced: false, message: failure.message)
+            // Counted once: this failure is already in unseal_errors_total, whether or not its status can be written.
+            _ = await writeStatus(sealedObject, synced: false, message: failure.message, countingFailure: false)
             return false
         }
     }
@@ -300,7 +301,7 @@ public final class Reconciler: Service, Sendable {
         let key = namespace + "/" + name
         // The Secret is read first (live, never from a cache): if it, the SealedSecret and the keys are as they were
         // when this controller last brought them in line, there is nothing to decrypt.
-        let current: ManifestValue?
+        var current: ManifestValue?
         do {
             current = try await client.get(.secrets, name: name, namespace: namespace)
         } catch let error as KubeError where error.code == .notFound {
@@ -336,17 +337,24 @@ public final class Reconciler: Service, Sendable {
         ])
         if !skipOwner { desired.setValue(.array([ownerReference]), at: ["metadata", "ownerReferences"]) }
 
-        guard let existing = current else {
+        if current == nil {
             do {
                 let created = try await client.create(.secrets, desired, namespace: namespace)
                 inLine.withLock { $0[key] = fingerprint(created) }
                 return true
             } catch let error as KubeError where error.code == .alreadyExists {
-                throw ReconcileFailure(reason: "update", message: "the Secret appeared while it was being created; will retry")
+                // It appeared since the GET: read it and go on as for a Secret that was there (taken over, patched, or
+                // refused as unmanaged) instead of reporting a failure that the retry would contradict.
+                do {
+                    current = try await client.get(.secrets, name: name, namespace: namespace)
+                } catch {
+                    throw ReconcileFailure(reason: "update", message: "the Secret appeared while it was being created, and cannot be read: \(error)")
+                }
             } catch {
                 throw ReconcileFailure(reason: "update", message: "cannot create the Secret: \(error)")
             }
         }
+        guard let existing = current else { throw ReconcileFailure(reason: "update", message: "the Secret cannot be read") }
 
         let annotations = existing.value(at: ["metadata", "annotations"])
         let managed = annotations?[Annotations.managed]?.stringValue == "true"
@@ -399,7 +407,9 @@ public final class Reconciler: Service, Sendable {
     /// observed (Bitnami's rule: a changed message alone does not justify a write).
     /// Returns false when the status could not be written, so that the object is retried (the retry costs a GET: the
     /// Secret is already in line).
-    private func writeStatus(_ sealedObject: ManifestValue, synced: Bool, message: String, isRetry: Bool = false) async -> Bool {
+    private func writeStatus(
+        _ sealedObject: ManifestValue, synced: Bool, message: String, isRetry: Bool = false, countingFailure: Bool = true
+    ) async -> Bool {
         guard settings.updateStatus else { return true }
         let generation = sealedObject.value(at: ["metadata", "generation"]) ?? .number("0")
         let conditions = sealedObject.value(at: ["status", "conditions"])?.arrayValue ?? []
@@ -436,10 +446,12 @@ public final class Reconciler: Service, Sendable {
                                                     namespace: sealedObject.string(at: ["metadata", "namespace"]))
             else { return false }
             guard Self.generation(fresh) == Self.generation(sealedObject) else { return true }
-            return await writeStatus(fresh, synced: synced, message: message, isRetry: true)
+            return await writeStatus(fresh, synced: synced, message: message, isRetry: true, countingFailure: countingFailure)
         } catch {
             logger.debug("status not written; will retry", metadata: ["reason": "\(error)"])
-            metrics.unsealError(reason: "status", namespace: sealedObject.string(at: ["metadata", "namespace"]) ?? "")
+            if countingFailure {
+                metrics.unsealError(reason: "status", namespace: sealedObject.string(at: ["metadata", "namespace"]) ?? "")
+            }
             return false
         }
     }
