@@ -31,7 +31,7 @@ struct DevClusterResponder: HTTPResponder {
         if !Self.isHealthPath(request.uri.path), let fault = faults.takeFailure(method: request.method.rawValue, path: request.uri.path) {
             // A fault that lets the request happen first stands for a race lost to someone else's identical write.
             if fault.afterApplying { _ = try? await route(request) }
-            let reason = fault.status == 409 && request.method == .post ? "AlreadyExists" : Self.reason(for: fault.status)
+            let reason = fault.afterApplying && fault.status == 409 && request.method == .post ? "AlreadyExists" : Self.reason(for: fault.status)
             var error = APIError(code: fault.status, reason: reason, message: "injected fault: HTTP \(fault.status)")
             error.retryAfter = fault.retryAfter
             return Self.failure(error)

@@ -56,6 +56,8 @@ final class ControllerHarness: Sendable {
             _ = try? await running.value
             throw KubeError(.transport, "the controller did not start")
         }
+        // Tests start from a controller with its keys loaded (the certificate is served only from then on).
+        await controller.keys.waitUntilReady()
         return ControllerHarness(cluster: cluster, client: client, controller: controller, logs: logs,
                                  apiURL: "http://127.0.0.1:\(ports.api)", metricsURL: "http://127.0.0.1:\(ports.metrics)", running: running)
     }

@@ -157,8 +157,9 @@ struct KubeClientTests {
         let first = try await client.create(.configMaps, .configMap("a", labels: ["app": "x"]))
         _ = try await client.create(.configMaps, .configMap("b"))
         _ = try await client.create(.configMaps, .configMap("c", labels: ["app": "x"]))
+        // A generous timeout: the loop below ends at the first bookmark, and a loaded machine must not end the watch first.
         var events = client.watch(.configMaps, namespace: "default", resourceVersion: first.resourceVersion, labelSelector: "app=x",
-                                  timeoutSeconds: 5).makeAsyncIterator()
+                                  timeoutSeconds: 60).makeAsyncIterator()
         var replayed = try await events.next()
         while replayed?.kind == .bookmark { replayed = try await events.next() }
         #expect(replayed?.kind == .added && replayed?.object.name == "c", "b does not match the selector")
