@@ -3,13 +3,19 @@ import Glibc
 #endif
 import ArgumentParser
 import CachetCrypto
+import CachetKubeConfig
 import CachetManifests
 
 /// The whole of `cachet`'s `main`: parse, run, and turn every failure into `cachet: error: …` with the right exit
 /// code (64 for usage mistakes, 1 for everything else).
 public enum CachetMain {
-    public static func run(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
+    public static func run(
+        _ arguments: [String] = Array(CommandLine.arguments.dropFirst()), programName: String = CommandLine.arguments.first ?? "cachet"
+    ) -> Never {
         ProcessHardening.apply()
+        // Called as `kubeseal` (a symlink), or `cachet kubeseal …`: kubeseal's command line, errors and exit codes.
+        if programName.split(separator: "/").last == "kubeseal" { runKubeseal(arguments) }
+        if arguments.first == KubesealCommand._commandName { runKubeseal(Array(arguments.dropFirst())) }
         // `cachet seal` is the command run most, often in loops and hooks: it is parsed on its own, which spares
         // building the whole command tree (argument-parser reflects over every command it visits) — about a tenth of
         // its start-up. Help, usage and errors read the same ("cachet seal …").
@@ -54,6 +60,38 @@ public enum CachetMain {
             StandardStreams.diagnose(text)
             exit(exitCode.rawValue)
         }
+    }
+
+    /// kubeseal's way: `error: …` on stderr and exit 1 for every failure of the command, exit 2 for a command line
+    /// the flag parser refuses (as pflag does); help and version on stdout.
+    static func runKubeseal(_ arguments: [String]) -> Never {
+        do {
+            var command = try KubesealCommand.parseAsRoot(GoFlags.normalizingBooleans(arguments, booleans: KubesealCommand.booleanOptions))
+            try command.run()
+            exit(0)
+        } catch let failure as CommandFailure {
+            kubesealReport(failure.message, hint: failure.hint)
+        } catch let failure as CachetCryptoError {
+            kubesealReport(failure.message, hint: nil)
+        } catch let failure as ManifestError {
+            kubesealReport(failure.description, hint: nil)
+        } catch let failure as FileError {
+            kubesealReport(failure.message, hint: failure.hint)
+        } catch {
+            let message = KubesealCommand.fullMessage(for: error)
+            if KubesealCommand.exitCode(for: error) == .success {
+                print(message)
+                exit(0)
+            }
+            StandardStreams.diagnose(message.hasPrefix("Error: ") ? "error: " + message.dropFirst(7) : message)
+            exit(2)
+        }
+        exit(1)
+    }
+
+    private static func kubesealReport(_ message: String, hint: String?) {
+        StandardStreams.diagnose("error: \(message)")
+        if let hint { StandardStreams.diagnose("hint: \(hint)") }
     }
 
     private static func report(_ message: String, hint: String?) {

@@ -15,6 +15,13 @@ enum KeyFiles {
     /// Reads the key to seal to: a PEM certificate or public key, `tls.crt` in a key directory, or an `https://` URL
     /// (verified against `certificateAuthority` when given, else the system's trust store).
     static func readSealingKey(at location: String, certificateAuthority: String? = nil) throws -> SealingKey {
+        let (pem, source) = try readCertificate(at: location, certificateAuthority: certificateAuthority)
+        return try sealingKey(pem: pem, source: source)
+    }
+
+    /// The PEM bytes `--cert` names (see ``readSealingKey(at:certificateAuthority:)``), unchecked, and the name of
+    /// where they came from for messages.
+    static func readCertificate(at location: String, certificateAuthority: String? = nil) throws -> (pem: [UInt8], source: String) {
         let lowered = location.lowercased()
         let pem: [UInt8]
         let source: String
@@ -49,7 +56,7 @@ enum KeyFiles {
                                      hint: "was it written by a command that failed? fetch it again (cachet cert -w \(source))")
             }
         }
-        return try sealingKey(pem: pem, source: source)
+        return (pem, source)
     }
 
     /// The key of a PEM certificate or public key; errors name `source`.

@@ -118,11 +118,7 @@ struct RunCommand: AsyncParsableCommand {
 
     /// Rewrites a bare boolean option (no value follows) into `--option=true`, as Go's flag package reads it.
     static func normalizingBooleans(_ arguments: [String]) -> [String] {
-        arguments.enumerated().map { index, argument in
-            guard booleanOptions.contains(argument) else { return argument }
-            let next = arguments.indices.contains(index + 1) ? arguments[index + 1] : nil
-            return next == "true" || next == "false" ? argument : argument + "=true"
-        }
+        GoFlags.normalizingBooleans(arguments, booleans: booleanOptions)
     }
 
     func run() async throws {
@@ -291,11 +287,10 @@ struct RunCommand: AsyncParsableCommand {
     private func boolean(_ given: Bool?, _ flag: String, _ environment: [String: String]) throws -> Bool? {
         if let given { return given }
         guard let raw = value(nil, flag, environment) else { return nil }
-        switch raw.lowercased() {
-        case "true", "1", "t": return true
-        case "false", "0", "f": return false
-        default: throw UsageError("SEALED_SECRETS_\(Self.variable(flag)): not true or false: \(raw)")
+        guard let parsed = GoFlags.boolean(raw) else {
+            throw UsageError("SEALED_SECRETS_\(Self.variable(flag)): not true or false: \(raw)")
         }
+        return parsed
     }
 
     /// The flag's value, else its `SEALED_SECRETS_` variable (an empty variable counts as unset).
@@ -314,7 +309,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     static func variable(_ flag: String) -> String {
-        flag.uppercased().replacingOccurrences(of: "-", with: "_")
+        String(GoFlags.variable(prefix: "", flag: flag).dropFirst())
     }
 
     static func serviceAccountNamespace() -> String? {
