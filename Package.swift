@@ -143,6 +143,12 @@ let package = Package(
             ],
             path: "Benchmarks/cachet-bench"
         ),
+        // Fuzz targets for every parser untrusted bytes reach: libFuzzer's under scripts/fuzz, a corpus replayer otherwise.
+        .executableTarget(
+            name: "cachet-fuzz",
+            dependencies: ["CachetCrypto", "CachetManifests", "CachetTransport"],
+            path: "Fuzz/cachet-fuzz"
+        ),
         // The baseline for `cachet seal`'s start-up time: an argument-parser CLI that does nothing.
         .executableTarget(
             name: "trivial-cli",

@@ -128,7 +128,7 @@ enum DER {
 }
 
 /// The public half of an RSA key as numbers, read from DER without OpenSSL.
-struct RSAPublicNumbers: Sendable, Equatable {
+package struct RSAPublicNumbers: Sendable, Equatable {
     /// n, big-endian, no leading zeros.
     let modulus: [UInt8]
     /// e, big-endian, no leading zeros.
@@ -156,7 +156,7 @@ struct RSAPublicNumbers: Sendable, Equatable {
 
     /// PKCS#1 `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`. Throws ``DER/Malformed``, or
     /// ``CachetCryptoError/Code/unsupportedKey`` for a modulus over ``maximumModulusBytes``.
-    init(pkcs1 bytes: ArraySlice<UInt8>) throws {
+    package init(pkcs1 bytes: ArraySlice<UInt8>) throws {
         var reader = DER.Reader(try DER.single(bytes, DER.sequence).contents)
         let modulus = try DER.unsignedInteger(reader.next(DER.integer))
         let exponent = try DER.unsignedInteger(reader.next(DER.integer))
@@ -175,7 +175,7 @@ struct RSAPublicNumbers: Sendable, Equatable {
 
     /// Reads a SubjectPublicKeyInfo. A key of another type throws ``CachetCryptoError/Code/unsupportedKey`` naming
     /// it; anything malformed throws ``DER/Malformed``.
-    init(subjectPublicKeyInfo bytes: ArraySlice<UInt8>) throws {
+    package init(subjectPublicKeyInfo bytes: ArraySlice<UInt8>) throws {
         var reader = DER.Reader(try DER.single(bytes, DER.sequence).contents)
         var algorithm = DER.Reader(try reader.next(DER.sequence).contents)
         let oid = Array(try algorithm.next(DER.objectIdentifier).contents)
@@ -206,13 +206,13 @@ struct RSAPublicNumbers: Sendable, Equatable {
 }
 
 /// The parts of an X.509 certificate a sealer needs — validity and public key — read without OpenSSL.
-struct CertificateFields {
+package struct CertificateFields {
     let notBefore: Date
     let notAfter: Date
     let publicKey: RSAPublicNumbers
 
     /// Reads `Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signature }` (RFC 5280 §4.1).
-    init(der: ArraySlice<UInt8>) throws {
+    package init(der: ArraySlice<UInt8>) throws {
         var certificate = DER.Reader(try DER.single(der, DER.sequence).contents)
         var tbs = DER.Reader(try certificate.next(DER.sequence).contents)
         _ = try tbs.optional(DER.explicitTag0)                 // version

@@ -135,3 +135,15 @@ public struct SealedSecretManifest: Sendable {
         ])
     }
 }
+
+extension SealedSecretManifest {
+    /// The one SealedSecret in `bytes` (JSON or YAML), or nil: several documents (Bitnami's issue #114), another kind,
+    /// or a malformed one. For bodies sent by anyone (the controller's `/v1/verify` and `/v1/rotate`): read with the
+    /// default limits for untrusted input, and a fuzz target of its own.
+    public static func single(in bytes: [UInt8]) -> SealedSecretManifest? {
+        guard let documents = try? ManifestReader.documents(in: bytes),
+              let objects = try? ManifestReader.objects(in: documents), objects.count == 1
+        else { return nil }
+        return try? SealedSecretManifest(objects[0])
+    }
+}

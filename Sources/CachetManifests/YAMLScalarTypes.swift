@@ -255,7 +255,7 @@ extension YAMLScalarTypes {
     /// `0x1F` is `31`, `0755` is `493`, `1_000` is `1000`, `+.5` is `0.5`. Nil for what JSON cannot spell or go-yaml
     /// reads as text: infinities, NaN, base 60, integers beyond 64 bits. Written verbatim, such scalars made invalid
     /// JSON (`{"mode":0755}`) that `cachet validate` and `reencrypt` sent to the controller.
-    static func jsonNumber(_ text: String) -> String? {
+    package static func jsonNumber(_ text: String) -> String? {
         let bytes = Array(text.utf8)
         if JSONReader.isJSONNumber(bytes) { return text }
         var body = bytes.filter { $0 != UInt8(ascii: "_") }

@@ -81,6 +81,32 @@ public enum BlockingHTTP {
     }
 }
 
+extension BlockingHTTP {
+    /// Reads `bytes` as a whole HTTP/1.1 answer, as ``send(_:tls:timeoutSeconds:maxBodyBytes:)`` reads one from a
+    /// server (for the fuzz target and tests: the same parser, fed from memory).
+    package static func parseResponse(_ bytes: [UInt8], maxBodyBytes: Int = 16 << 20) throws -> Response {
+        var reader = ResponseReader(channel: MemoryChannel(bytes: bytes), maxBodyBytes: maxBodyBytes)
+        return try reader.read()
+    }
+}
+
+/// Bytes from memory, handed out in pieces of at most 7 bytes so that reads split lines and headers as a network would.
+final class MemoryChannel: ByteChannel {
+    private var remaining: ArraySlice<UInt8>
+
+    init(bytes: [UInt8]) {
+        remaining = bytes[...]
+    }
+
+    func write(_ bytes: [UInt8]) throws {}
+
+    func read(max: Int) throws -> [UInt8] {
+        let piece = remaining.prefix(min(max, 7))
+        remaining = remaining.dropFirst(piece.count)
+        return Array(piece)
+    }
+}
+
 /// scheme://host[:port]/path?query
 struct URLParts {
     let isTLS: Bool

@@ -211,3 +211,22 @@ enum FreePort {
         }
     }
 }
+
+/// Every input in Fuzz/corpus (seeds, and crashes found once and fixed) runs through its fuzz target in the plain
+/// build: a regression of any of them fails the suite even where libFuzzer is not run.
+struct FuzzCorpusReplayTests {
+    static let replayer = CachetProcess.executable.deletingLastPathComponent().appendingPathComponent("cachet-fuzz")
+    static let corpus = CachetProcess.repositoryRoot.appendingPathComponent("Fuzz/corpus")
+
+    @Test("the fuzz corpora replay cleanly", arguments: ["yaml", "json", "scalar", "base64", "der", "envelope", "http-response", "controller-body"])
+    func replay(target: String) throws {
+        let directory = Self.corpus.appendingPathComponent(target)
+        let inputs = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        #expect(!inputs.isEmpty, "no seeds for \(target)")
+        var environment = ProcessInfo.processInfo.environment
+        environment["CACHET_FUZZ_KEY"] = CachetProcess.repositoryRoot.appendingPathComponent("Fuzz/keys/tls.key").path
+        let result = try CachetProcess.run([target, directory.path], environment: environment, executable: Self.replayer)
+        #expect(result.status == 0, "\(result.error)")
+        #expect(result.outputText.contains("\(inputs.count) inputs replayed"), "\(result.outputText)")
+    }
+}

@@ -123,7 +123,7 @@ struct ControllerAPI: HTTPResponder {
 
     /// Reads, bounds and does one verify or rotate request (on the worker thread).
     private func decryptingWork(path: String, body: [UInt8], client: String) -> Response {
-        guard let sealed = Self.oneSealedSecret(body) else {
+        guard let sealed = SealedSecretManifest.single(in: body) else {
             return Self.text(.badRequest, "the body must be exactly one SealedSecret (JSON or YAML)\n")
         }
         let items = sealed.encryptedData.count
@@ -185,15 +185,6 @@ struct ControllerAPI: HTTPResponder {
             }
             return .failure(.tooSlow)
         }
-    }
-
-    /// The one SealedSecret in `bytes`, or nil: several documents (Bitnami's issue #114), another kind, or a
-    /// malformed one. The parse limits are the defaults for untrusted input.
-    static func oneSealedSecret(_ bytes: [UInt8]) -> SealedSecretManifest? {
-        guard let documents = try? ManifestReader.documents(in: bytes),
-              let objects = try? ManifestReader.objects(in: documents), objects.count == 1
-        else { return nil }
-        return try? SealedSecretManifest(objects[0])
     }
 
     /// Who the request is from, for rate limiting. Through the API server's service proxy (how the CLI and kubeseal
