@@ -157,6 +157,11 @@ let package = Package(
         ),
 
 
+        // What several test targets need (loopback sockets for hand-played servers and clients).
+        .target(
+            name: "CachetTestSupport",
+            path: "Tests/CachetTestSupport"
+        ),
         .testTarget(
             name: "CachetCryptoTests",
             dependencies: ["CachetCrypto"],
@@ -169,18 +174,18 @@ let package = Package(
         ),
         .testTarget(
             name: "CachetKubeTests",
-            dependencies: ["CachetKube", "CachetDevCluster", "CachetManifests", "CachetCrypto", "CachetTransport"]
+            dependencies: ["CachetKube", "CachetDevCluster", "CachetManifests", "CachetCrypto", "CachetTransport", "CachetTestSupport"]
         ),
         .testTarget(
             name: "CachetControllerTests",
             dependencies: [
-                "CachetController", "CachetManifests", "CachetCrypto", "CachetDevCluster", "CachetKube", "CachetTransport",
+                "CachetController", "CachetManifests", "CachetCrypto", "CachetDevCluster", "CachetKube", "CachetTransport", "CachetTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
             name: "CachetCLITests",
-            dependencies: ["CachetCLI", "CachetManifests", "CachetCrypto", "CachetDevCluster"]
+            dependencies: ["CachetCLI", "CachetManifests", "CachetCrypto", "CachetDevCluster", "CachetTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 import Foundation
+import CachetTestSupport
 import Testing
 
 /// Inputs crafted to hang or crash the CLI (issue 10's list): each must end in a clean result or a one-line error.
@@ -147,7 +148,8 @@ final class OpenSSLServer {
     private let process = Process()
 
     init(arguments: [String], directory: URL, environment: [String: String]) throws {
-        port = try FreePort.find()
+        guard let port = LoopbackSockets.freePort() else { throw CocoaError(.fileWriteUnknown) }
+        self.port = port
         process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         process.arguments = ["s_server", "-accept", "127.0.0.1:\(port)", "-quiet"] + arguments
         process.currentDirectoryURL = directory
@@ -157,7 +159,7 @@ final class OpenSSLServer {
         try process.run()
         // Ready when it accepts a connection.
         for _ in 0..<100 {
-            if FreePort.isListening(port) { return }
+            if LoopbackSockets.isListening(port) { return }
             Thread.sleep(forTimeInterval: 0.05)
         }
         throw CocoaError(.fileReadUnknown, userInfo: ["reason": "openssl s_server did not start"])
@@ -180,35 +182,6 @@ enum OpenSSLCommand {
         try process.run()
         process.waitUntilExit()
         return process.terminationStatus
-    }
-}
-
-enum FreePort {
-    /// A port the kernel just handed out and released (another process could take it first; tests accept that).
-    static func find() throws -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
-        }
-        guard bound else { throw CocoaError(.fileWriteUnknown) }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    static func isListening(_ port: Int) -> Bool {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
     }
 }
 

@@ -3,6 +3,7 @@ import CachetManifests
 import CachetTransport
 import Foundation
 import Synchronization
+import CachetTestSupport
 import Testing
 @testable import CachetController
 
@@ -99,16 +100,8 @@ final class FloodState: Sendable {
 /// Sends a POST head, then its body a byte at a time; returns what the server answered (or "" if nothing).
 enum SlowClient {
     static func post(port: Int, declaredLength: Int, bytesEvery pause: Duration, count: Int) throws -> String {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard let descriptor = LoopbackSockets.connect(port: port) else { throw CocoaError(.fileReadUnknown) }
         defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-        guard connected else { throw CocoaError(.fileReadUnknown) }
         var timeout = timeval(tv_sec: 0, tv_usec: Int(pause.components.attoseconds / 1_000_000_000_000))
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let head = "POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(declaredLength)\r\n\r\n"

@@ -87,34 +87,18 @@ struct CLIControllerTests {
     /// is accepted as `--controller-url` is.
     @Test("cert waits for a controller still making its key; --cert takes plain http on loopback")
     func certWhileStarting() async throws {
-        var clusterSettings = DevCluster.Settings()
-        clusterSettings.bookmarkInterval = .milliseconds(200)
-        let cluster = await DevCluster(settings: clusterSettings)
-        try await cluster.start()
-        cluster.failNextRequests(6, status: 503)  // the key manager cannot list its Secrets for a while
-        let client = try KubeClient(config: cluster.clientConfig(), retry: .init(maxAttempts: 1))
-        var settings = Controller.Settings(namespace: "kube-system", workers: 1)
-        settings.listen = .init(host: "127.0.0.1", port: 0)
-        settings.listenMetrics = .init(host: "127.0.0.1", port: 0)
-        settings.keys.keyBits = 2048
-        let controller = Controller(client: client, settings: settings, logger: .init(label: "test") { _ in LogCapture() })
-        let running = Task { try await controller.run() }
-        let ports = try #require(await controller.listeningPorts())
-        let url = "http://127.0.0.1:\(ports.api)"
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cachet-cert-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let file = directory.appendingPathComponent("cluster.crt").path
-        let fetched = try await Self.run(["cert", "--controller-url", url, "-w", file])
-        #expect(fetched.status == 0, "\(fetched.error)")
-        #expect(fetched.error.contains("has no sealing key yet; waiting"), "it did have to wait: \(fetched.error)")
-        #expect(try String(contentsOfFile: file, encoding: .utf8).hasPrefix("-----BEGIN CERTIFICATE-----"))
-        let sealed = try await Self.run(["seal", "--raw", "--scope", "cluster-wide", "--cert", url + "/v1/cert.pem"], stdin: "v")
-        #expect(sealed.status == 0 && !sealed.output.isEmpty, "\(sealed.error)")
-        await controller.shutdown()
-        _ = await running.result
-        try? await client.shutdown()
-        await cluster.shutdown()
+        try await ControllerHarness.withKeysDelayed(failures: 6) { url in
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cachet-cert-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let file = directory.appendingPathComponent("cluster.crt").path
+            let fetched = try await Self.run(["cert", "--controller-url", url, "-w", file])
+            #expect(fetched.status == 0, "\(fetched.error)")
+            #expect(fetched.error.contains("has no sealing key yet; waiting"), "it did have to wait: \(fetched.error)")
+            #expect(try String(contentsOfFile: file, encoding: .utf8).hasPrefix("-----BEGIN CERTIFICATE-----"))
+            let sealed = try await Self.run(["seal", "--raw", "--scope", "cluster-wide", "--cert", url + "/v1/cert.pem"], stdin: "v")
+            #expect(sealed.status == 0 && !sealed.output.isEmpty, "\(sealed.error)")
+        }
     }
 
     @Test("validate: exit 0 when all open; exit 1 naming each document that does not")

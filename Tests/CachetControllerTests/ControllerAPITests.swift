@@ -110,31 +110,15 @@ struct ControllerAPITests {
 
     @Test("the API answers /healthz before any key exists; cert.pem says 503 until one is loaded")
     func upBeforeKeys() async throws {
-        var clusterSettings = DevCluster.Settings()
-        clusterSettings.bookmarkInterval = .milliseconds(200)
-        let cluster = await DevCluster(settings: clusterSettings)
-        try await cluster.start()
         // Every request fails for a while: the key manager cannot list its Secrets.
-        cluster.failNextRequests(5, status: 503)
-        let client = try KubeClient(config: cluster.clientConfig(), retry: .init(maxAttempts: 1))
-        var settings = Controller.Settings(namespace: "kube-system", workers: 1)
-        settings.listen = .init(host: "127.0.0.1", port: 0)
-        settings.listenMetrics = .init(host: "127.0.0.1", port: 0)
-        settings.keys.keyBits = 2048
-        let controller = Controller(client: client, settings: settings, logger: .init(label: "test") { _ in LogCapture() })
-        let running = Task { try await controller.run() }
-        let ports = try #require(await controller.listeningPorts())
-        let base = "http://127.0.0.1:\(ports.api)"
-        let harness = try await ControllerHarness.start()  // only for its HTTP helper
-        let health = try await harness.request(base + "/healthz")
-        #expect(health.status == 200 && String(decoding: health.body, as: UTF8.self) == "ok\n")
-        #expect(try await harness.request(base + "/v1/cert.pem").status == 503)
-        try await eventually("a key once the API server answers") { try await harness.request(base + "/v1/cert.pem").status == 200 }
-        await harness.close()
-        await controller.shutdown()
-        _ = await running.result
-        try? await client.shutdown()
-        await cluster.shutdown()
+        try await ControllerHarness.withKeysDelayed(failures: 5) { base in
+            let harness = try await ControllerHarness.start()  // only for its HTTP helper
+            defer { Task { await harness.close() } }
+            let health = try await harness.request(base + "/healthz")
+            #expect(health.status == 200 && String(decoding: health.body, as: UTF8.self) == "ok\n")
+            #expect(try await harness.request(base + "/v1/cert.pem").status == 503)
+            try await eventually("a key once the API server answers") { try await harness.request(base + "/v1/cert.pem").status == 200 }
+        }
     }
 
     @Test("/metrics: Bitnami's names in the Prometheus text format, accepted by promtool")

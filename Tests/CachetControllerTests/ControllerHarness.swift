@@ -106,6 +106,37 @@ final class ControllerHarness: Sendable {
         #expect(!harness.logs.text.contains(Support.canary), "a value reached the logs")
     }
 
+    /// A controller whose API server answers its first `failures` requests with 503, so that its keys load only
+    /// after a while (its HTTP API is up meanwhile); `body` gets the API's base URL. Everything stops afterwards.
+    static func withKeysDelayed(failures: Int, _ body: (String) async throws -> Void) async throws {
+        var clusterSettings = DevCluster.Settings()
+        clusterSettings.bookmarkInterval = .milliseconds(200)
+        let cluster = await DevCluster(settings: clusterSettings)
+        try await cluster.start()
+        cluster.failNextRequests(failures, status: 503)
+        let client = try KubeClient(config: cluster.clientConfig(), retry: .init(maxAttempts: 1))
+        var settings = Controller.Settings(namespace: namespace, workers: 1)
+        settings.listen = .init(host: "127.0.0.1", port: 0)
+        settings.listenMetrics = .init(host: "127.0.0.1", port: 0)
+        settings.keys.keyBits = 2048
+        let controller = Controller(client: client, settings: settings, logger: .init(label: "test") { _ in LogCapture() })
+        let running = Task { try await controller.run() }
+        func stop() async {
+            await controller.shutdown()
+            _ = await running.result
+            try? await client.shutdown()
+            await cluster.shutdown()
+        }
+        do {
+            let ports = try #require(await controller.listeningPorts())
+            try await body("http://127.0.0.1:\(ports.api)")
+        } catch {
+            await stop()
+            throw error
+        }
+        await stop()
+    }
+
     // MARK: - Objects
 
     /// The fixture key as Bitnami stores keys.

@@ -4,6 +4,7 @@ import CachetKube
 import CachetManifests
 import Foundation
 import Logging
+import CachetTestSupport
 import Testing
 @testable import CachetController
 
@@ -192,18 +193,9 @@ struct RunCommandTests {
     /// server at all, must both end in a prompt exit 0.
     @Test("SIGTERM while the keys cannot be loaded: a prompt, clean exit", arguments: [true, false])
     func shutdownWhileLoadingKeys(blackHole: Bool) async throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
-        }
         // Listening but never accepting: connections complete and no answer ever comes. Without listen, refused.
-        if blackHole { listen(listener, 16) }
-        let apiPort = Int(UInt16(bigEndian: address.sin_port))
+        let (listener, apiPort) = try #require(LoopbackSockets.bind(listening: blackHole))
+        defer { close(listener) }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cachet-run-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -3,6 +3,7 @@ import CachetDevCluster
 import CachetManifests
 import CachetTransport
 import Foundation
+import CachetTestSupport
 import Testing
 
 /// The CLI's blocking HTTP/1.1 client, against the dev cluster over HTTP and HTTPS.
@@ -120,17 +121,9 @@ final class ScriptedServer: @unchecked Sendable {
     private let listener: Int32
 
     init(chunks: [[UInt8]], pause: Duration = .zero) throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard let (listener, port) = LoopbackSockets.bind(listening: true, backlog: 1) else { throw CocoaError(.fileWriteUnknown) }
         self.listener = listener
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
-        }
-        guard bound, listen(listener, 1) == 0 else { throw CocoaError(.fileWriteUnknown) }
-        port = Int(UInt16(bigEndian: address.sin_port))
+        self.port = port
         Thread {
             let connection = accept(listener, nil, nil)
             guard connection >= 0 else { return }
