@@ -138,7 +138,8 @@ let package = Package(
         .executableTarget(
             name: "cachet-bench",
             dependencies: [
-                "CachetCrypto", "CachetManifests", "CachetController", "CachetDevCluster", "CachetKube",
+                "CachetCrypto", "CachetManifests", "CachetController", "CachetDevCluster", "CachetKube", "CachetTransport",
+                .product(name: "Logging", package: "swift-log"),
                 "CYAML",  // the bare libyaml baseline
             ],
             path: "Benchmarks/cachet-bench"

@@ -4,6 +4,7 @@
 //   swift run -c release cachet-bench yaml [--megabytes M]
 //   swift run -c release cachet-bench render [--objects N] [--key PEM]
 //   swift run -c release cachet-bench controller [--objects N] [--items K] [--workers W]   (run from the repository root)
+//   swift run -c release cachet-bench api [--clients N] [--items K] [--seconds S]            (run from the repository root)
 //
 // crypto:
 // Budget (DESIGN.md): opening a v1 value costs at most 1.10 × one bare OpenSSL RSA-4096 OAEP private operation on
@@ -70,6 +71,10 @@ func report(_ label: String, _ samples: [Sample]) {
 let arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.first == "yaml" {
     try YAMLBenchmark.run(Array(arguments.dropFirst()))
+    exit(0)
+}
+if arguments.first == "api" {
+    try await APIBenchmark.run(Array(arguments.dropFirst()))
     exit(0)
 }
 if arguments.first == "controller" {

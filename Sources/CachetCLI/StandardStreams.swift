@@ -24,7 +24,9 @@ enum StandardStreams {
 
     /// A diagnostic line on stderr. Failures to write diagnostics are ignored: there is nowhere left to report them.
     static func diagnose(_ line: String) {
-        var copy = line + "\n"
+        // One line, always: names and file names in diagnostics come from input, and their control characters (a
+        // newline forging a "success" line, a terminal escape) are shown escaped.
+        var copy = line.escapingControlCharacters() + "\n"
         copy.withUTF8 { buffer in try? write(UnsafeRawBufferPointer(buffer), to: 2) }
     }
 

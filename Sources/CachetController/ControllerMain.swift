@@ -78,7 +78,7 @@ struct RenderExit: Error {
 /// Unbuffered stderr.
 enum Diagnostics {
     static func write(_ line: String) {
-        var text = line + "\n"
+        var text = line.escapingControlCharacters() + "\n"  // input-borne names must not split or forge lines
         text.withUTF8 { buffer in try? SecretFiles.write(UnsafeRawBufferPointer(buffer), to: 2) }
     }
 }

@@ -62,6 +62,12 @@ enum RenderInputs {
                 if isDirectory {
                     if visited.insert(real).inserted { subdirectories.append(path) }
                 } else if seenFiles.insert(real).inserted {
+                    // Only regular files: a FIFO would block the read for ever (a repository cannot carry one, but a
+                    // shared checkout could).
+                    var status = stat()
+                    guard stat(real, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+                        throw FileError("\(path) is not a regular file; render reads only regular files from directories")
+                    }
                     found.append(path)
                 }
             }

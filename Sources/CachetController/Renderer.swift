@@ -118,6 +118,12 @@ public struct Renderer: Sendable {
         let isJSON = bytes.withUnsafeBytes { ManifestReader.isJSON($0) }
         var targets: [Target] = []
         for object in try ManifestReader.objects(in: documents) where isSealedSecret(object.node) {
+            // Replacing a node drops any anchor on it (or inside it): an alias elsewhere in the document would then
+            // dangle, and the output would not be the YAML it claims to be. Refused rather than passed on.
+            if let document = documents.first(where: { $0.index == object.document }), containsAlias(document.root) {
+                throw ManifestError("\(object.label): a document with YAML aliases (*name) cannot have its SealedSecret replaced "
+                                    + "without breaking them; expand the aliases", at: object.node.start, document: object.document)
+            }
             let node = object.node
             let style: Target.Style
             if object.itemIndex != nil || node.isFlow && !isJSON {
@@ -142,6 +148,20 @@ public struct Renderer: Sendable {
             let object = ManifestObject(document: document.index, itemIndex: index, node: item)
             return Target(input: 0, range: contentRange(of: item, in: bytes), style: .compactJSON, object: object)
         }
+    }
+
+    /// Whether any node under `root` is an alias (iteratively: input depth must not exhaust the stack).
+    static func containsAlias(_ root: Node) -> Bool {
+        var pending = [root]
+        while let node = pending.popLast() {
+            switch node.kind {
+            case .alias: return true
+            case .scalar: continue
+            case .sequence(let elements): pending += elements
+            case .mapping(let entries): pending += entries.map(\.value)
+            }
+        }
+        return false
     }
 
     /// A node's bytes without the trailing blank space libyaml counts into block collections (their end mark is

@@ -1,3 +1,5 @@
+import CachetCrypto
+
 /// A problem in a manifest, located precisely and described without quoting any value.
 ///
 /// Rendered compiler-style, so editors can jump to it: `secret.yaml:7:9: document 2: stringData.flag: …`.
@@ -26,9 +28,11 @@ public struct ManifestError: Error, Sendable, CustomStringConvertible {
         var parts = [location]
         if let document { parts.append("document \(document)") }
         // A path through deeply nested input is all "[0][0]…"; its beginning says enough.
-        // Keys come from the input: control characters in one must not split the line or reach the terminal.
-        if let path { parts.append((path.count > 60 ? String(path.prefix(60)) + "…" : path).escapingControlCharacters()) }
-        return (parts + [message]).joined(separator: ": ")
+        if let path { parts.append(path.count > 60 ? String(path.prefix(60)) + "…" : path) }
+        // File names, keys and names in the message come from the input: a newline or a terminal escape in one must
+        // not split the line, forge another, or reach the terminal; and a huge one must not make a huge line.
+        let line = (parts + [message]).joined(separator: ": ")
+        return (line.count > 1000 ? String(line.prefix(1000)) + "…" : line).escapingControlCharacters()
     }
 
     /// The same error, with the file filled in.

@@ -70,12 +70,14 @@ public struct ManifestObject: Sendable {
     public var kind: String? { node["kind"]?.scalar?.text }
     public var apiVersion: String? { node["apiVersion"]?.scalar?.text }
 
-    /// A short name for messages: `Secret team-a/app`, or the kind alone.
+    /// A short name for messages: `Secret team-a/app`, or the kind alone. Each part is cut to 80 characters: they
+    /// come from the input, unchecked as yet.
     public var label: String {
-        let kind = self.kind ?? "object"
+        func short(_ text: String?) -> String? { text.map { $0.count > 80 ? String($0.prefix(80)) + "…" : $0 } }
+        let kind = short(self.kind) ?? "object"
         let metadata = node["metadata"]
-        let name = metadata?["name"]?.scalar?.text
-        let namespace = metadata?["namespace"]?.scalar?.text
+        let name = short(metadata?["name"]?.scalar?.text)
+        let namespace = short(metadata?["namespace"]?.scalar?.text)
         switch (namespace, name) {
         case (let namespace?, let name?): return "\(kind) \(namespace)/\(name)"
         case (nil, let name?): return "\(kind) \(name)"

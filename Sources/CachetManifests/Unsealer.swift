@@ -71,7 +71,11 @@ public struct Unsealer: Sendable {
         case (let kind, nil):
             throw error("the SealedSecret has no namespace and its \(kind.rawValue) scope needs one; pass -n", path: "metadata")
         }
-        try scope.validate()
+        do {
+            try scope.validate()
+        } catch let failure as CachetCryptoError {
+            throw error(failure.message, path: "metadata")  // named with its file and document, like every other problem
+        }
         return Prepared(sealed: sealed, name: name, namespace: namespace, scope: scope)
     }
 

@@ -76,7 +76,7 @@ public enum BlockingHTTP {
         if let body = request.body { head += "Content-Length: \(body.count)\r\n" }
         head += "\r\n"
         try channel.write(Array(head.utf8) + (request.body ?? []))
-        var reader = ResponseReader(channel: channel, maxBodyBytes: maxBodyBytes)
+        var reader = ResponseReader(channel: channel, maxBodyBytes: maxBodyBytes, deadline: deadline)
         return try reader.read()
     }
 }
@@ -160,14 +160,22 @@ struct URLParts {
 ///
 /// Every number in the answer is read strictly (digits only, bounded) before it sizes anything: a negative
 /// `Content-Length` or chunk size, or one past 64 bits, is a malformed answer, never a crash.
+///
+/// Reading is linear in the answer: bytes are consumed by moving an offset, never by shifting the buffer (a server
+/// sending millions of one-byte chunks made that quadratic), and the deadline is checked at every read, also when
+/// the socket always has data (a fast flood never waits, so waiting alone would never notice the time).
 struct ResponseReader {
     let channel: any ByteChannel
     let maxBodyBytes: Int
+    let deadline: Deadline?
     private var buffer: [UInt8] = []
+    /// Where the unread bytes of `buffer` start.
+    private var offset = 0
 
-    init(channel: any ByteChannel, maxBodyBytes: Int) {
+    init(channel: any ByteChannel, maxBodyBytes: Int, deadline: Deadline? = nil) {
         self.channel = channel
         self.maxBodyBytes = maxBodyBytes
+        self.deadline = deadline
     }
 
     mutating func read() throws -> BlockingHTTP.Response {
@@ -212,9 +220,11 @@ struct ResponseReader {
     }
 
     private mutating func readToEnd() throws -> [UInt8] {
-        var body = buffer
+        var body = Array(buffer[offset...])
         buffer = []
+        offset = 0
         while true {
+            try deadline?.check()
             guard body.count <= maxBodyBytes else { throw BlockingHTTP.Failure("the answer is too large") }
             let chunk = try channel.read(max: 64 << 10)
             if chunk.isEmpty { return body }
@@ -237,28 +247,40 @@ struct ResponseReader {
         return Int(text, radix: 16)
     }
 
+    private var unread: Int { buffer.count - offset }
+
     private mutating func fill() throws {
+        try deadline?.check()
+        // Drop what was consumed once it is most of the buffer: amortised, each byte is copied a bounded number of times.
+        if offset > 0, offset >= buffer.count / 2 {
+            buffer.removeFirst(offset)
+            offset = 0
+        }
         let chunk = try channel.read(max: 64 << 10)
         if chunk.isEmpty { throw BlockingHTTP.Failure("the server closed the connection early") }
         buffer += chunk
     }
 
     private mutating func readUntil(_ delimiter: [UInt8], limit: Int) throws -> [UInt8] {
+        var searched = offset
         while true {
-            if let range = buffer.firstRange(of: delimiter) {
-                let head = Array(buffer[..<range.lowerBound])
-                buffer.removeSubrange(..<range.upperBound)
+            if let range = buffer[searched...].firstRange(of: delimiter) {
+                let head = Array(buffer[offset..<range.lowerBound])
+                offset = range.upperBound
                 return head
             }
-            guard buffer.count <= limit else { throw BlockingHTTP.Failure("the server's answer has an over-long line") }
+            guard unread <= limit else { throw BlockingHTTP.Failure("the server's answer has an over-long line") }
+            let before = offset
+            searched = max(offset, buffer.count - delimiter.count + 1)
             try fill()
+            searched -= before - offset  // fill may have moved the unread bytes to the front
         }
     }
 
     private mutating func readExactly(_ count: Int) throws -> [UInt8] {
-        while buffer.count < count { try fill() }
-        defer { buffer.removeFirst(count) }
-        return Array(buffer.prefix(count))
+        while unread < count { try fill() }
+        defer { offset += count }
+        return Array(buffer[offset..<offset + count])
     }
 }
 

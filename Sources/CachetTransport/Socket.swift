@@ -14,6 +14,11 @@ struct Deadline {
         end = .now + .seconds(seconds)
     }
 
+    /// Throws once the deadline has passed.
+    func check() throws {
+        guard end - .now > .zero else { throw BlockingHTTP.Failure("timed out: no complete answer within \(seconds) s") }
+    }
+
     /// Waits until `socket` is ready for `events` (POLLIN, POLLOUT), or throws once the deadline has passed.
     func wait(_ socket: Int32, for events: Int32) throws {
         while true {

@@ -41,7 +41,7 @@ struct APIWorkTests {
             var items: [String: String] = [:]
             for index in 0..<200 { items["k\(index)"] = "v" }
             let body = try ControllerHarness.sealed("flood", items: items).jsonBytes
-            let limits = ControllerAPI.WorkLimits()
+            let limits = APIWorkLimits()
             let started = ContinuousClock.now
             let state = FloodState()
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -119,5 +119,54 @@ enum SlowClient {
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &longer, socklen_t(MemoryLayout<timeval>.size))
         let received = recv(descriptor, &answer, answer.count, 0)
         return received > 0 ? String(decoding: answer.prefix(received), as: UTF8.self) : ""
+    }
+}
+
+/// Found attacking the bounds above (issue 10 follow-up).
+@Suite("controller: bounded memory and bookkeeping on /v1/verify and /v1/rotate")
+struct APIMemoryTests {
+    /// Each trickling body could hold 2 MiB for 30 s, and the request rate let one client keep ~120 open (340 MB).
+    @Test("a client may be sending two bodies at once; a third is refused at once")
+    func bodiesPerClient() async throws {
+        try await ControllerHarness.with { harness in
+            let port = try #require(Int(harness.apiURL.split(separator: ":").last ?? ""))
+            let answers = try await withCheckedThrowingContinuation { continuation in
+                Thread {
+                    continuation.resume(with: Result {
+                        var open: [Int32] = []
+                        defer { open.forEach { close($0) } }
+                        var answers: [String] = []
+                        for _ in 0..<3 {
+                            guard let descriptor = LoopbackSockets.connect(port: port) else { throw CocoaError(.fileReadUnknown) }
+                            open.append(descriptor)
+                            let head = "POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+                            _ = head.withCString { send(descriptor, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                            var timeout = timeval(tv_sec: 2, tv_usec: 0)
+                            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                            var buffer = [UInt8](repeating: 0, count: 1024)
+                            let received = recv(descriptor, &buffer, buffer.count, 0)
+                            answers.append(received > 0 ? String(decoding: buffer.prefix(received), as: UTF8.self) : "")
+                        }
+                        return answers
+                    })
+                }.start()
+            }
+            #expect(answers[0].isEmpty && answers[1].isEmpty, "the first two wait for their bodies: \(answers)")
+            #expect(answers[2].hasPrefix("HTTP/1.1 429"), "\(answers)")
+        }
+    }
+
+    /// Every new forged address made the limiter scan all 65,536 buckets under its lock.
+    @Test("the rate limiter keeps a bounded number of clients, dropping the least recently used")
+    func limiterBound() {
+        let limiter = RateLimiter(rate: 0.001, burst: 1, maxClients: 100)
+        #expect(limiter.allow("regular"))
+        for index in 0..<20_000 {
+            _ = limiter.allow("forged-\(index)")
+            if index % 50 == 0 { _ = limiter.allow("regular") }  // used recently, so kept: its empty bucket stays empty
+        }
+        #expect(limiter.clientCount <= 100)
+        #expect(!limiter.allow("regular"), "a recently used client lost its bucket")
+        #expect(limiter.allow("forged-0"), "the least recently used was not the one dropped")
     }
 }

@@ -259,3 +259,30 @@ struct RenderCommandTests {
         #expect(try Support.secretData(Array(rendered.output), name: "db") == ["password": Support.canary])
     }
 }
+
+extension RenderCommandTests {
+    @Test("a FIFO in a rendered directory is refused, not read for ever; a SealedSecret in a document with aliases is refused")
+    func oddInputs() throws {
+        try write(try Support.sealedSecret(name: "app"), to: "fifo/a.yaml")
+        #expect(mkfifo(directory.appendingPathComponent("fifo/b.yaml").path, 0o600) == 0)
+        let fifo = try render(["--keys", Support.keyFile, directory.appendingPathComponent("fifo").path])
+        #expect(fifo.status == 1 && fifo.error.contains("b.yaml is not a regular file"), "\(fifo.error)")
+
+        let sealed = try Support.sealedSecret(name: "app", format: .json).split(separator: "\n").joined(separator: " ")
+        let aliased = "apiVersion: v1\nkind: List\nitems:\n- &ss \(sealed)\n- *ss\n"
+        let refused = try render(["--keys", Support.keyFile], stdin: aliased)
+        #expect(refused.status == 1 && refused.output.isEmpty && refused.error.contains("YAML aliases"), "\(refused.error)")
+    }
+
+    /// Names from input reached the terminal raw: a newline forged a success line, an escape cleared the screen.
+    @Test("control characters in names and keys are shown escaped, on one line")
+    func escapedNames() throws {
+        let sealed = try Support.sealedSecret(name: "app")
+            .replacingOccurrences(of: "  name: app\n", with: "  name: \"app\\n\\u001b[2Jcachet-controller: all good\"\n")
+            .replacingOccurrences(of: "spec:\n", with: "spec:\n  \"x\\n\\u001b[31mINJECTED\": 1\n")
+        let result = try render(["--keys", Support.keyFile], stdin: sealed)
+        #expect(result.status == 1)
+        #expect(result.error.split(separator: "\n").count == 1 && !result.error.contains("\u{1b}"), "\(result.error)")
+        #expect(result.error.contains("\\n") && result.error.contains("\\u{1b}"), "\(result.error)")
+    }
+}

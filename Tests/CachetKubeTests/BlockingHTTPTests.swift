@@ -115,6 +115,26 @@ struct HostileAnswerTests {
     }
 }
 
+extension HostileAnswerTests {
+    /// Each tiny chunk shifted the whole buffer (quadratic), and a socket that always has data never reached the
+    /// deadline check: millions of one-byte chunks held the CLI for 108 s.
+    @Test("a flood of one-byte chunks ends at the deadline or the size limit, not minutes later")
+    func chunkFlood() async throws {
+        let chunk = Array("1\r\nA\r\n".utf8)
+        let flood = Array([[UInt8]](repeating: chunk, count: 400_000).joined())
+        let server = try ScriptedServer(chunks: [Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)]
+                                            + Array(repeating: flood, count: 20))
+        let started = ContinuousClock.now
+        await #expect(throws: BlockingHTTP.Failure.self) {
+            try await blocking(.init(url: "http://127.0.0.1:\(server.port)/"), timeoutSeconds: 3)
+        }
+        #expect(ContinuousClock.now - started < .seconds(30), "the deadline was not kept")
+        let parsed = try BlockingHTTP.parseResponse(Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+                                                    + Array([[UInt8]](repeating: chunk, count: 100_000).joined()) + Array("0\r\n\r\n".utf8))
+        #expect(parsed.body.count == 100_000)
+    }
+}
+
 /// A one-connection server on 127.0.0.1: reads the request head, sends `chunks` with `pause` between them, closes.
 final class ScriptedServer: @unchecked Sendable {
     let port: Int

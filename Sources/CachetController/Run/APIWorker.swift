@@ -29,3 +29,34 @@ final class APIWorker: Sendable {
         }
     }
 }
+
+/// Request bodies being received: bytes reserved for all clients together, and bodies per client (see
+/// ``APIWorkLimits/maxBodyBytesInFlight``).
+final class BodyBudget: Sendable {
+    private let state = Mutex<(bytes: Int, perClient: [String: Int])>((0, [:]))
+    let maxBytes: Int
+    let maxPerClient: Int
+
+    init(maxBytes: Int, maxPerClient: Int) {
+        self.maxBytes = maxBytes
+        self.maxPerClient = maxPerClient
+    }
+
+    /// Reserves `bytes` for `client`'s body; false (nothing reserved) when either bound would be passed.
+    func reserve(_ bytes: Int, for client: String) -> Bool {
+        state.withLock { state in
+            guard state.bytes + bytes <= maxBytes, state.perClient[client, default: 0] < maxPerClient else { return false }
+            state.bytes += bytes
+            state.perClient[client, default: 0] += 1
+            return true
+        }
+    }
+
+    func release(_ bytes: Int, for client: String) {
+        state.withLock { state in
+            state.bytes -= bytes
+            let remaining = state.perClient[client, default: 1] - 1
+            state.perClient[client] = remaining > 0 ? remaining : nil
+        }
+    }
+}

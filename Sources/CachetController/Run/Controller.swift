@@ -28,7 +28,7 @@ public final class Controller: Sendable {
         /// Connections served at once, per server; more wait in the listen backlog.
         public var maxConnections = 512
         /// Bounds on the RSA work `/v1/verify` and `/v1/rotate` may cause.
-        var apiWork = ControllerAPI.WorkLimits()
+        public var apiWork = APIWorkLimits()
         /// The longest a graceful shutdown may take before the remaining work is cancelled.
         public var maximumShutdownDuration: Duration = .seconds(20)
 

@@ -31,27 +31,9 @@ public struct ControllerRequestContext: RequestContext {
 struct ControllerAPI: HTTPResponder {
     typealias Context = ControllerRequestContext
 
-    /// What one request, one client and all clients together may cost in RSA private-key operations.
-    struct WorkLimits: Sendable {
-        /// Items of one SealedSecret (each costs at least one operation).
-        var maxItems = 256
-        /// Operations one request may cause, keys tried included; past it, values do not open.
-        var maxOperationsPerRequest = 512
-        var clientOperationsPerSecond = 16.0
-        var clientOperationsBurst = 256.0
-        var totalOperationsPerSecond = 64.0
-        var totalOperationsBurst = 512.0
-        /// Requests that may wait for the worker thread.
-        var maxWaiting = 8
-        /// The whole body must have arrived by then (a client sending a byte every few seconds is cut off).
-        var bodyDeadline: Duration = .seconds(30)
-
-        init() {}
-    }
-
     let keys: KeyManager
     let metrics: ControllerMetrics
-    let limits: WorkLimits
+    let limits: APIWorkLimits
     /// Per client: path + the address the request came from (see ``clientAddress(of:context:)``).
     let clientLimiter: RateLimiter
     /// Per path, for all clients together: a client that can forge its address cannot get past this one.
@@ -60,12 +42,13 @@ struct ControllerAPI: HTTPResponder {
     let clientWork: RateLimiter
     let totalWork: RateLimiter
     let worker: APIWorker
+    let bodies: BodyBudget
 
     /// Largest body accepted: a SealedSecret is at most the API server's 1.5 MiB object limit in practice.
     static let maxBodyBytes = 2 << 20
     static let measuredPaths: Set<String> = ["/v1/cert.pem", "/v1/verify", "/v1/rotate"]
 
-    init(keys: KeyManager, metrics: ControllerMetrics, rate: Double, burst: Double, limits: WorkLimits = WorkLimits()) {
+    init(keys: KeyManager, metrics: ControllerMetrics, rate: Double, burst: Double, limits: APIWorkLimits = APIWorkLimits()) {
         self.keys = keys
         self.metrics = metrics
         self.limits = limits
@@ -74,6 +57,7 @@ struct ControllerAPI: HTTPResponder {
         clientWork = RateLimiter(rate: limits.clientOperationsPerSecond, burst: limits.clientOperationsBurst)
         totalWork = RateLimiter(rate: limits.totalOperationsPerSecond, burst: limits.totalOperationsBurst)
         worker = APIWorker(maxWaiting: limits.maxWaiting)
+        bodies = BodyBudget(maxBytes: limits.maxBodyBytesInFlight, maxPerClient: limits.maxBodiesPerClient)
     }
 
     func respond(to request: Request, context: Context) async throws -> Response {
@@ -102,9 +86,12 @@ struct ControllerAPI: HTTPResponder {
             guard request.method == .post else { return Self.methodNotAllowed("POST") }
             let address = Self.clientAddress(of: request, context: context)
             guard clientLimiter.allow(path + " " + address), totalLimiter.allow(path) else { return Self.slowDown }
-            if let length = request.headers[.contentLength].flatMap(Int.init), length > Self.maxBodyBytes {
-                return Self.tooLarge
-            }
+            let declared = request.headers[.contentLength].flatMap(Int.init)
+            if let declared, declared > Self.maxBodyBytes { return Self.tooLarge }
+            // The memory a body may take is reserved before it is read, and given back when the request is done.
+            let reserved = max(0, declared ?? Self.maxBodyBytes)
+            guard bodies.reserve(reserved, for: address) else { return Self.slowDown }
+            defer { bodies.release(reserved, for: address) }
             let body: [UInt8]
             switch await Self.collect(request.body, limit: Self.maxBodyBytes, within: limits.bodyDeadline) {
             case .success(let bytes): body = bytes

@@ -4,16 +4,29 @@ import Synchronization
 /// Token buckets per client, for the endpoints that decrypt on request (`/v1/verify`, `/v1/rotate`): each
 /// answer tells whether a value decrypts, so unbounded requests would make them an oracle, and each costs RSA work.
 /// Counted in requests (Bitnami's defaults: 2 a second, bursts of 2, per path and client) or in RSA operations.
+///
+/// At most ``maxClients`` buckets are kept; past that the least recently used go, in amortised constant time (a
+/// queue of uses, stale entries skipped): a flood of forged client addresses once made every request scan all
+/// 65,536 buckets under the lock.
 final class RateLimiter: Sendable {
-    private let buckets = Mutex<[String: TokenBucket]>([:])
+    private struct State {
+        var buckets: [String: (bucket: TokenBucket, use: Int)] = [:]
+        /// Uses in order: (client, use number). An entry is stale when the client was used again since.
+        var uses: [(client: String, use: Int)] = []
+        var head = 0
+        var nextUse = 0
+    }
+
+    private let state = Mutex(State())
     let rate: Double
     let burst: Double
-    /// The bucket map is bounded; past this, the least recently used buckets go.
-    static let maxClients = 65_536
+    let maxClients: Int
+    static let defaultMaxClients = 65_536
 
-    init(rate: Double, burst: Double) {
+    init(rate: Double, burst: Double, maxClients: Int = defaultMaxClients) {
         self.rate = rate
         self.burst = burst
+        self.maxClients = maxClients
     }
 
     /// True (and `cost` tokens taken) when `client` may spend that much now.
@@ -26,14 +39,32 @@ final class RateLimiter: Sendable {
         update(client) { bucket, now in bucket.charge(cost, now: now) }
     }
 
+    /// Buckets kept (for tests).
+    var clientCount: Int { state.withLock { $0.buckets.count } }
+
     private func update<Result>(_ client: String, _ body: (inout TokenBucket, ContinuousClock.Instant) -> Result) -> Result {
         let now = ContinuousClock.now
-        return buckets.withLock { buckets in
-            var bucket = buckets[client] ?? TokenBucket(rate: rate, burst: burst, now: now)
+        return state.withLock { state in
+            var bucket = state.buckets[client]?.bucket ?? TokenBucket(rate: rate, burst: burst, now: now)
             let result = body(&bucket, now)
-            buckets[client] = bucket
-            if buckets.count > Self.maxClients, let oldest = buckets.min(by: { $0.value.lastUsed < $1.value.lastUsed })?.key {
-                buckets[oldest] = nil
+            let use = state.nextUse
+            state.nextUse += 1
+            state.buckets[client] = (bucket, use)
+            state.uses.append((client, use))
+            while state.buckets.count > maxClients, state.head < state.uses.count {
+                let oldest = state.uses[state.head]
+                state.head += 1
+                if state.buckets[oldest.client]?.use == oldest.use { state.buckets[oldest.client] = nil }
+            }
+            // Drop the consumed front of the queue once it is most of it; and rebuild it from the buckets when stale
+            // entries (repeat uses) outnumber them, so that it stays within a small multiple of the bucket count.
+            if state.head > 1024, state.head * 2 > state.uses.count {
+                state.uses.removeFirst(state.head)
+                state.head = 0
+            }
+            if state.uses.count > 4 * state.buckets.count + 1024 {
+                state.uses = state.buckets.map { ($0.key, $0.value.use) }.sorted { $0.use < $1.use }
+                state.head = 0
             }
             return result
         }
