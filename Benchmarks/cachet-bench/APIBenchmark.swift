@@ -37,16 +37,7 @@ enum APIBenchmark {
         let cluster = await DevCluster(settings: .init())
         try await cluster.start()
         let client = try KubeClient(config: cluster.clientConfig())
-        _ = try await client.create(.secrets, .object([
-            ("apiVersion", .string("v1")), ("kind", .string("Secret")),
-            ("metadata", .object([("name", .string("sealed-secrets-keybench")), ("namespace", .string("kube-system")),
-                                  ("labels", .stringMap([KeyManager.keyLabel: "active"]))])),
-            ("type", .string("kubernetes.io/tls")),
-            ("data", .object([("tls.crt", .string(Base64.encode(Array(certificatePEM.utf8)))),
-                              ("tls.key", .string(Base64.encode(try key.pkcs1PEM())))])),
-        ]), namespace: "kube-system")
-        _ = try await client.create(.namespaces, .object([("apiVersion", .string("v1")), ("kind", .string("Namespace")),
-                                                          ("metadata", .object([("name", .string("bench"))]))]))
+        try await ControllerBenchmark.installKeyAndNamespace(client: client, key: key, certificatePEM: certificatePEM)
         var settings = Controller.Settings(namespace: "kube-system", workers: 4)
         settings.listen = .init(host: "127.0.0.1", port: 0)
         settings.listenMetrics = .init(host: "127.0.0.1", port: 0)

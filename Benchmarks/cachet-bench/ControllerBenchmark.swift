@@ -46,16 +46,7 @@ enum ControllerBenchmark {
         let cluster = await DevCluster(settings: settings)
         try await cluster.start()
         let client = try KubeClient(config: cluster.clientConfig())
-        _ = try await client.create(.secrets, .object([
-            ("apiVersion", .string("v1")), ("kind", .string("Secret")),
-            ("metadata", .object([("name", .string("sealed-secrets-keybench")), ("namespace", .string("kube-system")),
-                                  ("labels", .stringMap(["sealedsecrets.bitnami.com/sealed-secrets-key": "active"]))])),
-            ("type", .string("kubernetes.io/tls")),
-            ("data", .object([("tls.crt", .string(Base64.encode(Array(certificatePEM.utf8)))),
-                              ("tls.key", .string(Base64.encode(try key.pkcs1PEM())))])),
-        ]), namespace: "kube-system")
-        _ = try await client.create(.namespaces, .object([("apiVersion", .string("v1")), ("kind", .string("Namespace")),
-                                                          ("metadata", .object([("name", .string("bench"))]))]))
+        try await ControllerBenchmark.installKeyAndNamespace(client: client, key: key, certificatePEM: certificatePEM)
         let sealer = Sealer(sealingKey: sealingKey)
         let sealedObjects = try (0..<objects).map { index -> ManifestValue in
             var values: [String: SecureBytes] = [:]
@@ -131,6 +122,20 @@ enum ControllerBenchmark {
         print(String(format: "CPU: controller %.1f s (%.1f s of it the RSA floor); this process (dev API server, loading, bare runs) %.1f s",
                      controllerCPU, operations / (bare / Double(cores)), serverCPU))
         if seen.count < objects { print("WARNING: the controller stopped before every Secret existed"); exit(1) }
+    }
+
+    /// The key as a Bitnami key Secret in kube-system, and the namespace `bench` the benchmarks' objects live in.
+    static func installKeyAndNamespace(client: KubeClient, key: RSAPrivateKey, certificatePEM: String) async throws {
+        _ = try await client.create(.secrets, .object([
+            ("apiVersion", .string("v1")), ("kind", .string("Secret")),
+            ("metadata", .object([("name", .string("sealed-secrets-keybench")), ("namespace", .string("kube-system")),
+                                  ("labels", .stringMap(["sealedsecrets.bitnami.com/sealed-secrets-key": "active"]))])),
+            ("type", .string("kubernetes.io/tls")),
+            ("data", .object([("tls.crt", .string(Base64.encode(Array(certificatePEM.utf8)))),
+                              ("tls.key", .string(Base64.encode(try key.pkcs1PEM())))])),
+        ]), namespace: "kube-system")
+        _ = try await client.create(.namespaces, .object([("apiVersion", .string("v1")), ("kind", .string("Namespace")),
+                                                          ("metadata", .object([("name", .string("bench"))]))]))
     }
 
     /// The bare private operation on every core at once, in operations a second (best of 3).
