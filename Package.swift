@@ -37,17 +37,22 @@ let package = Package(
             providers: [.apt(["libyaml-dev"])]
         ),
 
-        // The crypto core: bytes in, bytes out. No YAML, Kubernetes, files or network.
+        // Kubernetes' syntax rules (names, namespaces, item keys, labels, label selectors): one home, no dependencies,
+        // so that every module below the API client can check what the API server would accept.
+        .target(name: "CachetKubeSyntax"),
+
+        // The crypto core: bytes in, bytes out. No YAML, files or network; of Kubernetes, only the name rules a
+        // scope must obey.
         .target(
             name: "CachetCrypto",
-            dependencies: ["COpenSSL", "CSodium"]
+            dependencies: ["COpenSSL", "CSodium", "CachetKubeSyntax"]
         ),
 
         // Documents (YAML on libyaml, JSON), the Secret and SealedSecret models, sealing and unsealing manifests,
         // key rings loaded from files and Secret backups.
         .target(
             name: "CachetManifests",
-            dependencies: ["CachetCrypto", "CYAML"]
+            dependencies: ["CachetCrypto", "CachetKubeSyntax", "CYAML"]
         ),
 
         // Where the Kubernetes API is and how to talk to it (kubeconfig, in-cluster config), its errors and resource
@@ -61,7 +66,7 @@ let package = Package(
         // controller through the API server's service proxy) without SwiftNIO's start-up cost.
         .target(
             name: "CachetTransport",
-            dependencies: ["COpenSSL", "CachetCrypto", "CachetKubeConfig"]
+            dependencies: ["COpenSSL", "CachetCrypto"]
         ),
 
         // A minimal Kubernetes API client: typed CRUD, watch, status, proxy (async-http-client). Knows nothing of
@@ -78,13 +83,27 @@ let package = Package(
             ]
         ),
 
-        // A strict stand-in for kube-apiserver (none can be installed here): tests, and the one-machine demo.
+        // How every executable runs its command and reports failures (`x: error:` / `x: hint:`, exit 64 for usage).
+        .target(
+            name: "CachetProgram",
+            dependencies: [
+                "CachetCrypto", "CachetManifests", "CachetKubeConfig",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // A strict stand-in for kube-apiserver (none can be installed here), and the `cachet-dev-cluster` command:
+        // tests, benchmarks and the demo scripts only. The product binaries never link it.
         .target(
             name: "CachetDevCluster",
             dependencies: [
                 "CachetManifests",
                 "CachetCrypto",
-                "CachetKube",
+                "CachetKubeConfig",
+                "CachetKubeSyntax",
+                "CachetProgram",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -95,14 +114,15 @@ let package = Package(
             ]
         ),
 
-        // The decrypting side: render mode now; the in-cluster reconciler, keys, HTTP API and metrics later.
+        // The decrypting side: the in-cluster reconciler, key manager, HTTP API and metrics (`run`), and render mode.
         .target(
             name: "CachetController",
             dependencies: [
                 "CachetCrypto",
                 "CachetManifests",
                 "CachetKube",
-                "CachetDevCluster",
+                "CachetKubeSyntax",
+                "CachetProgram",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -117,6 +137,10 @@ let package = Package(
             name: "cachet-controller",
             dependencies: ["CachetController"]
         ),
+        .executableTarget(
+            name: "cachet-dev-cluster",
+            dependencies: ["CachetDevCluster"]
+        ),
 
         // The commands behind `cachet`, one per file.
         .target(
@@ -126,6 +150,7 @@ let package = Package(
                 "CachetManifests",
                 "CachetTransport",
                 "CachetKubeConfig",
+                "CachetProgram",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -134,12 +159,13 @@ let package = Package(
             dependencies: ["CachetCLI"]
         ),
 
-        // `swift run -c release cachet-bench`: the crypto core's speed against bare OpenSSL.
+        // `swift run -c release cachet-bench`: every capability's speed, against bare OpenSSL and bare libyaml.
         .executableTarget(
             name: "cachet-bench",
             dependencies: [
                 "CachetCrypto", "CachetManifests", "CachetController", "CachetDevCluster", "CachetKube", "CachetTransport",
                 .product(name: "Logging", package: "swift-log"),
+                "COpenSSL",  // the bare RSA-OAEP baseline
                 "CYAML",  // the bare libyaml baseline
             ],
             path: "Benchmarks/cachet-bench"

@@ -1,4 +1,4 @@
-@_spi(Benchmarks) import CachetCrypto
+import CachetCrypto
 import CachetController
 import CachetDevCluster
 import CachetKube

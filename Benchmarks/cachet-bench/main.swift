@@ -11,7 +11,7 @@
 // the same key and core. Times are this thread's CPU time (CLOCK_THREAD_CPUTIME_ID), so other processes competing
 // for the core do not count; wall-clock figures are printed beside them. Rounds interleave the bare operation and
 // the full open so that drift (frequency scaling, cache state) hits both alike; medians are reported.
-@_spi(Benchmarks) import CachetCrypto
+import CachetCrypto
 import CachetManifests
 import Foundation
 
@@ -96,17 +96,18 @@ let scope = SealingScope.strict(namespace: "bench", name: "app")
 let value = [UInt8](repeating: 0x61, count: options.valueBytes)
 let sealedValue = try EnvelopeV1.sealedValue(value, to: key.publicKey, scope: scope)
 let wrappedKey = try BareOpenSSL.wrappedKey(of: try Base64.decode(sealedValue))
+let bare = try BareOpenSSL(key: key)
 let sessionKeySized = [UInt8](repeating: 7, count: 32)
 let sealIterations = options.iterations * 20
 
 // Warm up both paths (page faults, OpenSSL's lazy provider fetches, blinding set-up).
-try BareOpenSSL.runOAEPDecrypt(wrappedKey, key: key, label: scope.label, iterations: 5)
+try bare.decrypt(wrappedKey, label: scope.label, iterations: 5)
 for _ in 0..<5 { _ = try EnvelopeV1.open(sealedValue: sealedValue, with: key, scope: scope) }
 
 var bareDecrypt: [Sample] = [], open: [Sample] = [], bareEncrypt: [Sample] = [], seal: [Sample] = []
 for _ in 0..<options.rounds {
     bareDecrypt.append(try measure(iterations: options.iterations) {
-        try BareOpenSSL.runOAEPDecrypt(wrappedKey, key: key, label: scope.label, iterations: options.iterations)
+        try bare.decrypt(wrappedKey, label: scope.label, iterations: options.iterations)
     })
     open.append(try measure(iterations: options.iterations) {
         for _ in 0..<options.iterations {
@@ -115,7 +116,7 @@ for _ in 0..<options.rounds {
         }
     })
     bareEncrypt.append(try measure(iterations: sealIterations) {
-        try BareOpenSSL.runOAEPEncrypt(sessionKeySized, key: key.publicKey, label: scope.label, iterations: sealIterations)
+        try bare.encrypt(sessionKeySized, label: scope.label, iterations: sealIterations)
     })
     seal.append(try measure(iterations: sealIterations) {
         for _ in 0..<sealIterations { _ = try EnvelopeV1.sealedValue(value, to: key.publicKey, scope: scope) }

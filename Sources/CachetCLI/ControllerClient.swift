@@ -5,6 +5,7 @@ import ArgumentParser
 import CachetCrypto
 import CachetKubeConfig
 import CachetManifests
+import CachetProgram
 import CachetTransport
 
 /// How the CLI reaches cachet-controller's HTTP API: through the API server's service proxy, as kubeseal does

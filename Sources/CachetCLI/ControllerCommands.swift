@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import CachetCrypto
 import CachetManifests
+import CachetProgram
 import CachetTransport
 
 /// `cachet cert`: the controller's newest certificate (kubeseal's `--fetch-cert`).

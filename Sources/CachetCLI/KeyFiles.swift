@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CachetCrypto
 import CachetManifests
+import CachetProgram
 import CachetTransport
 
 /// Key files on disk from the CLI's side: the sealing key to read, new key pairs to write.

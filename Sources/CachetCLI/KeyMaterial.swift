@@ -1,5 +1,6 @@
 import CachetCrypto
 import CachetManifests
+import CachetProgram
 import FoundationEssentials
 
 /// One key found in a file, for `cachet keys list` and `inspect`.

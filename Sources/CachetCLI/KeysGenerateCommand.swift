@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import CachetCrypto
 import CachetManifests
+import CachetProgram
 import FoundationEssentials
 
 /// `cachet keys generate --out DIR`: a new RSA key pair with a Bitnami-style certificate.

@@ -5,6 +5,7 @@ import ArgumentParser
 import CachetCrypto
 import CachetKubeConfig
 import CachetManifests
+import CachetProgram
 
 /// `kubeseal`'s own command line, so that scripts written for it run unchanged when `kubeseal` resolves to Cachet (a
 /// `kubeseal` symlink to `cachet`, or `cachet kubeseal …`): its flags and their Go forms (`--raw=false`), its

@@ -4,6 +4,7 @@ import Glibc
 import CachetCrypto
 import CachetKubeConfig
 import CachetManifests
+import CachetProgram
 
 /// A `kubeseal` invocation with its variables applied, and the doing of it in kubeseal's order of modes.
 struct KubesealSettings {

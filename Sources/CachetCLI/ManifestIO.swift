@@ -4,9 +4,10 @@ import Glibc
 import ArgumentParser
 import CachetCrypto
 import CachetManifests
+import CachetProgram
 
 /// `-f`, `-o` and `-w` as plain values, with what they do: read the input stream and write the output
-/// (``ManifestIOOptions`` declares the flags; `cachet seal`'s quick parser fills these directly).
+/// (``ManifestIOOptions`` declares the flags; the kubeseal mode fills these from kubeseal's flags).
 struct ManifestIOValues: Equatable {
     var file: String?
     var format: ManifestFormatOption?

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CachetProgram
 
 /// Writing output files so that a reader never sees half of one: write a temporary file beside the target, sync it,
 /// then rename (or link) it into place. On any failure the temporary file is removed and the target is untouched.

@@ -4,7 +4,7 @@ import CachetCrypto
 extension SealingScope.Kind: ExpressibleByArgument {}
 
 /// `--scope`, `-n/--namespace` and `--name` as plain values: what the commands use (``ScopeOptions`` declares the
-/// flags; `cachet seal`'s quick parser fills these directly).
+/// flags; the kubeseal mode fills these from kubeseal's flags).
 struct ScopeValues: Equatable {
     var scope: SealingScope.Kind?
     var namespace: String?

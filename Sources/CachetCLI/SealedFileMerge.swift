@@ -1,5 +1,6 @@
 import CachetCrypto
 import CachetManifests
+import CachetProgram
 
 /// `cachet seal --merge-into FILE`: seal one Secret's items into an existing SealedSecret file, changing only the
 /// bytes of those items.

@@ -5,6 +5,7 @@ import Darwin
 #endif
 import CachetCrypto
 import CachetManifests
+import CachetProgram
 
 /// Unbuffered writes to stdout and stderr.
 enum StandardStreams {
@@ -22,12 +23,9 @@ enum StandardStreams {
         try bytes.withUnsafeBytes { buffer throws in try write(buffer, to: 1) }
     }
 
-    /// A diagnostic line on stderr. Failures to write diagnostics are ignored: there is nowhere left to report them.
+    /// A diagnostic line on stderr (see ``StandardError/write(_:)``).
     static func diagnose(_ line: String) {
-        // One line, always: names and file names in diagnostics come from input, and their control characters (a
-        // newline forging a "success" line, a terminal escape) are shown escaped.
-        var copy = line.escapingControlCharacters() + "\n"
-        copy.withUTF8 { buffer in try? write(UnsafeRawBufferPointer(buffer), to: 2) }
+        StandardError.write(line)
     }
 
     /// A warning on stderr: `cachet: warning: …`.

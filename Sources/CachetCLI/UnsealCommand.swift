@@ -1,6 +1,7 @@
 import ArgumentParser
 import CachetCrypto
 import CachetManifests
+import CachetProgram
 
 /// `cachet unseal`: SealedSecrets back into Secrets with private keys (recovery, break-glass).
 struct UnsealCommand: ParsableCommand {

@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import CachetCrypto
 import CachetManifests
+import CachetProgram
 
 /// `cachet-controller render`: the sync-engine plugin (Argo CD config-management plugin, kustomize KRM function or
 /// legacy exec plugin, or a plain pipe).
@@ -86,7 +87,7 @@ struct RenderCommand: ParsableCommand {
                 guard problems.isEmpty else {
                     // Also on stderr: kustomize shows a failed function's stderr, not its results.
                     for problem in problems { ControllerMain.report("\(problem)") }
-                    throw RenderExit(code: 1)
+                    throw CommandFailure.alreadyReported(exitCode: 1)
                 }
                 return
             }

@@ -1,5 +1,6 @@
 import CachetCrypto
 import CachetManifests
+import CachetProgram
 
 /// The render mode's core: SealedSecrets in a manifest stream become the Secrets the controller would write; every
 /// other byte of the stream passes through untouched, in its original order.
@@ -33,9 +34,11 @@ public struct Renderer: Sendable {
     }
 
     /// Everything that went wrong, each error naming file, document, object and items (never a value).
-    public struct Failure: Error, CustomStringConvertible {
+    public struct Failure: ReportableError, CustomStringConvertible {
         public let errors: [any Error]
         public var description: String { errors.map { "\($0)" }.joined(separator: "\n") }
+        /// Every problem found, one error line each: a render reports all of them, not just the first.
+        public var diagnostic: Diagnostic { Diagnostic(errors: errors.map { "\($0)" }) }
     }
 
     /// Annotation prefixes kustomize and the KRM function spec reserve to track resources through a function; they

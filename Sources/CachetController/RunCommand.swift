@@ -3,9 +3,10 @@ import Glibc
 #endif
 import ArgumentParser
 import CachetCrypto
-import CachetDevCluster
 import CachetKube
+import CachetKubeSyntax
 import CachetManifests
+import CachetProgram
 import Dispatch
 import FoundationEssentials
 import Logging
@@ -171,19 +172,19 @@ struct RunCommand: AsyncParsableCommand {
         func number<T: LosslessStringConvertible>(_ given: T?, _ flag: String) throws -> T? {
             if let given { return given }
             guard let raw = text(nil, flag) else { return nil }
-            guard let parsed = T(raw) else { throw UsageError("SEALED_SECRETS_\(Self.variable(flag)): not a number: \(raw)") }
+            guard let parsed = T(raw) else { throw CommandFailure.usage("SEALED_SECRETS_\(Self.variable(flag)): not a number: \(raw)") }
             return parsed
         }
         func duration(_ given: String?, _ flag: String, default fallback: Duration) throws -> Duration {
             guard let raw = text(given, flag) else { return fallback }
             guard let parsed = GoDuration.parse(raw) else {
-                throw UsageError("--\(flag): not a duration (like 720h, 10m, 30s): \(raw)")
+                throw CommandFailure.usage("--\(flag): not a duration (like 720h, 10m, 30s): \(raw)")
             }
             return parsed
         }
         func address(_ given: String?, _ flag: String, default fallback: String) throws -> Controller.ListenAddress {
             let raw = text(given, flag) ?? fallback
-            guard let parsed = Controller.ListenAddress(raw) else { throw UsageError("--\(flag): not HOST:PORT: \(raw)") }
+            guard let parsed = Controller.ListenAddress(raw) else { throw CommandFailure.usage("--\(flag): not HOST:PORT: \(raw)") }
             return parsed
         }
 
@@ -192,7 +193,7 @@ struct RunCommand: AsyncParsableCommand {
         try Self.checkNamespace(namespace, flag: "--namespace")
         let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         let workers = try number(workers, "workers") ?? max(2, 2 * cores)
-        guard workers >= 1 else { throw UsageError("--workers: must be at least 1") }
+        guard workers >= 1 else { throw CommandFailure.usage("--workers: must be at least 1") }
         var settings = Controller.Settings(namespace: namespace, workers: workers)
         settings.listen = try address(listenAddr, "listen-addr", default: ":8080")
         settings.listenMetrics = try address(listenMetricsAddr, "listen-metrics-addr", default: ":8081")
@@ -201,23 +202,23 @@ struct RunCommand: AsyncParsableCommand {
         // Bitnami's rule, so that generated names are valid Secret names.
         guard settings.keys.keyPrefix.count <= 245, !settings.keys.keyPrefix.isEmpty,
               settings.keys.keyPrefix.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" })
-        else { throw UsageError("--key-prefix: use 1 to 245 of a-z, 0-9 and -") }
+        else { throw CommandFailure.usage("--key-prefix: use 1 to 245 of a-z, 0-9 and -") }
         settings.keys.keyBits = try number(keySize, "key-size") ?? 4096
         guard [2048, 3072, 4096, 8192].contains(settings.keys.keyBits) else {
-            throw UsageError("--key-size: must be 2048, 3072, 4096 or 8192")
+            throw CommandFailure.usage("--key-size: must be 2048, 3072, 4096 or 8192")
         }
         settings.keys.keyValidity = try duration(keyTtl, "key-ttl", default: .seconds(87600 * 3600))
         settings.keys.renewPeriod = try duration(keyRenewPeriod, "key-renew-period", default: .seconds(720 * 3600))
         if let raw = text(keyCutoffTime, "key-cutoff-time"), !raw.isEmpty {
             guard let cutoff = RFC1123Z.parse(raw) else {
-                throw UsageError("--key-cutoff-time: not an RFC 1123Z time like \"Mon, 02 Jan 2006 15:04:05 -0700\": \(raw)")
+                throw CommandFailure.usage("--key-cutoff-time: not an RFC 1123Z time like \"Mon, 02 Jan 2006 15:04:05 -0700\": \(raw)")
             }
             settings.keys.cutoff = cutoff
         }
 
         let order = text(keyOrderPriority, "key-order-priority") ?? KeyManager.KeyOrder.certificateNotBefore.rawValue
         guard let keyOrder = KeyManager.KeyOrder(rawValue: order) else {
-            throw UsageError("--key-order-priority: CertNotBefore or SecretCreationTimestamp, not \(order)")
+            throw CommandFailure.usage("--key-order-priority: CertNotBefore or SecretCreationTimestamp, not \(order)")
         }
         settings.keys.order = keyOrder
         settings.keys.commonName = text(myCn, "my-cn").flatMap { $0.isEmpty ? nil : $0 }
@@ -233,39 +234,39 @@ struct RunCommand: AsyncParsableCommand {
         settings.reconciler.namespaces = everywhere && additional.isEmpty ? nil : Array(Set([namespace] + additional)).sorted()
         settings.reconciler.updateStatus = try boolean(updateStatus, "update-status", environment) ?? true
         settings.reconciler.resyncPeriod = try duration(resyncPeriod, "resync-period", default: .seconds(600))
-        guard settings.reconciler.resyncPeriod > .zero else { throw UsageError("--resync-period: must be positive") }
+        guard settings.reconciler.resyncPeriod > .zero else { throw CommandFailure.usage("--resync-period: must be positive") }
         if let selector = text(labelSelector, "label-selector"), !selector.isEmpty {
-            if let problem = labelSelectorProblem(selector) { throw UsageError("--label-selector: \(problem)") }
+            if let problem = KubeSyntax.labelSelectorProblem(selector) { throw CommandFailure.usage("--label-selector: \(problem)") }
             settings.reconciler.labelSelector = selector
         }
         settings.reconciler.recreateDeletedSecrets = !(try boolean(skipRecreate, "skip-recreate", environment) ?? false)
         if let retries = try number(maxUnsealRetries, "max-unseal-retries") {
-            guard retries >= 0 else { throw UsageError("--max-unseal-retries: must be 0 or more") }
+            guard retries >= 0 else { throw CommandFailure.usage("--max-unseal-retries: must be 0 or more") }
             settings.reconciler.maxRetries = retries
         }
 
         settings.rateLimit = try number(rateLimit, "rate-limit") ?? 2
         settings.rateLimitBurst = try number(rateLimitBurst, "rate-limit-burst") ?? 2
         guard settings.rateLimit > 0, settings.rateLimitBurst >= 1 else {
-            throw UsageError("--rate-limit must be positive and --rate-limit-burst at least 1")
+            throw CommandFailure.usage("--rate-limit must be positive and --rate-limit-burst at least 1")
         }
         let level = (text(logLevel, "log-level") ?? "info").lowercased()
         guard let logLevel = Logger.Level(rawValue: level == "warn" ? "warning" : level) else {
-            throw UsageError("--log-level: one of trace, debug, info, notice, warning, error, critical")
+            throw CommandFailure.usage("--log-level: one of trace, debug, info, notice, warning, error, critical")
         }
         let format = (text(logFormat, "log-format") ?? "text").lowercased()
-        guard let logFormat = LogFormat(rawValue: format) else { throw UsageError("--log-format: text or json, not \(format)") }
+        guard let logFormat = LogFormat(rawValue: format) else { throw CommandFailure.usage("--log-format: text or json, not \(format)") }
         let logInfoToStdout = try boolean(logInfoStdout, "log-info-stdout", environment) ?? false
         var requestRate: TokenBucket?
         let qps: Double? = try number(kubeclientQps, "kubeclient-qps")
         let burst: Int? = try number(kubeclientBurst, "kubeclient-burst")
         if let qps {
-            guard qps > 0, qps.isFinite else { throw UsageError("--kubeclient-qps: must be positive") }
+            guard qps > 0, qps.isFinite else { throw CommandFailure.usage("--kubeclient-qps: must be positive") }
             let burst = burst ?? 10
-            guard burst >= 1 else { throw UsageError("--kubeclient-burst: must be at least 1") }
+            guard burst >= 1 else { throw CommandFailure.usage("--kubeclient-burst: must be at least 1") }
             requestRate = TokenBucket(rate: qps, burst: Double(burst))
         } else if burst != nil {
-            throw UsageError("--kubeclient-burst: needs --kubeclient-qps")
+            throw CommandFailure.usage("--kubeclient-burst: needs --kubeclient-qps")
         }
         return Resolved(controller: settings, logLevel: logLevel, logFormat: logFormat, logInfoToStdout: logInfoToStdout,
                         requestRate: requestRate)
@@ -277,8 +278,8 @@ struct RunCommand: AsyncParsableCommand {
         var result: [String: String] = [:]
         for entry in (text ?? "").split(separator: ",") where !entry.allSatisfy(\.isWhitespace) {
             let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard parts.count == 2, !parts[0].isEmpty else { throw UsageError("\(flag): not key=value: \(entry)") }
-            if labels, let problem = LabelSyntax.problem(key: parts[0], value: parts[1]) { throw UsageError("\(flag): \(problem)") }
+            guard parts.count == 2, !parts[0].isEmpty else { throw CommandFailure.usage("\(flag): not key=value: \(entry)") }
+            if labels, let problem = KubeSyntax.labelProblem(key: parts[0], value: parts[1]) { throw CommandFailure.usage("\(flag): \(problem)") }
             result[parts[0]] = parts[1]
         }
         return result
@@ -288,7 +289,7 @@ struct RunCommand: AsyncParsableCommand {
         if let given { return given }
         guard let raw = value(nil, flag, environment) else { return nil }
         guard let parsed = GoFlags.boolean(raw) else {
-            throw UsageError("SEALED_SECRETS_\(Self.variable(flag)): not true or false: \(raw)")
+            throw CommandFailure.usage("SEALED_SECRETS_\(Self.variable(flag)): not true or false: \(raw)")
         }
         return parsed
     }
@@ -304,7 +305,7 @@ struct RunCommand: AsyncParsableCommand {
         do {
             try SealingScope.validateNamespace(namespace)
         } catch let error as CachetCryptoError {
-            throw UsageError("\(flag): \(error.message)")
+            throw CommandFailure.usage("\(flag): \(error.message)")
         }
     }
 

@@ -1,3 +1,4 @@
+import CachetKubeSyntax
 /// Where a sealed value may be opened. The scope becomes the RSA-OAEP label of a v1 value, so a value sealed for one
 /// namespace and name does not open under another.
 public enum SealingScope: Sendable, Hashable, CustomStringConvertible {
@@ -58,32 +59,19 @@ public enum SealingScope: Sendable, Hashable, CustomStringConvertible {
 
     /// Throws unless `namespace` is a valid Kubernetes namespace (a DNS-1123 label).
     public static func validateNamespace(_ namespace: String) throws {
-        guard isDNSLabel(Array(namespace.utf8)) else {
+        guard KubeSyntax.isDNSLabel(namespace) else {
             throw CachetCryptoError(
                 .invalidScope,
                 "namespace \(namespace.quotedForMessage()) is not a valid Kubernetes namespace (lowercase letters, digits and '-', at most 63)")
         }
     }
 
-    /// Throws unless `name` is a valid Kubernetes object name (a DNS-1123 subdomain). Kubernetes bounds only the whole
-    /// name (253), not its dot-separated parts, so neither does this.
+    /// Throws unless `name` is a valid Kubernetes object name (a DNS-1123 subdomain).
     public static func validateName(_ name: String) throws {
-        let bytes = Array(name.utf8)
-        let parts = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-        guard bytes.count <= 253, parts.allSatisfy({ isDNSLabel(Array($0), maxLength: 253) }) else {
+        guard KubeSyntax.isDNSSubdomain(name) else {
             throw CachetCryptoError(
                 .invalidScope,
                 "name \(name.quotedForMessage()) is not a valid Kubernetes object name (lowercase letters, digits, '-' and '.', at most 253)")
         }
-    }
-
-    /// RFC 1123 label: 1–63 (or `maxLength`) of `a-z 0-9 -`, starting and ending alphanumeric.
-    private static func isDNSLabel(_ bytes: [UInt8], maxLength: Int = 63) -> Bool {
-        func isAlphanumeric(_ byte: UInt8) -> Bool {
-            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
-        }
-        guard let first = bytes.first, let last = bytes.last, bytes.count <= maxLength else { return false }
-        return isAlphanumeric(first) && isAlphanumeric(last)
-            && bytes.allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: "-") }
     }
 }

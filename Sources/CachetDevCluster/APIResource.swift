@@ -1,4 +1,4 @@
-import CachetKube
+import CachetKubeConfig
 import CachetManifests
 
 /// A resource the dev cluster serves, with what discovery says about it.

@@ -1,12 +1,13 @@
 import AsyncHTTPClient
 import CachetCrypto
-import CachetKube
+import CachetKubeConfig
 import CachetManifests
 import FoundationEssentials
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
 import Logging
+import ServiceLifecycle
 import NIOCore
 import NIOSSL
 import Synchronization
@@ -16,7 +17,7 @@ import Synchronization
 /// CRUD, label and field selectors, paging with continue tokens, watches with bookmarks and 410 expiry, merge and
 /// JSON patches, the status subresource, ownerReference garbage collection, and a service proxy; and it injects
 /// faults on demand. kubectl talks to it as to a real cluster.
-public final class DevCluster: Sendable {
+public final class DevCluster: Service, Sendable {
     public struct Settings: Sendable {
         /// Required as `Authorization: Bearer …` on every API request when set.
         public var bearerToken: String?
@@ -139,6 +140,14 @@ public final class DevCluster: Sendable {
         task.cancel()
         _ = try? await task.value
         faults.stopping = false
+    }
+
+    /// As a service of a `ServiceGroup`: serves (starting on any free port unless ``start(port:)`` was called) until
+    /// graceful shutdown or cancellation, then stops and releases everything.
+    public func run() async throws {
+        if running.withLock({ $0.task == nil }) { try await start() }
+        try? await gracefulShutdown()
+        await shutdown()
     }
 
     /// Stops and releases everything. Call once, at the end.

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
-import CachetKube
+import CachetKubeConfig
+import CachetKubeSyntax
 import CachetManifests
 import Hummingbird
 import NIOCore
@@ -155,7 +156,9 @@ struct DevClusterResponder: HTTPResponder {
             }
             return Self.json(object)
         case (.get, nil):
-            let labels = try query["labelSelector"].map { try LabelSelector($0) }
+            let labels = try query["labelSelector"].map { text throws(APIError) in
+                do throws(LabelSelector.SyntaxError) { return try LabelSelector(text) } catch { throw APIError.badRequest(error.message) }
+            }
             let fields = try query["fieldSelector"].map { try FieldSelector($0) }
             if let watch = query["watch"], watch == "true" || watch == "1" {
                 return try await self.watch(target, query: query, labels: labels, fields: fields,

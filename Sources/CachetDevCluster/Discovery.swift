@@ -1,4 +1,4 @@
-import CachetKube
+import CachetKubeConfig
 import CachetManifests
 
 /// Legacy (non-aggregated) discovery documents. kubectl asks for aggregated discovery first and, when the answer is

@@ -1,4 +1,5 @@
-import CachetKube
+import CachetKubeConfig
+import CachetKubeSyntax
 import CachetManifests
 import FoundationEssentials
 
@@ -350,17 +351,10 @@ actor ObjectStore {
     }
 
     static func validateName(_ name: String, resource: APIResource) throws(APIError) {
-        let bytes = Array(name.utf8)
-        let parts = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-        func isLabel(_ part: ArraySlice<UInt8>) -> Bool {
-            guard let first = part.first, let last = part.last, part.count <= 63 else { return false }
-            let alphanumeric = { (byte: UInt8) in (97...122).contains(byte) || (48...57).contains(byte) }
-            return alphanumeric(first) && alphanumeric(last) && part.allSatisfy { alphanumeric($0) || $0 == UInt8(ascii: "-") }
-        }
-        let valid = resource.type == .namespaces ? isLabel(bytes[...]) && parts.count == 1 : bytes.count <= 253 && parts.allSatisfy(isLabel)
-        guard valid else {
+        let isNamespace = resource.type == .namespaces
+        guard isNamespace ? KubeSyntax.isDNSLabel(name) : KubeSyntax.isDNSSubdomain(name) else {
             throw APIError.invalid("\(resource.type.kind) \"\(name)\" is invalid: metadata.name: Invalid value: \"\(name)\": "
-                                   + "a lowercase RFC 1123 \(resource.type == .namespaces ? "label" : "subdomain") must consist of "
+                                   + "a lowercase RFC 1123 \(isNamespace ? "label" : "subdomain") must consist of "
                                    + "lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character")
         }
     }

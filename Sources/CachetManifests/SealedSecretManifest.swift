@@ -1,4 +1,5 @@
 import CachetCrypto
+import CachetKubeSyntax
 
 /// A `SealedSecret` (bitnami.com/v1alpha1), Bitnami's resource exactly.
 public struct SealedSecretManifest: Sendable {
@@ -81,7 +82,7 @@ public struct SealedSecretManifest: Sendable {
                             let name = try reader.key(item, path: path)
                             // The item becomes a key of the Secret: refuse here what Kubernetes would refuse there, so
                             // unseal, render and the controller agree with seal.
-                            guard SecretManifest.isValidItemName(name) else {
+                            guard KubeSyntax.isItemKey(name) else {
                                 throw reader.error(SecretManifest.invalidItemNameMessage(name), at: item.keyNode, path: path)
                             }
                             encryptedData[name] = try reader.string(item.value, path: path + "." + name)

@@ -1,4 +1,5 @@
 import CachetCrypto
+import CachetKubeSyntax
 
 /// A Kubernetes `Secret` (v1): what `cachet seal` reads and `cachet unseal` writes.
 ///
@@ -70,7 +71,7 @@ public struct SecretManifest: Sendable {
         for entry in try reader.mapping(node, path: field) {
             let key = try reader.key(entry, path: field)
             let path = field + "." + key
-            guard isValidItemName(key) else {
+            guard KubeSyntax.isItemKey(key) else {
                 throw reader.error(Self.invalidItemNameMessage(key), at: entry.keyNode, path: field)
             }
             let scalar = try reader.stringBytes(entry.value, path: path)
@@ -98,18 +99,6 @@ public struct SecretManifest: Sendable {
 
     static func invalidItemNameMessage(_ name: String) -> String {
         "item name \(name.quotedForMessage()) is not valid: use letters, digits, '-', '_' and '.' (at most 253, not starting with '..')"
-    }
-
-    /// Kubernetes' rule for Secret keys (`IsConfigMapKey`): `[-._a-zA-Z0-9]+`, at most 253 characters, not `.`, and
-    /// not starting with `..` (a key becomes a file name when the Secret is mounted).
-    public static func isValidItemName(_ name: String) -> Bool {
-        let bytes = Array(name.utf8)
-        guard !bytes.isEmpty, bytes.count <= 253, name != ".", !name.hasPrefix("..") else { return false }
-        return bytes.allSatisfy { byte in
-            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
-                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
-                || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
-        }
     }
 
     /// As kubectl writes a Secret: sorted keys, values base64 under `data`.

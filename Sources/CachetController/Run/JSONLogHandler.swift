@@ -111,27 +111,3 @@ struct SplitLogHandler: LogHandler {
         (event.level >= .warning ? problems : routine).log(event: event)
     }
 }
-
-/// Kubernetes' rules for label keys and values (a qualified name, an optional DNS-subdomain prefix).
-enum LabelSyntax {
-    static func problem(key: String, value: String) -> String? {
-        let parts = key.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-        let name = parts.last!
-        if parts.count == 2 {
-            let prefix = parts[0]
-            guard !prefix.isEmpty, prefix.count <= 253,
-                  prefix.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "." }),
-                  prefix.first!.isLetter || prefix.first!.isNumber, prefix.last!.isLetter || prefix.last!.isNumber
-            else { return "the label key prefix \"\(prefix)\" is not a lowercase DNS subdomain" }
-        }
-        guard isName(name) else { return "the label key \"\(key)\" is not a valid name (up to 63 of A-Z, a-z, 0-9, -, _ and ., alphanumeric at both ends)" }
-        guard value.isEmpty || isName(value) else { return "the label value for \"\(key)\" is not valid (up to 63 of A-Z, a-z, 0-9, -, _ and ., alphanumeric at both ends)" }
-        return nil
-    }
-
-    private static func isName(_ text: String) -> Bool {
-        func alphanumeric(_ c: Character) -> Bool { c.isASCII && (c.isLetter || c.isNumber) }
-        guard let first = text.first, let last = text.last, text.count <= 63, alphanumeric(first), alphanumeric(last) else { return false }
-        return text.allSatisfy { alphanumeric($0) || $0 == "-" || $0 == "_" || $0 == "." }
-    }
-}

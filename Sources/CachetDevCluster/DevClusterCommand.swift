@@ -2,14 +2,25 @@
 import Glibc
 #endif
 import ArgumentParser
-import CachetDevCluster
+import CachetCrypto
 import CachetManifests
-import Dispatch
+import CachetProgram
+import Logging
+import ServiceLifecycle
 
-/// `cachet-controller dev-cluster`: the strict stand-in API server, on its own, for the one-machine demo.
+/// The whole of `cachet-dev-cluster`'s `main`: parse, serve until SIGINT or SIGTERM, and report failures as
+/// `cachet-dev-cluster: error: …`.
+public enum DevClusterMain {
+    public static func run(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) async -> Never {
+        await Program.run(DevClusterCommand.self, program: "cachet-dev-cluster", arguments: arguments)
+    }
+}
+
+/// `cachet-dev-cluster`: the strict stand-in API server, on its own, for the one-machine demo. Not part of the
+/// product: the controller and the CLI never link it.
 struct DevClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "dev-cluster",
+        commandName: "cachet-dev-cluster",
         abstract: "Serve a development Kubernetes API on 127.0.0.1 (not a real cluster: see docs/controller.md).",
         discussion: """
             Holds Namespaces, Secrets, ConfigMaps, Services, Events, ServiceAccounts, Leases, CRDs and SealedSecrets \
@@ -27,6 +38,7 @@ struct DevClusterCommand: AsyncParsableCommand {
     @Flag(help: "Serve HTTPS with a freshly generated CA (written into the kubeconfig), and require a bearer token.")
     var secure = false
 
+
     func run() async throws {
         var settings = DevCluster.Settings()
         if secure {
@@ -39,32 +51,19 @@ struct DevClusterCommand: AsyncParsableCommand {
         if let kubeconfig {
             try writeKubeconfig(cluster.kubeconfig(), to: kubeconfig)
         }
-        Diagnostics.write("cachet-controller: dev cluster serving \(cluster.url)" + (kubeconfig.map { "; kubeconfig in \($0)" } ?? ""))
-        await Self.waitForTermination()
-        await cluster.shutdown()
+        StandardError.write("cachet-dev-cluster: serving \(cluster.url)" + (kubeconfig.map { "; kubeconfig in \($0)" } ?? ""))
+        var logger = Logger(label: "cachet-dev-cluster")
+        logger.logLevel = .warning
+        let group = ServiceGroup(configuration: .init(services: [cluster], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
     }
 
     private func writeKubeconfig(_ text: String, to path: String) throws {
+        // The kubeconfig holds the bearer token and the client key: created 0600, never wider.
         let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw FileError("cannot write \(path): \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }
         fchmod(descriptor, 0o600)
         try Array(text.utf8).withUnsafeBytes { try SecretFiles.write($0, to: descriptor) }
-    }
-
-    /// Suspends until SIGINT or SIGTERM.
-    static func waitForTermination() async {
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
-        let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
-        let sources = [SIGINT, SIGTERM].map { number in
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { continuation.yield(number) }
-            source.resume()
-            return source
-        }
-        var iterator = stream.makeAsyncIterator()
-        _ = await iterator.next()
-        sources.forEach { $0.cancel() }
     }
 }

@@ -1,0 +1,3 @@
+import CachetDevCluster
+
+await DevClusterMain.run()
