@@ -273,9 +273,10 @@ public final class KubeClient: Sendable {
         }
     }
 
+    /// The server's `Retry-After` when it gave one, else the policy's backoff; never more than `maxDelay`.
     func delay(attempt: Int, retryAfter: Int?) -> Duration {
-        let wanted: Duration = retryAfter.map { .seconds($0) } ?? retry.baseDelay * (1 << min(attempt - 1, 16))
-        return min(wanted, retry.maxDelay)
+        let backoff = Backoff(initial: retry.baseDelay, maximum: retry.maxDelay)
+        return retryAfter.map { min(.seconds($0), retry.maxDelay) } ?? backoff.delay(afterFailures: attempt)
     }
 
     /// `Retry-After` in seconds, as the server sent it, but never negative (an immediate retry) and never more than a

@@ -39,13 +39,12 @@ public struct ResourceWatcher: AsyncSequence, Sendable {
         let watcher: ResourceWatcher
         var resourceVersion: String?
         var events: WatchEvents.Iterator?
-        var backoff: Duration
-        /// Interruptions since events last flowed (for tests and logs).
-        public private(set) var consecutiveFailures = 0
+        /// Reset whenever events flow again.
+        var backoff: Backoff
 
         init(watcher: ResourceWatcher) {
             self.watcher = watcher
-            self.backoff = watcher.initialBackoff
+            self.backoff = Backoff(initial: watcher.initialBackoff, maximum: watcher.maxBackoff)
         }
 
         public mutating func next() async throws -> Change? {
@@ -79,17 +78,14 @@ public struct ResourceWatcher: AsyncSequence, Sendable {
                     return nil
                 } catch {
                     events = nil
-                    consecutiveFailures += 1
-                    try? await Task.sleep(for: backoff)
-                    backoff = Swift.min(backoff * 2, watcher.maxBackoff)
+                    try? await Task.sleep(for: backoff.next())
                 }
             }
             return nil
         }
 
         private mutating func succeeded() {
-            consecutiveFailures = 0
-            backoff = watcher.initialBackoff
+            backoff.reset()
         }
     }
 }

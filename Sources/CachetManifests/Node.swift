@@ -82,6 +82,23 @@ public struct Node: Sendable {
         return nil
     }
 
+    /// The tree of a value already parsed (an object from the Kubernetes API), typed as JSON types it, so that the
+    /// models read it without writing it out and parsing it again. It has no source: every mark is 0:0.
+    public init(_ value: ManifestValue) {
+        let none = SourceMark(offset: 0, line: 0, column: 0)
+        func literal(_ text: String) -> Kind { .scalar(Scalar(bytes: Array(text.utf8), style: .jsonLiteral, tag: nil)) }
+        let kind: Kind = switch value {
+        case .null: literal("null")
+        case .bool(let flag): literal(flag ? "true" : "false")
+        case .number(let text): literal(text)
+        case .string(let text): .scalar(Scalar(bytes: Array(text.utf8), style: .jsonString, tag: nil))
+        case .array(let elements): .sequence(elements.map(Node.init))
+        case .object(let entries):
+            .mapping(entries.map { Entry(key: $0.0, keyNode: Node(.string($0.0)), value: Node($0.1)) })
+        }
+        self.init(kind: kind, start: none, end: none, isFlow: true)
+    }
+
     /// The value under `key` in a mapping (the last one, though duplicates are refused at parse time).
     public subscript(key: String) -> Node? {
         entries?.last { $0.key == key }?.value

@@ -56,6 +56,11 @@ public struct SealedSecretManifest: Sendable {
         }
     }
 
+    /// Reads a SealedSecret the Kubernetes API returned (already parsed: no second parse).
+    public init(apiObject: ManifestValue) throws(ManifestError) {
+        try self.init(ManifestObject(document: 1, itemIndex: nil, node: Node(apiObject)))
+    }
+
     /// Reads a SealedSecret.
     public init(_ object: ManifestObject) throws(ManifestError) {
         let reader = FieldReader(object: object)

@@ -39,3 +39,24 @@ struct TokenBucketTests {
         await cluster.shutdown()
     }
 }
+
+/// The one backoff rule behind every retry.
+struct BackoffTests {
+    @Test("doubles from the initial delay after each failure, capped; reset starts again")
+    func doubles() {
+        var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(1))
+        let delays = (0..<6).map { _ in backoff.next() }
+        #expect(delays == [.milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .seconds(1), .seconds(1)])
+        #expect(backoff.failures == 6)
+        backoff.reset()
+        #expect(backoff.next() == .milliseconds(100))
+    }
+
+    @Test("any number of failures: no overflow, never past the cap, never below the initial delay")
+    func extremes() {
+        let backoff = Backoff(initial: .seconds(300), maximum: .seconds(300))
+        #expect(backoff.delay(afterFailures: Int.max) == .seconds(300))
+        #expect(backoff.delay(afterFailures: 0) == .seconds(300))
+        #expect(Backoff(initial: .seconds(2), maximum: .seconds(1)).delay(afterFailures: 1) == .seconds(2), "a cap below the start is the start")
+    }
+}

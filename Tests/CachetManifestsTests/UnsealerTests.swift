@@ -117,3 +117,31 @@ struct OperationBudgetTests {
         #expect(try ring.open(sealedValue: opens, scope: .clusterWide, budget: OperationBudget(limit: 3)).keyID == keys[2].keyID)
     }
 }
+
+/// The controller reads SealedSecrets from the API already parsed; the model must read them exactly as it reads the
+/// same object from a file.
+struct APIObjectTests {
+    @Test("a SealedSecret from an API object reads and unseals as the same object read from its JSON")
+    func sameAsParsed() throws {
+        let yaml = try UnsealerTests.sealedSecret(scope: .namespaceWide(namespace: "team-a"),
+                                                   annotations: "\"sealedsecrets.bitnami.com/namespace-wide\": \"true\"")
+        let parsed = try SealedSecretManifest(try #require(Support.objects(yaml).first))
+        let value = try ManifestValue(json: parsed.manifestValue.jsonBytes)
+        let fromAPI = try SealedSecretManifest(apiObject: value)
+        #expect(fromAPI.encryptedData == parsed.encryptedData)
+        #expect(fromAPI.metadata.annotations == parsed.metadata.annotations)
+        #expect(fromAPI.scopeKind == .namespaceWide)
+        let secret = try Unsealer(keyRing: Support.keyRing).unseal(fromAPI)
+        #expect(Support.text(secret.items["password"]) == "s3cret")
+    }
+
+    @Test("an API object that is not a valid SealedSecret is refused with the same message, with no position")
+    func refusedAlike() throws {
+        let value = ManifestValue.object([
+            ("apiVersion", .string("bitnami.com/v1alpha1")), ("kind", .string("SealedSecret")),
+            ("metadata", .object([("name", .string("app")), ("namespace", .string("team-a"))])),
+            ("spec", .object([("encryptedData", .object([("../escape", .string("AAAA"))]))])),
+        ])
+        Support.expectError(["item name", "../escape"]) { _ = try SealedSecretManifest(apiObject: value) }
+    }
+}

@@ -62,6 +62,8 @@ public final class KeyManager: Service, Sendable {
     private let keys = Mutex<[LoadedKey]>([])
     /// Whether the keys are loaded, and who waits for that (``waitUntilReady()``).
     private let readiness = Mutex<(ready: Bool, waiters: [Int: CheckedContinuation<Void, Never>], next: Int)>((false, [:], 0))
+    /// Signalled whenever a key is added (the reconciler then retries what failed: the new key may open it).
+    let keyAdded = Wakeup()
 
     public init(client: KubeClient, settings: Settings, logger: Logger) {
         self.client = client
@@ -175,7 +177,10 @@ public final class KeyManager: Service, Sendable {
                 keys.sort { ($0.orderTime, $0.privateKey.keyID.hex) < ($1.orderTime, $1.privateKey.keyID.hex) }
                 return true
             }
-            if added { logger.info("registered a sealing key", metadata: ["secret": "\(name)", "keyID": "\(privateKey.keyID)"]) }
+            if added {
+                logger.info("registered a sealing key", metadata: ["secret": "\(name)", "keyID": "\(privateKey.keyID)"])
+                keyAdded.signal()
+            }
             return added
         } catch {
             logger.warning("key Secret could not be read; skipped", metadata: ["secret": "\(name)", "reason": "\(error)"])
@@ -211,15 +216,15 @@ public final class KeyManager: Service, Sendable {
         // Loading may wait on an API server that does not answer: a graceful shutdown cancels it (the request and
         // the pause between attempts alike), so SIGTERM is honoured in this state too.
         await cancelWhenGracefulShutdown {
-            var delay: Duration = .milliseconds(200)
+            var backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(30))
             while !self.isReady, !Task.isCancelled {
                 do {
                     try await self.prepare()
                 } catch {
                     if Task.isCancelled { return }
+                    let delay = backoff.next()
                     self.logger.error("cannot load the sealing keys; retrying", metadata: ["reason": "\(error)", "in": "\(delay)"])
                     try? await Task.sleep(for: delay)
-                    delay = min(delay * 2, .seconds(30))
                 }
             }
         }

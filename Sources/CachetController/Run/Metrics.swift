@@ -5,12 +5,28 @@ import Synchronization
 ///
 /// Labels carry names and namespaces only — never a value, a key or an error text.
 public final class ControllerMetrics: Sendable {
+    /// Why an object could not be brought in line: Bitnami's `reason` label of `unseal_errors_total`.
+    public enum UnsealErrorReason: String, Sendable, CaseIterable {
+        /// The SealedSecret could not be read.
+        case fetch
+        /// Its status could not be written.
+        case status
+        /// A value could not be opened (no key, a wrong scope, a damaged value).
+        case unseal
+        /// The Secret could not be read, created or updated.
+        case update
+        /// A Secret of that name exists and is not the controller's to write.
+        case unmanaged
+    }
+
     static let prefix = "sealed_secrets_controller_"
 
     private struct State {
         var unsealRequests = 0
         var unsealErrors: [[String]: Int] = [:]          // [reason, namespace]
-        var conditions: [[String]: Int] = [:]            // [namespace, name, condition, instance] → -1/0/1
+        /// [namespace, name] → the `app.kubernetes.io/instance` label and -1/0/1: one entry per object, replaced in
+        /// constant time (a cold start sets thousands).
+        var conditions: [[String]: (instance: String, value: Int)] = [:]
         var httpRequests: [[String]: Int] = [:]          // [path, code, method]
         var httpDurations: [[String]: Histogram] = [:]   // [path, method]
         var apiOperations: [String: Int] = [:]            // path → RSA operations
@@ -40,21 +56,17 @@ public final class ControllerMetrics: Sendable {
         state.withLock { $0.unsealRequests += 1 }
     }
 
-    /// `reason` is one of Bitnami's: fetch, status, unseal, update, unmanaged.
-    public func unsealError(reason: String, namespace: String) {
-        state.withLock { $0.unsealErrors[[reason, namespace], default: 0] += 1 }
+    public func unsealError(reason: UnsealErrorReason, namespace: String) {
+        state.withLock { $0.unsealErrors[[reason.rawValue, namespace], default: 0] += 1 }
     }
 
     /// The Synced condition of a SealedSecret: -1 false, 0 unknown, 1 true.
     public func condition(namespace: String, name: String, instance: String, synced: Bool?) {
-        state.withLock { state in
-            state.conditions = state.conditions.filter { $0.key[0] != namespace || $0.key[1] != name }
-            state.conditions[[namespace, name, "Synced", instance]] = synced.map { $0 ? 1 : -1 } ?? 0
-        }
+        state.withLock { $0.conditions[[namespace, name]] = (instance, synced.map { $0 ? 1 : -1 } ?? 0) }
     }
 
     public func forget(namespace: String, name: String) {
-        state.withLock { state in state.conditions = state.conditions.filter { $0.key[0] != namespace || $0.key[1] != name } }
+        state.withLock { $0.conditions[[namespace, name]] = nil }
     }
 
     public func httpRequest(path: String, method: String, code: Int, seconds: Double) {
@@ -90,9 +102,9 @@ public final class ControllerMetrics: Sendable {
             sample("unseal_errors_total", [("reason", key[0]), ("namespace", key[1])], String(value))
         }
         family("condition_info", "gauge", "Current SealedSecret condition status. Values are -1 (false), 0 (unknown or absent), 1 (true).")
-        for (key, value) in snapshot.conditions.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
-            sample("condition_info", [("namespace", key[0]), ("name", key[1]), ("condition", key[2]),
-                                      ("ss_app_kubernetes_io_instance", key[3])], String(value))
+        for (key, condition) in snapshot.conditions.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+            sample("condition_info", [("namespace", key[0]), ("name", key[1]), ("condition", "Synced"),
+                                      ("ss_app_kubernetes_io_instance", condition.instance)], String(condition.value))
         }
         family("http_requests_total", "counter", "Total number of HTTP requests by path, code and method.")
         for (key, value) in snapshot.httpRequests.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {

@@ -1,4 +1,5 @@
 import CachetKube
+import DequeModule
 import Synchronization
 
 /// Token buckets per client, for the endpoints that decrypt on request (`/v1/verify`, `/v1/rotate`): each
@@ -12,8 +13,7 @@ final class RateLimiter: Sendable {
     private struct State {
         var buckets: [String: (bucket: TokenBucket, use: Int)] = [:]
         /// Uses in order: (client, use number). An entry is stale when the client was used again since.
-        var uses: [(client: String, use: Int)] = []
-        var head = 0
+        var uses = Deque<(client: String, use: Int)>()
         var nextUse = 0
     }
 
@@ -42,6 +42,9 @@ final class RateLimiter: Sendable {
     /// Buckets kept (for tests).
     var clientCount: Int { state.withLock { $0.buckets.count } }
 
+    /// Entries in the queue of uses, stale ones included (for tests).
+    var useEntryCount: Int { state.withLock { $0.uses.count } }
+
     private func update<Result>(_ client: String, _ body: (inout TokenBucket, ContinuousClock.Instant) -> Result) -> Result {
         let now = ContinuousClock.now
         return state.withLock { state in
@@ -51,20 +54,14 @@ final class RateLimiter: Sendable {
             state.nextUse += 1
             state.buckets[client] = (bucket, use)
             state.uses.append((client, use))
-            while state.buckets.count > maxClients, state.head < state.uses.count {
-                let oldest = state.uses[state.head]
-                state.head += 1
+            while state.buckets.count > maxClients, let oldest = state.uses.popFirst() {
                 if state.buckets[oldest.client]?.use == oldest.use { state.buckets[oldest.client] = nil }
             }
-            // Drop the consumed front of the queue once it is most of it; and rebuild it from the buckets when stale
-            // entries (repeat uses) outnumber them, so that it stays within a small multiple of the bucket count.
-            if state.head > 1024, state.head * 2 > state.uses.count {
-                state.uses.removeFirst(state.head)
-                state.head = 0
-            }
-            if state.uses.count > 4 * state.buckets.count + 1024 {
-                state.uses = state.buckets.map { ($0.key, $0.value.use) }.sorted { $0.use < $1.use }
-                state.head = 0
+            // A client used over and over leaves stale entries behind: once they outnumber the live ones, keep only the
+            // live (still in use order). O(n) once every n uses: amortised constant, and memory within twice the buckets.
+            if state.uses.count > 2 * state.buckets.count + 1024 {
+                let buckets = state.buckets
+                state.uses = Deque(state.uses.filter { buckets[$0.client]?.use == $0.use })
             }
             return result
         }

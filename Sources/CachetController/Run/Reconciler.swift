@@ -100,7 +100,9 @@ public final class Reconciler: Service, Sendable {
                     }
                 }
             }
-            group.addTask { await untilShutdown("the work queue clock", logger: self.logger) { try await self.clock() } }
+            group.addTask { await self.queue.promoteRetriesWhenDue() }
+            group.addTask { await untilShutdown("the retry on new keys", logger: self.logger) { await self.retryFailuresOnNewKeys() } }
+            group.addTask { await untilShutdown("the resync", logger: self.logger) { try await self.resyncPeriodically() } }
             for _ in 0..<settings.workers {
                 group.addTask {
                     while let key = await self.queue.next() {
@@ -181,24 +183,19 @@ public final class Reconciler: Service, Sendable {
         }
     }
 
-    /// Retries coming due; failed objects again at once when a key is added (it may be the one they need); and the
-    /// periodic resync of every known SealedSecret.
-    private func clock() async throws {
-        var sinceResync: Duration = .zero
-        var keyCount = keys.keyCount
-        let tick: Duration = .milliseconds(20)
+    /// Failed objects again at once when a key is added: it may be the one they need.
+    private func retryFailuresOnNewKeys() async {
         while !Task.isCancelled {
-            try await Task.sleep(for: tick)
-            await queue.promoteDueRetries()
-            if keys.keyCount != keyCount {
-                keyCount = keys.keyCount
-                for key in lastFailure.withLock({ Array($0.keys) }).sorted() { await queue.add(key) }
-            }
-            sinceResync += tick
-            if sinceResync >= settings.resyncPeriod {
-                sinceResync = .zero
-                for key in known.withLock({ Array($0.keys) }).sorted() { await queue.add(key) }
-            }
+            await keys.keyAdded.wait(until: nil)
+            for key in lastFailure.withLock({ Array($0.keys) }).sorted() { await queue.add(key) }
+        }
+    }
+
+    /// Every known SealedSecret again, every `resyncPeriod`.
+    private func resyncPeriodically() async throws {
+        while true {
+            try await Task.sleep(for: settings.resyncPeriod)
+            for key in known.withLock({ Array($0.keys) }).sorted() { await queue.add(key) }
         }
     }
 
@@ -249,18 +246,9 @@ public final class Reconciler: Service, Sendable {
             return true
         }
 
-        let outcome: Result<Bool, ReconcileFailure>
-        do {
-            outcome = .success(try await apply(sealedObject, namespace: namespace, name: name))
-        } catch let failure as ReconcileFailure {
-            outcome = .failure(failure)
-        } catch {
-            outcome = .failure(ReconcileFailure(reason: "update", message: "\(error)"))
-        }
-
         let instance = sealedObject.string(at: ["metadata", "labels", "app.kubernetes.io/instance"]) ?? ""
-        switch outcome {
-        case .success(let changed):
+        do {
+            let changed = try await apply(sealedObject, namespace: namespace, name: name)
             metrics.condition(namespace: namespace, name: name, instance: instance, synced: true)
             lastFailure.withLock { $0[key] = nil }
             if changed {
@@ -269,137 +257,95 @@ public final class Reconciler: Service, Sendable {
             }
             // A status that could not be written is retried like any failure.
             return await writeStatus(sealedObject, synced: true, message: "")
-        case .failure(let failure):
-            metrics.unsealError(reason: failure.reason, namespace: namespace)
+        } catch {
+            metrics.unsealError(reason: error.reason, namespace: namespace)
             metrics.condition(namespace: namespace, name: name, instance: instance, synced: false)
             let isNew = lastFailure.withLock { last -> Bool in
-                defer { last[key] = failure.message }
-                return last[key] != failure.message
+                defer { last[key] = error.message }
+                return last[key] != error.message
             }
             if isNew {
-                logger.warning("cannot unseal", metadata: ["object": "\(key)", "reason": "\(failure.message)"])
-                _ = try? await client.recordEvent(about: sealedObject, type: "Warning", reason: failure.eventReason,
-                                                  message: failure.message, component: settings.component)
+                logger.warning("cannot unseal", metadata: ["object": "\(key)", "reason": "\(error.message)"])
+                _ = try? await client.recordEvent(about: sealedObject, type: "Warning", reason: error.eventReason,
+                                                  message: error.message, component: settings.component)
             }
             // Counted once: this failure is already in unseal_errors_total, whether or not its status can be written.
-            _ = await writeStatus(sealedObject, synced: false, message: failure.message, countingFailure: false)
+            _ = await writeStatus(sealedObject, synced: false, message: error.message, countingFailure: false)
             return false
         }
     }
 
-    /// A failure with Bitnami's metric reason and a message safe to show (no values: the messages come from the
-    /// unsealer and the API server, which never hold plaintext).
-    struct ReconcileFailure: Error {
-        let reason: String
-        let message: String
-
-        var eventReason: String { reason == "unseal" ? "ErrUnsealFailed" : "ErrUpdateFailed" }
-    }
-
-    /// Unseals and writes the Secret; returns whether anything was written.
-    private func apply(_ sealedObject: ManifestValue, namespace: String, name: String) async throws -> Bool {
+    /// Unseals and writes the Secret, as ``SecretWrite`` decides; returns whether anything was written.
+    private func apply(_ sealedObject: ManifestValue, namespace: String, name: String) async throws(ReconcileFailure) -> Bool {
         let key = namespace + "/" + name
         // The Secret is read first (live, never from a cache): if it, the SealedSecret and the keys are as they were
         // when this controller last brought them in line, there is nothing to decrypt.
-        var current: ManifestValue?
-        do {
-            current = try await client.get(.secrets, name: name, namespace: namespace)
-        } catch let error as KubeError where error.code == .notFound {
-            current = nil
-        } catch {
-            throw ReconcileFailure(reason: "update", message: "cannot read the Secret: \(error)")
-        }
+        var existing = try await readSecret(name: name, namespace: namespace, doing: "cannot read the Secret")
         let sealedAnnotations = sealedObject.value(at: ["metadata", "annotations"]).map { String(decoding: $0.jsonBytes, as: UTF8.self) } ?? ""
         let sealedIdentity = [sealedObject.string(at: ["metadata", "uid"]) ?? "", Self.generation(sealedObject), sealedAnnotations]
             .joined(separator: "|")
         func fingerprint(_ secret: ManifestValue?) -> Fingerprint {
             Fingerprint(sealedSecret: sealedIdentity, secretResourceVersion: secret?.resourceVersionText, keyCount: keys.keyCount)
         }
-        if current != nil, inLine.withLock({ $0[key] }) == fingerprint(current) { return false }
+        if existing != nil, inLine.withLock({ $0[key] }) == fingerprint(existing) { return false }
 
         let secret: SecretManifest
         do {
-            let sealed = try Self.sealedSecret(from: sealedObject)
+            let sealed = try SealedSecretManifest(apiObject: sealedObject)
             let keyRing = keys.keyRing
             secret = try await Self.offCooperativePool { try Unsealer(keyRing: keyRing).unseal(sealed) }
         } catch let error as ManifestError {
-            throw ReconcileFailure(reason: "unseal", message: "Failed to unseal: \(error.message)")
+            throw ReconcileFailure(.unseal, "Failed to unseal: \(error.message)")
         } catch {
-            throw ReconcileFailure(reason: "unseal", message: "Failed to unseal: \(error)")
+            throw ReconcileFailure(.unseal, "Failed to unseal: \(error)")
         }
+        let desired = DesiredSecret(secret, sealedSecretName: name, sealedSecretUID: sealedObject.string(at: ["metadata", "uid"]),
+                                    component: settings.component)
 
-        var desired = secret.manifestValue
-        desired.setValue(.string(settings.component), at: ["metadata", "labels", Self.managedLabel])
-        let skipOwner = secret.metadata.annotations[Annotations.skipSetOwnerReferences] == "true"
-        let ownerReference = ManifestValue.object([
-            ("apiVersion", .string(SealedSecretManifest.apiVersion)), ("kind", .string(SealedSecretManifest.kind)),
-            ("name", .string(name)), ("uid", sealedObject.value(at: ["metadata", "uid"]) ?? .null), ("controller", .bool(true)),
-        ])
-        if !skipOwner { desired.setValue(.array([ownerReference]), at: ["metadata", "ownerReferences"]) }
-
-        if current == nil {
-            do {
-                let created = try await client.create(.secrets, desired, namespace: namespace)
-                inLine.withLock { $0[key] = fingerprint(created) }
-                return true
-            } catch let error as KubeError where error.code == .alreadyExists {
-                // It appeared since the GET: read it and go on as for a Secret that was there (taken over, patched, or
-                // refused as unmanaged) instead of reporting a failure that the retry would contradict.
+        // At most twice round: a create that finds the Secret already there goes on as for a Secret that was there.
+        while true {
+            switch SecretWrite.decide(desired, existing: existing) {
+            case .unchanged:
+                inLine.withLock { $0[key] = fingerprint(existing) }
+                return false
+            case .refuse(let failure):
+                throw failure
+            case .create(let object):
                 do {
-                    current = try await client.get(.secrets, name: name, namespace: namespace)
+                    let created = try await client.create(.secrets, object, namespace: namespace)
+                    inLine.withLock { $0[key] = fingerprint(created) }
+                    return true
+                } catch let error as KubeError where error.code == .alreadyExists {
+                    // It appeared since the GET: read it and decide again (taken over, patched, or refused as
+                    // unmanaged) instead of reporting a failure that the retry would contradict.
+                    existing = try await readSecret(name: name, namespace: namespace,
+                                                    doing: "the Secret appeared while it was being created, and cannot be read")
+                    guard existing != nil else { throw ReconcileFailure(.update, "the Secret cannot be read") }
                 } catch {
-                    throw ReconcileFailure(reason: "update", message: "the Secret appeared while it was being created, and cannot be read: \(error)")
+                    throw ReconcileFailure(.update, "cannot create the Secret: \(error)")
                 }
-            } catch {
-                throw ReconcileFailure(reason: "update", message: "cannot create the Secret: \(error)")
-            }
-        }
-        guard let existing = current else { throw ReconcileFailure(reason: "update", message: "the Secret cannot be read") }
-
-        let annotations = existing.value(at: ["metadata", "annotations"])
-        let managed = annotations?[Annotations.managed]?.stringValue == "true"
-        let patchMode = annotations?[Annotations.patch]?.stringValue == "true"
-        let sealedUID = sealedObject.string(at: ["metadata", "uid"])
-        let owned = (existing.value(at: ["metadata", "ownerReferences"])?.arrayValue ?? []).contains {
-            $0["uid"]?.stringValue == sealedUID && $0["controller"] == .bool(true)
-        }
-        guard owned || managed || patchMode else {
-            throw ReconcileFailure(reason: "unmanaged",
-                                   message: "Resource \"\(name)\" already exists and is not managed by SealedSecret")
-        }
-
-        var updated = existing
-        if patchMode {
-            // Patch mode merges: keys the template lacks stay; the ownerReference only with `managed` as well.
-            for field in ["data", "metadata.labels", "metadata.annotations"] {
-                let path = field.split(separator: ".").map(String.init)
-                for key in desired.value(at: path)?.keys ?? [] {
-                    updated.setValue(desired.value(at: path + [key]), at: path + [key])
+            case .update(let object, _):
+                do {
+                    let written = try await client.update(.secrets, object)
+                    inLine.withLock { $0[key] = fingerprint(written) }
+                    return true
+                } catch let error as KubeError where error.code == .conflict {
+                    throw ReconcileFailure(.update, "the Secret changed while it was being updated; will retry")
+                } catch {
+                    throw ReconcileFailure(.update, "cannot update the Secret: \(error)")
                 }
             }
-            if managed, !skipOwner { updated.setValue(.array([ownerReference]), at: ["metadata", "ownerReferences"]) }
-        } else {
-            for path in [["data"], ["metadata", "labels"], ["metadata", "annotations"], ["metadata", "ownerReferences"]] {
-                updated.setValue(desired.value(at: path), at: path)
-            }
         }
-        // The type always follows the template (immutable does not: it applies at creation only, as in Bitnami).
-        if let type = desired["type"] { updated.setValue(type, at: ["type"]) }
-        guard updated != existing else {
-            inLine.withLock { $0[key] = fingerprint(existing) }
-            return false
-        }
+    }
+
+    /// The Secret as the API server has it now, or nil when there is none.
+    private func readSecret(name: String, namespace: String, doing what: String) async throws(ReconcileFailure) -> ManifestValue? {
         do {
-            let written = try await client.update(.secrets, updated)
-            inLine.withLock { $0[key] = fingerprint(written) }
-            return true
-        } catch let error as KubeError where error.code == .conflict {
-            throw ReconcileFailure(reason: "update", message: "the Secret changed while it was being updated; will retry")
-        } catch let error as KubeError where error.message.contains("field is immutable") {
-            throw ReconcileFailure(reason: "update", message: "the target Secret is immutable and its data cannot be updated; "
-                                   + "delete the Secret and it will be recreated")
+            return try await client.get(.secrets, name: name, namespace: namespace)
+        } catch let error as KubeError where error.code == .notFound {
+            return nil
         } catch {
-            throw ReconcileFailure(reason: "update", message: "cannot update the Secret: \(error)")
+            throw ReconcileFailure(.update, "\(what): \(error)")
         }
     }
 
@@ -450,7 +396,7 @@ public final class Reconciler: Service, Sendable {
         } catch {
             logger.debug("status not written; will retry", metadata: ["reason": "\(error)"])
             if countingFailure {
-                metrics.unsealError(reason: "status", namespace: sealedObject.string(at: ["metadata", "namespace"]) ?? "")
+                metrics.unsealError(reason: .status, namespace: sealedObject.string(at: ["metadata", "namespace"]) ?? "")
             }
             return false
         }
@@ -462,12 +408,6 @@ public final class Reconciler: Service, Sendable {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
         }
-    }
-
-    static func sealedSecret(from value: ManifestValue) throws -> SealedSecretManifest {
-        let documents = try ManifestReader.documents(in: value.jsonBytes)
-        guard let root = documents.first?.root else { throw ManifestError("empty SealedSecret") }
-        return try SealedSecretManifest(ManifestObject(document: 1, itemIndex: nil, node: root))
     }
 }
 
