@@ -7,10 +7,8 @@ import CachetKube
 import CachetKubeSyntax
 import CachetManifests
 import CachetProgram
-import Dispatch
 import FoundationEssentials
 import Logging
-import UnixSignals
 
 /// `cachet-controller run`: the in-cluster controller, a drop-in for Bitnami's (same flags where they exist, same
 /// defaults, and every flag also read from `SEALED_SECRETS_<FLAG>` when not given).
@@ -140,14 +138,8 @@ struct RunCommand: AsyncParsableCommand {
             "namespace": "\(settings.controller.keys.namespace)", "server": "\(config.server)",
             "watching": "\(settings.controller.reconciler.namespaces?.joined(separator: ",") ?? "all namespaces")",
         ])
-        // SIGUSR1: a new sealing key now (Bitnami's manual rotation).
-        signal(SIGUSR1, SIG_IGN)
-        let renewal = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: .global())
-        renewal.setEventHandler { Task { await controller.keys.renewNow() } }
-        renewal.resume()
-        defer { renewal.cancel() }
         do {
-            try await controller.run(signals: [.sigterm, .sigint])
+            try await controller.run(signals: [.sigterm, .sigint], renewalSignals: [.sigusr1])
         } catch {
             try? await client.shutdown()
             throw error

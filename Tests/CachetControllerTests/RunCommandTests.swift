@@ -141,7 +141,7 @@ struct RunCommandTests {
         }
     }
 
-    @Test("the process: serves, then exits 0 on SIGTERM after a graceful shutdown; a bad flag exits 64 with one line")
+    @Test("the process: serves, makes a new key on SIGUSR1, then exits 0 on SIGTERM after a graceful shutdown; a bad flag exits 64 with one line")
     func process() async throws {
         let cluster = await DevCluster(settings: .init())
         try await cluster.start()
@@ -176,6 +176,16 @@ struct RunCommandTests {
             }
             return (try? await harness.request("http://127.0.0.1:\(port)/v1/cert.pem"))?.status == 200
         }
+        // SIGUSR1: Bitnami's manual rotation, a second key Secret.
+        kill(process.processIdentifier, SIGUSR1)
+        let client = try KubeClient(config: cluster.clientConfig())
+        try await eventually("a second key after SIGUSR1") {
+            guard process.isRunning else { return true }
+            let keys = try await client.listAll(.secrets, namespace: "kube-system", labelSelector: "\(KeyManager.keyLabel)=active")
+            return keys.items.count == 2
+        }
+        try? await client.shutdown()
+        #expect(process.isRunning, "SIGUSR1 ended the process")
         process.terminate()  // SIGTERM
         process.waitUntilExit()
         await harness.close()

@@ -81,8 +81,9 @@ public final class Controller: Sendable {
         (boundEvents, boundStream) = AsyncStream.makeStream(of: Void.self)
     }
 
-    /// Runs until graceful shutdown; `signals` (SIGTERM and SIGINT for the command) start one.
-    public func run(signals: [UnixSignal] = []) async throws {
+    /// Runs until graceful shutdown; `signals` (SIGTERM and SIGINT for the command) start one, and each of
+    /// `renewalSignals` (SIGUSR1 for the command, Bitnami's manual rotation) generates a new sealing key at once.
+    public func run(signals: [UnixSignal] = [], renewalSignals: [UnixSignal] = []) async throws {
         let api = server(ControllerAPI(keys: keys, metrics: metrics, rate: settings.rateLimit, burst: settings.rateLimitBurst,
                                        limits: settings.apiWork),
                          at: settings.listen, name: "api") { port in self.bound.withLock { $0.api = port } }
@@ -95,7 +96,11 @@ public final class Controller: Sendable {
                 .init(service: metricsServer, serviceName: "http-metrics"),
                 .init(service: keys, serviceName: "keys"),
                 .init(service: reconciler, serviceName: "reconciler"),
-            ],
+            ] + (renewalSignals.isEmpty ? [] : [
+                // Trapped from here on: the default action of SIGUSR1 would end the process.
+                .init(service: RenewalOnSignal(keys: keys, signals: await UnixSignalsSequence(trapping: renewalSignals)),
+                      serviceName: "renewal-on-signal"),
+            ]),
             gracefulShutdownSignals: signals,
             logger: logger)
         // Whatever state it is in, a graceful shutdown that takes longer than this becomes cancellation, well inside
@@ -140,5 +145,17 @@ public final class Controller: Sendable {
                 self.logger.info("listening", metadata: ["server": "\(name)", "address": "\(address.host):\(port)"])
             },
             logger: serverLogger)
+    }
+}
+
+/// A new sealing key on every signal of a sequence, until graceful shutdown.
+private struct RenewalOnSignal: Service {
+    let keys: KeyManager
+    let signals: UnixSignalsSequence
+
+    func run() async {
+        await cancelWhenGracefulShutdown {
+            for await _ in signals { await keys.renewNow() }
+        }
     }
 }
