@@ -190,16 +190,17 @@ let package = Package(
         // What several test targets need (loopback sockets for hand-played servers and clients).
         .target(
             name: "CachetTestSupport",
+            dependencies: ["CachetCrypto"],
             path: "Tests/CachetTestSupport"
         ),
         .testTarget(
             name: "CachetCryptoTests",
-            dependencies: ["CachetCrypto"],
+            dependencies: ["CachetCrypto", "CachetTestSupport"],
             exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "CachetManifestsTests",
-            dependencies: ["CachetManifests", "CachetCrypto"],
+            dependencies: ["CachetManifests", "CachetCrypto", "CachetTestSupport"],
             exclude: ["Fixtures"]
         ),
         .testTarget(

@@ -109,10 +109,10 @@ struct HostileServerTests {
     @Test("a server offering only TLS 1.1 is refused")
     func tls11() throws {
         let directory = try TemporaryDirectory()
-        let openssl = try OpenSSLCommand.run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                                             "-keyout", directory.path("server.key"), "-out", directory.path("server.crt"),
-                                             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
-        #expect(openssl == 0)
+        let openssl = try TestProcess.run(program: "openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                                                               "-keyout", directory.path("server.key"), "-out", directory.path("server.crt"),
+                                                               "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        #expect(openssl.status == 0, "\(openssl.error)")
         let keys = try GeneratedKeys()
         try FileManager.default.copyItem(atPath: keys.certificate, toPath: directory.path("tls.crt"))
         let lenient = directory.path("openssl.cnf")
@@ -172,24 +172,11 @@ final class OpenSSLServer {
     }
 }
 
-enum OpenSSLCommand {
-    static func run(_ arguments: [String]) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
-}
-
 /// Every input in Fuzz/corpus (seeds, and crashes found once and fixed) runs through its fuzz target in the plain
 /// build: a regression of any of them fails the suite even where libFuzzer is not run.
 struct FuzzCorpusReplayTests {
     static let replayer = CachetProcess.executable.deletingLastPathComponent().appendingPathComponent("cachet-fuzz")
-    static let corpus = CachetProcess.repositoryRoot.appendingPathComponent("Fuzz/corpus")
+    static let corpus = Repository.root.appendingPathComponent("Fuzz/corpus")
 
     @Test("the fuzz corpora replay cleanly", arguments: ["yaml", "json", "scalar", "base64", "der", "envelope", "http-response", "controller-body"])
     func replay(target: String) throws {
@@ -197,7 +184,7 @@ struct FuzzCorpusReplayTests {
         let inputs = try FileManager.default.contentsOfDirectory(atPath: directory.path)
         #expect(!inputs.isEmpty, "no seeds for \(target)")
         var environment = ProcessInfo.processInfo.environment
-        environment["CACHET_FUZZ_KEY"] = CachetProcess.repositoryRoot.appendingPathComponent("Fuzz/keys/tls.key").path
+        environment["CACHET_FUZZ_KEY"] = Repository.root.appendingPathComponent("Fuzz/keys/tls.key").path
         let result = try CachetProcess.run([target, directory.path], environment: environment, executable: Self.replayer)
         #expect(result.status == 0, "\(result.error)")
         #expect(result.outputText.contains("\(inputs.count) inputs replayed"), "\(result.outputText)")

@@ -1,3 +1,4 @@
+import CachetTestSupport
 import Foundation
 import Testing
 

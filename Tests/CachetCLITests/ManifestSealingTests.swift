@@ -1,3 +1,4 @@
+import CachetTestSupport
 import Foundation
 import Testing
 
@@ -127,7 +128,7 @@ struct ManifestSealingTests {
         let directory = try TemporaryDirectory()
         let target = directory.path("out.yaml")
         var arguments = ["seal", "--cert", bad.certificate ?? keys.certificate, "-w", target]
-        if bad.certificate != nil { arguments[2] = CachetProcess.cryptoFixtures.appendingPathComponent(bad.certificate!).path }
+        if bad.certificate != nil { arguments[2] = Repository.cryptoFixtures.appendingPathComponent(bad.certificate!).path }
         let result = try CachetProcess.run(arguments, stdin: Data(bad.input().utf8))
         #expect(result.status == 1, "\(bad.name): \(result.error)")
         let lines = result.error.split(separator: "\n")

@@ -1,3 +1,4 @@
+import CachetTestSupport
 import Foundation
 import Testing
 
@@ -8,7 +9,7 @@ import Testing
                 "needs root and /usr/bin/setpriv to run cachet as another user"))
 struct ProcessHardeningTests {
     @Test func cachetIsNotDumpable() throws {
-        let certificate = CachetProcess.repositoryRoot.appendingPathComponent("keys.example/tls.crt").path
+        let certificate = Repository.root.appendingPathComponent("keys.example/tls.crt").path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", CachetProcess.executable.path,

@@ -1,4 +1,5 @@
 import CachetDevCluster
+import CachetTestSupport
 import Foundation
 import Testing
 
@@ -15,11 +16,11 @@ struct RawSealingTests {
     ]
     static let canary = Data("CANARY-51ce-\u{0}-binary\n".utf8)
 
-    func seal(_ value: Data, _ scope: [String]) throws -> CachetProcess.Result {
+    func seal(_ value: Data, _ scope: [String]) throws -> ProcessResult {
         try CachetProcess.run(["seal", "--raw", "--cert", keys.certificate] + scope, stdin: value)
     }
 
-    func unseal(_ sealed: Data, _ scope: [String], key: String? = nil) throws -> CachetProcess.Result {
+    func unseal(_ sealed: Data, _ scope: [String], key: String? = nil) throws -> ProcessResult {
         try CachetProcess.run(["unseal", "--raw", "--key", key ?? keys.privateKey] + scope, stdin: sealed)
     }
 
@@ -101,7 +102,7 @@ struct RawSealingTests {
 
     @Test("a public key PEM and a key directory work as --cert")
     func otherCertificateForms() throws {
-        let publicKey = CachetProcess.cryptoFixtures.appendingPathComponent("rsa2048-public.pem").path
+        let publicKey = Repository.cryptoFixtures.appendingPathComponent("rsa2048-public.pem").path
         #expect(try CachetProcess.run(["seal", "--raw", "--cert", publicKey, "--scope", "cluster-wide"], stdin: Self.canary).status == 0)
         let sealed = try CachetProcess.run(["seal", "--raw", "--cert", keys.keyDirectory, "--scope", "cluster-wide"],
                                            stdin: Self.canary)
@@ -117,7 +118,7 @@ struct RawSealingTests {
 }
 
     /// Each failure: exit 1, one `cachet: error:` line (plus an optional hint), nothing on stdout, no secret anywhere.
-func expectCommandFailure(_ result: CachetProcess.Result, mentioning text: String, sourceLocation: SourceLocation = #_sourceLocation) {
+func expectCommandFailure(_ result: ProcessResult, mentioning text: String, sourceLocation: SourceLocation = #_sourceLocation) {
     #expect(result.status == 1, sourceLocation: sourceLocation)
     #expect(result.output.isEmpty, "nothing half-written on stdout", sourceLocation: sourceLocation)
     let lines = result.error.split(separator: "\n")
@@ -171,7 +172,7 @@ struct RawSealingRefusalTests {
         ("ec-p256.key", "this is a private key"),
     ])
     func refusedCertificates(file: String, reason: String) throws {
-        let path = CachetProcess.cryptoFixtures.appendingPathComponent(file).path
+        let path = Repository.cryptoFixtures.appendingPathComponent(file).path
         let result = try CachetProcess.run(["seal", "--raw", "--cert", path, "--scope", "cluster-wide"], stdin: RawSealingTests.canary)
         expectCommandFailure(result, mentioning: reason)
         #expect(result.error.contains(file), "the error names the file")

@@ -1,11 +1,12 @@
 import CachetManifests
+import CachetTestSupport
 import Foundation
 import Testing
 
 /// deploy/argocd/plugin.yaml's commands, run as the Argo CD sidecar would run them: in the app's directory, with the
 /// build environment, `cachet-controller` (and kubectl, for kustomize) on PATH.
 struct ArgoPluginTests {
-    static let pluginFile = Support.repositoryRoot.appendingPathComponent("deploy/argocd/plugin.yaml")
+    static let pluginFile = Repository.root.appendingPathComponent("deploy/argocd/plugin.yaml")
 
     /// `spec.<phase>`'s command and args from plugin.yaml.
     static func command(_ phase: String, _ part: String = "") throws -> [String] {
@@ -24,7 +25,7 @@ struct ArgoPluginTests {
         init() throws {
             try FileManager.default.createDirectory(at: url.appendingPathComponent("bin"), withIntermediateDirectories: true)
             try FileManager.default.createDirectory(at: url.appendingPathComponent("tmp"), withIntermediateDirectories: true)
-            try FileManager.default.createSymbolicLink(at: url.appendingPathComponent("bin/cachet-controller"), withDestinationURL: Support.executable)
+            try FileManager.default.createSymbolicLink(at: url.appendingPathComponent("bin/cachet-controller"), withDestinationURL: Repository.executable("cachet-controller"))
         }
         deinit { try? FileManager.default.removeItem(at: url) }
         func write(_ text: String, _ name: String) throws {
@@ -32,13 +33,15 @@ struct ArgoPluginTests {
         }
     }
 
-    func run(_ command: [String], in app: App, namespace: String = "team-a", sourcePath: String = ".") throws -> Support.Result {
+    func run(_ command: [String], in app: App, namespace: String = "team-a", sourcePath: String = ".") throws -> ProcessResult {
         let path = app.url.appendingPathComponent("bin").path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
-        return try Support.run(URL(fileURLWithPath: "/usr/bin/env"), command,
-                               environment: ["PATH": path, "CACHET_KEYS": Support.keyFile, "ARGOCD_APP_NAMESPACE": namespace,
-                                             "ARGOCD_APP_NAME": "demo", "ARGOCD_APP_SOURCE_PATH": sourcePath,
-                                             "TMPDIR": app.url.appendingPathComponent("tmp").path],
-                               directory: app.url.appendingPathComponent("src"))
+        return try TestProcess.run(program: command[0], Array(command.dropFirst()),
+                                   environment: .inherited(adding: [
+                                       "PATH": path, "CACHET_KEYS": FixtureKeys.rsa2048File, "ARGOCD_APP_NAMESPACE": namespace,
+                                       "ARGOCD_APP_NAME": "demo", "ARGOCD_APP_SOURCE_PATH": sourcePath,
+                                       "TMPDIR": app.url.appendingPathComponent("tmp").path,
+                                   ]),
+                                   directory: app.url.appendingPathComponent("src"))
     }
 
     /// Argo CD registers a plugin as `<name>-<version>` when it has a version, and tries plugins with a discover rule
@@ -48,7 +51,7 @@ struct ArgoPluginTests {
         let root = try #require(try ManifestReader.documents(in: Array(try Data(contentsOf: Self.pluginFile))).first?.root)
         #expect(root["metadata"]?["name"]?.scalar?.text == "cachet-render")
         #expect(root["spec"]?["version"] == nil && root["spec"]?["discover"] == nil)
-        let docs = try String(contentsOf: Support.repositoryRoot.appendingPathComponent("docs/controller.md"), encoding: .utf8)
+        let docs = try String(contentsOf: Repository.root.appendingPathComponent("docs/controller.md"), encoding: .utf8)
         #expect(docs.contains("plugin.name: cachet-render") || docs.contains("plugin: {name: cachet-render}"))
     }
 
@@ -64,7 +67,7 @@ struct ArgoPluginTests {
         #expect(String(decoding: generated.output, as: UTF8.self).contains("namespace: team-a"), "ARGOCD_APP_NAMESPACE")
     }
 
-    @Test("generate runs kustomize first when the app is a kustomization", .enabled(if: Support.kubectl != nil, "kubectl is not installed"))
+    @Test("generate runs kustomize first when the app is a kustomization", .enabled(if: Repository.kubectl != nil, "kubectl is not installed"))
     func kustomizeApp() throws {
         let app = try App()
         try FileManager.default.createDirectory(at: app.url.appendingPathComponent("src"), withIntermediateDirectories: true)

@@ -2,6 +2,7 @@ import CachetCrypto
 import CachetDevCluster
 import CachetKube
 import CachetManifests
+import CachetTestSupport
 import Foundation
 import Testing
 @testable import CachetController
@@ -10,7 +11,7 @@ import Testing
 /// through the dev API server's service proxy (as kubeseal reaches Bitnami's) or directly.
 @Suite("cachet CLI: talking to the controller")
 struct CLIControllerTests {
-    static let cachet: URL = Support.executable.deletingLastPathComponent().appendingPathComponent("cachet")
+    static let cachet = Repository.executable("cachet")
 
     /// A harness whose cluster has the controller's Service (named as kubeseal expects) and a kubeconfig file.
     static func with(_ body: (ControllerHarness, URL, URL) async throws -> Void) async throws {
@@ -31,11 +32,11 @@ struct CLIControllerTests {
         }
     }
 
-    static func run(_ arguments: [String], stdin: String = "", environment: [String: String] = [:]) async throws -> Support.Result {
+    static func run(_ arguments: [String], stdin: String = "", environment: [String: String] = [:]) async throws -> ProcessResult {
         // The CLI blocks on its HTTP calls; run it off the cooperative pool so the in-process controller keeps serving.
         try await withCheckedThrowingContinuation { continuation in
             Thread {
-                continuation.resume(with: Result { try Support.run(cachet, arguments, stdin: Data(stdin.utf8), environment: environment) })
+                continuation.resume(with: Result { try TestProcess.run(cachet, arguments, stdin: Data(stdin.utf8), environment: .inherited(adding: environment)) })
             }.start()
         }
     }

@@ -2,6 +2,7 @@ import CachetCrypto
 import CachetDevCluster
 import CachetKube
 import CachetManifests
+import CachetTestSupport
 import Foundation
 import Testing
 @testable import CachetController
@@ -56,7 +57,7 @@ struct ControllerAPITests {
         try await ControllerHarness.with { harness in
             await harness.controller.keys.renewNow()
             let newest = try #require(harness.controller.keys.newestSealingKey)
-            #expect(newest.keyID != Support.sealingKey.keyID)
+            #expect(newest.keyID != FixtureKeys.sealingKey.keyID)
 
             // The attack of CVE-2026-22728: a strict value, with the template claiming cluster-wide.
             var object = try ControllerHarness.sealed("r", items: ["password": Support.canary])
@@ -112,12 +113,10 @@ struct ControllerAPITests {
     func upBeforeKeys() async throws {
         // Every request fails for a while: the key manager cannot list its Secrets.
         try await ControllerHarness.withKeysDelayed(failures: 5) { base in
-            let harness = try await ControllerHarness.start()  // only for its HTTP helper
-            defer { Task { await harness.close() } }
-            let health = try await harness.request(base + "/healthz")
+            let health = try await ControllerHarness.request(base + "/healthz")
             #expect(health.status == 200 && String(decoding: health.body, as: UTF8.self) == "ok\n")
-            #expect(try await harness.request(base + "/v1/cert.pem").status == 503)
-            try await eventually("a key once the API server answers") { try await harness.request(base + "/v1/cert.pem").status == 200 }
+            #expect(try await ControllerHarness.request(base + "/v1/cert.pem").status == 503)
+            try await eventually("a key once the API server answers") { try await ControllerHarness.request(base + "/v1/cert.pem").status == 200 }
         }
     }
 
@@ -150,7 +149,7 @@ struct ControllerAPITests {
                 Issue.record("promtool is not installed (Debian package prometheus; scripts/bootstrap installs it)")
                 return
             }
-            let checked = try Support.run(URL(fileURLWithPath: promtool), ["check", "metrics"], stdin: Data(response.body))
+            let checked = try TestProcess.run(URL(fileURLWithPath: promtool), ["check", "metrics"], stdin: Data(response.body))
             #expect(checked.status == 0, "\(checked.error)")
         }
     }

@@ -1,6 +1,7 @@
 import CachetCrypto
 import CachetKube
 import CachetManifests
+import CachetTestSupport
 import Foundation
 import Testing
 @testable import CachetController
@@ -39,7 +40,7 @@ struct ControllerFlagTests {
     /// A key whose certificate is older than the fixture's, added after the controller started.
     static func olderKeySecret() throws -> (ManifestValue, RSAPrivateKey) {
         let key = try RSAPrivateKey.generate(bits: 2048)
-        let fixture = try Certificate(pem: try Data(contentsOf: Support.cryptoFixtures.appendingPathComponent("rsa2048.crt")))
+        let fixture = try Certificate(pem: try Data(contentsOf: Repository.cryptoFixtures.appendingPathComponent("rsa2048.crt")))
         let certificate = try Certificate.selfSigned(for: key, notBefore: fixture.notBefore.addingTimeInterval(-86_400))
         return (try ControllerHarness.keySecret(name: "imported-key", key: key, certificatePEM: certificate.pem), key)
     }
@@ -55,7 +56,7 @@ struct ControllerFlagTests {
             _ = try await harness.client.create(.secrets, secret, namespace: ControllerHarness.namespace)
             try await eventually("both keys") { harness.controller.keys.keyCount == 2 }
             let sealing = harness.controller.keys.newestSealingKey?.keyID
-            #expect(sealing == (order == .certificateNotBefore ? Support.sealingKey.keyID : key.keyID))
+            #expect(sealing == (order == .certificateNotBefore ? FixtureKeys.sealingKey.keyID : key.keyID))
         }
     }
 

@@ -3,6 +3,7 @@ import CachetDevCluster
 import CachetKube
 import CachetManifests
 import CachetTransport
+import CachetTestSupport
 import Foundation
 import Logging
 import Synchronization
@@ -140,8 +141,8 @@ final class ControllerHarness: Sendable {
     // MARK: - Objects
 
     /// The fixture key as Bitnami stores keys.
-    static func keySecret(name: String, key: RSAPrivateKey = Support.privateKey, certificatePEM: String? = nil) throws -> ManifestValue {
-        let certificate = try certificatePEM ?? String(contentsOf: Support.cryptoFixtures.appendingPathComponent("rsa2048.crt"), encoding: .utf8)
+    static func keySecret(name: String, key: RSAPrivateKey = FixtureKeys.rsa2048, certificatePEM: String? = nil) throws -> ManifestValue {
+        let certificate = try certificatePEM ?? String(contentsOf: Repository.cryptoFixtures.appendingPathComponent("rsa2048.crt"), encoding: .utf8)
         return .object([
             ("apiVersion", .string("v1")), ("kind", .string("Secret")),
             ("metadata", .object([("name", .string(name)), ("namespace", .string(namespace)),
@@ -155,7 +156,7 @@ final class ControllerHarness: Sendable {
     /// A SealedSecret object sealed with the fixture key.
     static func sealed(
         _ name: String, namespace: String = "team-a", scope: SealingScope.Kind = .strict, items: [String: String] = ["password": Support.canary],
-        annotations: [String: String] = [:], type: String? = nil, immutable: Bool? = nil, sealingKey: SealingKey = Support.sealingKey
+        annotations: [String: String] = [:], type: String? = nil, immutable: Bool? = nil, sealingKey: SealingKey = FixtureKeys.sealingKey
     ) throws -> ManifestValue {
         var sealer = Sealer(sealingKey: sealingKey)
         sealer.scope = scope
@@ -213,6 +214,11 @@ final class ControllerHarness: Sendable {
     // MARK: - HTTP
 
     func request(_ url: String, method: String = "GET", body: [UInt8]? = nil, headers: [(String, String)] = []) async throws -> BlockingHTTP.Response {
+        try await Self.request(url, method: method, body: body, headers: headers)
+    }
+
+    /// One HTTP request with the CLI's own client, on a thread of its own (it blocks).
+    static func request(_ url: String, method: String = "GET", body: [UInt8]? = nil, headers: [(String, String)] = []) async throws -> BlockingHTTP.Response {
         try await withCheckedThrowingContinuation { continuation in
             Thread {
                 continuation.resume(with: Result {

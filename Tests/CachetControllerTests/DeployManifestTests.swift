@@ -1,4 +1,5 @@
 import CachetManifests
+import CachetTestSupport
 import Foundation
 import Testing
 @testable import CachetController
@@ -7,16 +8,15 @@ import Testing
 /// 1.32 schemas, strictly), consistent with each other and with what the CLI expects.
 @Suite("deploy/: the controller's manifests")
 struct DeployManifestTests {
-    static let directory = Support.repositoryRoot.appendingPathComponent("deploy/controller")
+    static let directory = Repository.root.appendingPathComponent("deploy/controller")
     static let files = ["crd.yaml", "rbac.yaml", "controller.yaml"]
 
-    static func validate(_ paths: [String]) throws -> Support.Result {
-        try Support.run(URL(fileURLWithPath: "/usr/bin/env"),
-                        ["python3", "-m", "kubernetes_validate", "-k", "1.32.0", "--strict"] + paths)
+    static func validate(_ paths: [String]) throws -> ProcessResult {
+        try TestProcess.run(program: "python3", ["-m", "kubernetes_validate", "-k", "1.32.0", "--strict"] + paths)
     }
 
     static var validatorInstalled: Bool {
-        (try? Support.run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", "import kubernetes_validate"]).status) == 0
+        (try? TestProcess.run(program: "python3", ["-c", "import kubernetes_validate"]).status) == 0
     }
 
     @Test("every object passes kubernetes-validate --strict; a broken copy does not")
@@ -77,7 +77,7 @@ struct DeployManifestTests {
     func oneImage() throws {
         var images: Set<String> = []
         for folder in ["deploy", "docs"] {
-            let root = Support.repositoryRoot.appendingPathComponent(folder)
+            let root = Repository.root.appendingPathComponent(folder)
             for case let url as URL in FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil)! {
                 guard ["yaml", "md"].contains(url.pathExtension), let text = try? String(contentsOf: url, encoding: .utf8) else { continue }
                 for line in text.split(separator: "\n") where line.contains("image: ") {

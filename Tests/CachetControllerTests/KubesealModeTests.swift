@@ -1,5 +1,6 @@
 import CachetCrypto
 import CachetManifests
+import CachetTestSupport
 import Foundation
 import Testing
 @testable import CachetController
@@ -7,10 +8,10 @@ import Testing
 /// Scripts written for kubeseal, run unchanged with `kubeseal` resolving to Cachet (a symlink to `cachet`): the
 /// invocations of Bitnami's README, verbatim, against a controller reached through the dev API server, and the
 /// real kubectl.
-@Suite("cachet as kubeseal", .enabled(if: Support.kubectl != nil, "kubectl is not installed"))
+@Suite("cachet as kubeseal", .enabled(if: Repository.kubectl != nil, "kubectl is not installed"))
 struct KubesealModeTests {
     /// Runs a shell script in `directory` with a `kubeseal` symlink first on PATH and the cluster's kubeconfig.
-    static func shell(_ script: String, in directory: URL, kubeconfig: URL, environment: [String: String] = [:]) async throws -> Support.Result {
+    static func shell(_ script: String, in directory: URL, kubeconfig: URL, environment: [String: String] = [:]) async throws -> ProcessResult {
         let bin = directory.appendingPathComponent("bin")
         if !FileManager.default.fileExists(atPath: bin.path) {
             try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
@@ -23,7 +24,7 @@ struct KubesealModeTests {
         return try await withCheckedThrowingContinuation { continuation in
             Thread {
                 continuation.resume(with: Result {
-                    try Support.run(URL(fileURLWithPath: "/bin/bash"), ["-euo", "pipefail", "-c", script], environment: finalVariables, directory: directory)
+                    try TestProcess.run(URL(fileURLWithPath: "/bin/bash"), ["-euo", "pipefail", "-c", script], environment: .inherited(adding: finalVariables), directory: directory)
                 })
             }.start()
         }
@@ -56,7 +57,7 @@ struct KubesealModeTests {
             #expect(try Self.read(directory, "mycert.pem") == String(decoding: try await harness.request(harness.apiURL + "/v1/cert.pem").body, as: UTF8.self))
             #expect(try Self.read(directory, "sealed-secret.json").contains("sealedsecrets.bitnami.com/cluster-wide"))
             for file in ["offline.json", "sealed-secret.json"] {
-                let opened = try Support.run(CLIControllerTests.cachet, ["unseal", "--key", Support.keyFile, "-f", directory.appendingPathComponent(file).path])
+                let opened = try TestProcess.run(CLIControllerTests.cachet, ["unseal", "--key", FixtureKeys.rsa2048File, "-f", directory.appendingPathComponent(file).path])
                 #expect(opened.status == 0 && String(decoding: opened.output, as: UTF8.self).contains("YmFy"), "\(file): \(opened.error)")
             }
 
@@ -68,7 +69,7 @@ struct KubesealModeTests {
                   | kubeseal --merge-into mysealedsecret.json
                 """, in: directory, kubeconfig: kubeconfig)
             #expect(merged.status == 0, "\(merged.error)")
-            let both = try Support.run(CLIControllerTests.cachet, ["unseal", "--key", Support.keyFile, "-o", "json",
+            let both = try TestProcess.run(CLIControllerTests.cachet, ["unseal", "--key", FixtureKeys.rsa2048File, "-o", "json",
                                                                   "-f", directory.appendingPathComponent("mysealedsecret.json").path])
             #expect(String(decoding: both.output, as: UTF8.self).contains("\"bar\": \"YmF6\"") && String(decoding: both.output, as: UTF8.self).contains("\"foo\": \"YmFy\""),
                     "\(both.error)")
@@ -81,7 +82,7 @@ struct KubesealModeTests {
             ] {
                 let sealed = try await Self.shell(script, in: directory, kubeconfig: kubeconfig)
                 #expect(sealed.status == 0 && sealed.output.first == UInt8(ascii: "A") && sealed.output.last != 0x0A, "\(script): \(sealed.error)")
-                let opened = try Support.run(CLIControllerTests.cachet, ["unseal", "--raw", "--key", Support.keyFile] + scope, stdin: sealed.output)
+                let opened = try TestProcess.run(CLIControllerTests.cachet, ["unseal", "--raw", "--key", FixtureKeys.rsa2048File] + scope, stdin: sealed.output)
                 #expect(opened.status == 0 && String(decoding: opened.output, as: UTF8.self) == "foo", "\(script): \(opened.error)")
             }
 
@@ -112,7 +113,7 @@ struct KubesealModeTests {
             #expect(try harness.controller.keys.keyRing.open(sealedValue: value, scope: .strict(namespace: "team-a", name: "rot")).keyID == newest.keyID)
 
             // Recovery with backed-up private keys: comma-separated, and repeated.
-            try FileManager.default.copyItem(atPath: Support.keyFile, toPath: directory.appendingPathComponent("file1.key").path)
+            try FileManager.default.copyItem(atPath: FixtureKeys.rsa2048File, toPath: directory.appendingPathComponent("file1.key").path)
             try ControllerHarness.keySecret(name: "backup").jsonBytes.withUnsafeBytes { try Data($0).write(to: directory.appendingPathComponent("file2.key")) }
             chmod(directory.appendingPathComponent("file2.key").path, 0o600)
             for flags in ["--recovery-private-key file1.key,file2.key", "--recovery-private-key file2.key --recovery-private-key file1.key"] {

@@ -2,6 +2,7 @@ import CachetCrypto
 import CachetDevCluster
 import CachetKube
 import CachetManifests
+import CachetTestSupport
 import Foundation
 import Logging
 import Testing
@@ -56,9 +57,9 @@ struct ReconcilerCornerTests {
                 }
                 answers += 1
                 let served = try Certificate(pem: response.body)
-                #expect(served.keyID != Support.sealingKey.keyID, "the old key's certificate was served")
+                #expect(served.keyID != FixtureKeys.sealingKey.keyID, "the old key's certificate was served")
             }
-            #expect(harness.controller.keys.newestSealingKey?.keyID != Support.sealingKey.keyID)
+            #expect(harness.controller.keys.newestSealingKey?.keyID != FixtureKeys.sealingKey.keyID)
         }
     }
 

@@ -2,6 +2,7 @@ import CachetCrypto
 import CachetDevCluster
 import CachetKube
 import CachetManifests
+import CachetTestSupport
 import Foundation
 import Testing
 @testable import CachetController
@@ -198,7 +199,7 @@ struct ReconcilerTests {
             try await eventually("a second key") { harness.controller.keys.keyCount >= 2 }
             let served = try await harness.request(harness.apiURL + "/v1/cert.pem")
             let newest = try SealingKey(pem: served.body)
-            #expect(newest.keyID != Support.sealingKey.keyID)
+            #expect(newest.keyID != FixtureKeys.sealingKey.keyID)
             _ = try await harness.apply(ControllerHarness.sealed("new-key", sealingKey: newest))
             try await eventually("both Secrets") {
                 let old = await harness.secret("old-key"), new = await harness.secret("new-key")
@@ -211,7 +212,7 @@ struct ReconcilerTests {
     func cutoff() async throws {
         try await ControllerHarness.with(configure: { $0.keys.cutoff = Date() }) { harness in
             try await eventually("a second key") { harness.controller.keys.keyCount == 2 }
-            #expect(harness.controller.keys.newestSealingKey?.keyID != Support.sealingKey.keyID)
+            #expect(harness.controller.keys.newestSealingKey?.keyID != FixtureKeys.sealingKey.keyID)
         }
     }
 

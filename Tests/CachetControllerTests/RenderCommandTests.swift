@@ -1,5 +1,6 @@
 import CachetCrypto
 import CachetManifests
+import CachetTestSupport
 import Foundation
 import Testing
 
@@ -25,14 +26,14 @@ struct RenderCommandTests {
         try text.write(to: url, atomically: true, encoding: .utf8)
     }
 
-    func render(_ arguments: [String], stdin: String = "", environment: [String: String] = [:]) throws -> Support.Result {
-        try Support.run(Support.executable, ["render"] + arguments, stdin: Data(stdin.utf8), environment: environment)
+    func render(_ arguments: [String], stdin: String = "", environment: [String: String] = [:]) throws -> ProcessResult {
+        try TestProcess.run(Repository.executable("cachet-controller"), ["render"] + arguments, stdin: Data(stdin.utf8), environment: .inherited(adding: environment))
     }
 
     @Test("a pipe: stdin in, stdout out; keys from --keys or CACHET_KEYS")
     func pipe() throws {
         let input = try Support.sealedSecret(name: "app")
-        for (arguments, environment) in [(["--keys", Support.keyFile], [String: String]()), ([], ["CACHET_KEYS": " ," + Support.keyFile])] {
+        for (arguments, environment) in [(["--keys", FixtureKeys.rsa2048File], [String: String]()), ([], ["CACHET_KEYS": " ," + FixtureKeys.rsa2048File])] {
             let result = try render(arguments, stdin: input, environment: environment)
             #expect(result.status == 0, "\(result.error)")
             #expect(try Support.secretData(Array(result.output), name: "app") == ["password": Support.canary])
@@ -49,7 +50,7 @@ struct RenderCommandTests {
         try write("resources: [a.yml]\n", to: "app/kustomization.yaml")
         try write("not yaml: [", to: "app/.git/config.yaml")
         try write("ignored", to: "app/README.md")
-        let result = try render(["--keys", Support.keyFile, directory.appendingPathComponent("app").path])
+        let result = try render(["--keys", FixtureKeys.rsa2048File, directory.appendingPathComponent("app").path])
         #expect(result.status == 0, "\(result.error)")
         let kinds = try Support.objects(Array(result.output)).map { "\($0.kind ?? "") \($0.node["metadata"]?["name"]?.scalar?.text ?? "")" }
         #expect(kinds == ["ConfigMap a", "Secret b-secret", "ConfigMap c"])
@@ -61,7 +62,7 @@ struct RenderCommandTests {
         let sealed = try Support.sealedSecret(name: "app")
         try write("\u{FEFF}" + sealed, to: "app/a.yaml")
         try write("\u{FEFF}# a config map\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: é}\n---\n" + (try Support.sealedSecret(name: "app2")), to: "app/b.yaml")
-        let result = try render(["--keys", Support.keyFile, directory.appendingPathComponent("app").path])
+        let result = try render(["--keys", FixtureKeys.rsa2048File, directory.appendingPathComponent("app").path])
         #expect(result.status == 0, "\(result.error)")
         let text = String(decoding: result.output, as: UTF8.self)
         #expect(!text.contains("\u{FEFF}") && !text.contains("---apiVersion") && !text.contains("\nlVersion"), "\(text)")
@@ -80,14 +81,14 @@ struct RenderCommandTests {
         try FileManager.default.createSymbolicLink(atPath: app.appendingPathComponent("sub/loop").path, withDestinationPath: "..")
         try FileManager.default.createSymbolicLink(atPath: app.appendingPathComponent("self").path, withDestinationPath: ".")
         try FileManager.default.createSymbolicLink(atPath: app.appendingPathComponent("again.yaml").path, withDestinationPath: "a.yaml")
-        let looped = try render(["--keys", Support.keyFile, app.path])
+        let looped = try render(["--keys", FixtureKeys.rsa2048File, app.path])
         #expect(looped.status == 0, "\(looped.error)")
         #expect(try Support.objects(Array(looped.output)).count == 2)
 
         try write("secret: outside\n", to: "outside.yaml")
         try FileManager.default.createSymbolicLink(atPath: app.appendingPathComponent("leak.yaml").path,
                                                    withDestinationPath: directory.appendingPathComponent("outside.yaml").path)
-        let leaked = try render(["--keys", Support.keyFile, app.path])
+        let leaked = try render(["--keys", FixtureKeys.rsa2048File, app.path])
         #expect(leaked.status == 1 && leaked.output.isEmpty)
         #expect(leaked.error.contains("leak.yaml is a symbolic link out of"), "\(leaked.error)")
     }
@@ -95,7 +96,7 @@ struct RenderCommandTests {
     @Test("ARGOCD_APP_NAMESPACE gives SealedSecrets without a namespace theirs")
     func argoNamespace() throws {
         let input = try Support.sealedSecret(name: "app", dropNamespace: true)
-        let result = try render(["--keys", Support.keyFile], stdin: input, environment: ["ARGOCD_APP_NAMESPACE": "team-a"])
+        let result = try render(["--keys", FixtureKeys.rsa2048File], stdin: input, environment: ["ARGOCD_APP_NAMESPACE": "team-a"])
         #expect(result.status == 0, "\(result.error)")
         #expect(String(decoding: result.output, as: UTF8.self).contains("namespace: team-a"))
     }
@@ -104,7 +105,7 @@ struct RenderCommandTests {
     func failClosed() throws {
         let good = try Support.sealedSecret(name: "good")
         let moved = try Support.sealedSecret(name: "app").replacingOccurrences(of: "name: app", with: "name: moved")
-        let result = try render(["--keys", Support.keyFile], stdin: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\n" + good + "\n---\n" + moved)
+        let result = try render(["--keys", FixtureKeys.rsa2048File], stdin: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\n" + good + "\n---\n" + moved)
         #expect(result.status == 1)
         #expect(result.output.isEmpty)
         #expect(result.error.contains("cachet-controller: error: <stdin>:"))
@@ -119,7 +120,7 @@ struct RenderCommandTests {
     func resourceList() throws {
         let sealed = try Support.sealedSecret(name: "app", scope: .clusterWide, format: .json).split(separator: "\n").joined(separator: " ")
         let list = "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- \(sealed)\nfunctionConfig: {apiVersion: cachet.dev/v1, kind: Render, metadata: {name: r}}\n"
-        let result = try render(["--keys", Support.keyFile], stdin: list)
+        let result = try render(["--keys", FixtureKeys.rsa2048File], stdin: list)
         #expect(result.status == 0, "\(result.error)")
         let text = String(decoding: result.output, as: UTF8.self)
         #expect(text.hasPrefix("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- {\"apiVersion\":\"v1\""))
@@ -131,7 +132,7 @@ struct RenderCommandTests {
         let broken = list.replacing(#/"password": ?"[^"]+"/#, with: "\"password\": \"\(foreign)\"")
         let strict = try Support.sealedSecret(name: "db", format: .json).split(separator: "\n").joined(separator: " ")
         for (input, reason) in [(broken, "cannot decrypt password"), (list.replacingOccurrences(of: "items:\n", with: "items:\n- \(strict)\n"), "inside a kustomize build")] {
-            let failed = try render(["--keys", Support.keyFile], stdin: input)
+            let failed = try render(["--keys", FixtureKeys.rsa2048File], stdin: input)
             #expect(failed.status == 1)
             let output = String(decoding: failed.output, as: UTF8.self)
             #expect(output.contains("items: []") && output.contains("severity: error") && output.contains(reason), "\(output)")
@@ -151,7 +152,7 @@ struct RenderCommandTests {
         return app
     }
 
-    func expectKustomizeOutput(_ result: Support.Result, name: String = "db", sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func expectKustomizeOutput(_ result: ProcessResult, name: String = "db", sourceLocation: SourceLocation = #_sourceLocation) throws {
         #expect(result.status == 0, "\(result.error)", sourceLocation: sourceLocation)
         let objects = try Support.objects(Array(result.output))
         #expect(objects.map { $0.kind ?? "" } == ["ConfigMap", "Secret"], sourceLocation: sourceLocation)
@@ -161,7 +162,7 @@ struct RenderCommandTests {
     }
 
     /// kustomize refused the build: no Secret and no value anywhere, and the reason said.
-    func expectRefused(_ result: Support.Result, sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectRefused(_ result: ProcessResult, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(result.status != 0, sourceLocation: sourceLocation)
         let output = String(decoding: result.output, as: UTF8.self)
         #expect(!output.contains("kind: Secret") && !output.contains(Support.canary) && !result.error.contains(Support.canary),
@@ -186,33 +187,33 @@ struct RenderCommandTests {
     /// by calling `docker run … IMAGE`. No container engine exists here, so a `docker` shim on PATH stands in for the
     /// engine and runs the function binary directly: kustomize itself builds the ResourceList, sends it, and parses
     /// what `render` returns, exactly as it would with the image.
-    func kustomizeWithFunction(_ target: URL) throws -> Support.Result {
+    func kustomizeWithFunction(_ target: URL) throws -> ProcessResult {
         let bin = directory.appendingPathComponent("bin")
         try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
         let shim = bin.appendingPathComponent("docker")
-        try "#!/bin/sh\n# Stand-in for the container engine: run the function's entrypoint.\nexec '\(Support.executable.path)' render\n"
+        try "#!/bin/sh\n# Stand-in for the container engine: run the function's entrypoint.\nexec '\(Repository.executable("cachet-controller").path)' render\n"
             .write(to: shim, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: shim.path)
         let path = bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
-        return try Support.run(URL(fileURLWithPath: Support.kubectl!), ["kustomize", "--enable-alpha-plugins", target.path],
-                               environment: ["PATH": path, "CACHET_KEYS": Support.keyFile])
+        return try TestProcess.run(Repository.kubectl!, ["kustomize", "--enable-alpha-plugins", target.path],
+                                   environment: .inherited(adding: ["PATH": path, "CACHET_KEYS": FixtureKeys.rsa2048File]))
     }
 
     /// The legacy exec plugin, as users wrap it: `exec cachet-controller render "$@"` (kustomize passes the plugin's
     /// config file as the argument and the resources on stdin).
-    func kustomizeWithPlugin(_ target: URL) throws -> Support.Result {
+    func kustomizeWithPlugin(_ target: URL) throws -> ProcessResult {
         let plugin = directory.appendingPathComponent("plugins/cachet.dev/v1/render/Render")
         try FileManager.default.createDirectory(at: plugin.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try "#!/bin/sh\n# kustomize exec plugin: argv[1] is the config file, resources arrive on stdin.\nexec '\(Support.executable.path)' render \"$@\"\n"
+        try "#!/bin/sh\n# kustomize exec plugin: argv[1] is the config file, resources arrive on stdin.\nexec '\(Repository.executable("cachet-controller").path)' render \"$@\"\n"
             .write(to: plugin, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: plugin.path)
-        return try Support.run(URL(fileURLWithPath: Support.kubectl!), ["kustomize", "--enable-alpha-plugins", target.path],
-                               environment: ["KUSTOMIZE_PLUGIN_HOME": directory.appendingPathComponent("plugins").path,
-                                             "CACHET_KEYS": Support.keyFile])
+        return try TestProcess.run(Repository.kubectl!, ["kustomize", "--enable-alpha-plugins", target.path],
+                                   environment: .inherited(adding: ["KUSTOMIZE_PLUGIN_HOME": directory.appendingPathComponent("plugins").path,
+                                                                    "CACHET_KEYS": FixtureKeys.rsa2048File]))
     }
 
     @Test("kustomize runs render as a KRM function (a transformer): cluster-wide values render, bound ones are refused",
-          .enabled(if: Support.kubectl != nil, "kubectl is not installed"))
+          .enabled(if: Repository.kubectl != nil, "kubectl is not installed"))
     func kustomizeKRMFunction() throws {
         try expectKustomizeOutput(try kustomizeWithFunction(try kustomization(transformer: Self.krmTransformer)))
         expectRefused(try kustomizeWithFunction(try kustomization(transformer: Self.krmTransformer, scope: .strict, at: "strict")))
@@ -220,7 +221,7 @@ struct RenderCommandTests {
     }
 
     @Test("kustomize runs render as a legacy exec plugin, wrapped with \"$@\": cluster-wide values render, bound ones are refused",
-          .enabled(if: Support.kubectl != nil, "kubectl is not installed"))
+          .enabled(if: Repository.kubectl != nil, "kubectl is not installed"))
     func kustomizeExecPlugin() throws {
         try expectKustomizeOutput(try kustomizeWithPlugin(try kustomization(transformer: Self.pluginTransformer)))
         expectRefused(try kustomizeWithPlugin(try kustomization(transformer: Self.pluginTransformer, scope: .strict, at: "strict")))
@@ -229,7 +230,7 @@ struct RenderCommandTests {
     /// Issue: with render in a base, a value sealed strictly for team-b/db came out as Secret team-a/stolen-db once an
     /// overlay set `namespace:` and `namePrefix:`. Every way Cachet documents must fail closed or keep the binding.
     @Test("a base with render and an overlay that renames: refused as a KRM function and as an exec plugin; a piped build is refused by scope",
-          .enabled(if: Support.kubectl != nil, "kubectl is not installed"))
+          .enabled(if: Repository.kubectl != nil, "kubectl is not installed"))
     func overlayCannotRename() throws {
         for (transformer, run) in [(Self.krmTransformer, kustomizeWithFunction), (Self.pluginTransformer, kustomizeWithPlugin)] {
             for overlay in ["namespace: team-a\n", "namePrefix: stolen-\n", "namespace: team-a\nnamePrefix: stolen-\n"] {
@@ -248,13 +249,13 @@ struct RenderCommandTests {
         try write("resources:\n- sealed.yaml\n", to: "plain/kustomization.yaml")
         try write("resources:\n- ../plain\nnamespace: team-a\nnamePrefix: stolen-\n", to: "moved/kustomization.yaml")
         try write("resources:\n- ../plain\ncommonLabels: {tier: db}\n", to: "kept/kustomization.yaml")
-        let moved = try Support.run(URL(fileURLWithPath: Support.kubectl!), ["kustomize", directory.appendingPathComponent("moved").path])
-        let refused = try render(["--keys", Support.keyFile, "--input-name", "kustomize build moved"], stdin: String(decoding: moved.output, as: UTF8.self))
+        let moved = try TestProcess.run(Repository.kubectl!, ["kustomize", directory.appendingPathComponent("moved").path])
+        let refused = try render(["--keys", FixtureKeys.rsa2048File, "--input-name", "kustomize build moved"], stdin: String(decoding: moved.output, as: UTF8.self))
         #expect(refused.status == 1 && refused.output.isEmpty)
         #expect(refused.error.contains("kustomize build moved") && refused.error.contains("strict (team-a/stolen-db)")
                 && refused.error.contains("sealed for \"team-b/db\""), "\(refused.error)")
-        let kept = try Support.run(URL(fileURLWithPath: Support.kubectl!), ["kustomize", directory.appendingPathComponent("kept").path])
-        let rendered = try render(["--keys", Support.keyFile], stdin: String(decoding: kept.output, as: UTF8.self))
+        let kept = try TestProcess.run(Repository.kubectl!, ["kustomize", directory.appendingPathComponent("kept").path])
+        let rendered = try render(["--keys", FixtureKeys.rsa2048File], stdin: String(decoding: kept.output, as: UTF8.self))
         #expect(rendered.status == 0, "\(rendered.error)")
         #expect(try Support.secretData(Array(rendered.output), name: "db") == ["password": Support.canary])
     }
@@ -265,12 +266,12 @@ extension RenderCommandTests {
     func oddInputs() throws {
         try write(try Support.sealedSecret(name: "app"), to: "fifo/a.yaml")
         #expect(mkfifo(directory.appendingPathComponent("fifo/b.yaml").path, 0o600) == 0)
-        let fifo = try render(["--keys", Support.keyFile, directory.appendingPathComponent("fifo").path])
+        let fifo = try render(["--keys", FixtureKeys.rsa2048File, directory.appendingPathComponent("fifo").path])
         #expect(fifo.status == 1 && fifo.error.contains("b.yaml is not a regular file"), "\(fifo.error)")
 
         let sealed = try Support.sealedSecret(name: "app", format: .json).split(separator: "\n").joined(separator: " ")
         let aliased = "apiVersion: v1\nkind: List\nitems:\n- &ss \(sealed)\n- *ss\n"
-        let refused = try render(["--keys", Support.keyFile], stdin: aliased)
+        let refused = try render(["--keys", FixtureKeys.rsa2048File], stdin: aliased)
         #expect(refused.status == 1 && refused.output.isEmpty && refused.error.contains("YAML aliases"), "\(refused.error)")
     }
 
@@ -280,7 +281,7 @@ extension RenderCommandTests {
         let sealed = try Support.sealedSecret(name: "app")
             .replacingOccurrences(of: "  name: app\n", with: "  name: \"app\\n\\u001b[2Jcachet-controller: all good\"\n")
             .replacingOccurrences(of: "spec:\n", with: "spec:\n  \"x\\n\\u001b[31mINJECTED\": 1\n")
-        let result = try render(["--keys", Support.keyFile], stdin: sealed)
+        let result = try render(["--keys", FixtureKeys.rsa2048File], stdin: sealed)
         #expect(result.status == 1)
         #expect(result.error.split(separator: "\n").count == 1 && !result.error.contains("\u{1b}"), "\(result.error)")
         #expect(result.error.contains("\\n") && result.error.contains("\\u{1b}"), "\(result.error)")

@@ -151,14 +151,14 @@ struct RunCommandTests {
         let kubeconfig = directory.appendingPathComponent("kubeconfig")
         try cluster.kubeconfig().write(to: kubeconfig, atomically: true, encoding: .utf8)
 
-        let bad = try Support.run(Support.executable, ["run", "--kubeconfig", kubeconfig.path, "--key-size", "1000"])
+        let bad = try TestProcess.run(Repository.executable("cachet-controller"), ["run", "--kubeconfig", kubeconfig.path, "--key-size", "1000"])
         #expect(bad.status == 64)
         #expect(bad.error.split(separator: "\n").count == 1 && bad.error.contains("--key-size"), "\(bad.error)")
 
         // Below Linux's ephemeral range (32768–60999), so that no outgoing connection of a parallel test holds it.
         let port = Int.random(in: 20_000..<32_000)
         let process = Process()
-        process.executableURL = Support.executable
+        process.executableURL = Repository.executable("cachet-controller")
         process.arguments = ["run", "--kubeconfig", kubeconfig.path, "--listen-addr", "127.0.0.1:\(port)",
                              "--listen-metrics-addr", "127.0.0.1:\(port + 1)", "--key-size", "2048", "--log-format", "json"]
         process.environment = ["POD_NAMESPACE": "kube-system", "PATH": "/usr/bin:/bin"]
@@ -166,7 +166,6 @@ struct RunCommandTests {
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        let harness = try await ControllerHarness.start()  // for its HTTP helper
         try await eventually("cert.pem") {
             // A process that exited (a port taken after all) is reported with its log, not waited for.
             guard process.isRunning else {
@@ -174,7 +173,7 @@ struct RunCommandTests {
                 Issue.record("the controller exited with \(process.terminationStatus): \(log)")
                 return true
             }
-            return (try? await harness.request("http://127.0.0.1:\(port)/v1/cert.pem"))?.status == 200
+            return (try? await ControllerHarness.request("http://127.0.0.1:\(port)/v1/cert.pem"))?.status == 200
         }
         // SIGUSR1: Bitnami's manual rotation, a second key Secret.
         kill(process.processIdentifier, SIGUSR1)
@@ -188,7 +187,6 @@ struct RunCommandTests {
         #expect(process.isRunning, "SIGUSR1 ended the process")
         process.terminate()  // SIGTERM
         process.waitUntilExit()
-        await harness.close()
         await cluster.shutdown()
         let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(process.terminationStatus == 0, "\(log)")
@@ -220,7 +218,7 @@ struct RunCommandTests {
             """.write(to: kubeconfig, atomically: true, encoding: .utf8)
         let port = Int.random(in: 20_000..<32_000)
         let process = Process()
-        process.executableURL = Support.executable
+        process.executableURL = Repository.executable("cachet-controller")
         process.arguments = ["run", "--kubeconfig", kubeconfig.path, "--listen-addr", "127.0.0.1:\(port)",
                              "--listen-metrics-addr", "127.0.0.1:\(port + 1)", "--key-size", "2048"]
         process.environment = ["POD_NAMESPACE": "kube-system", "PATH": "/usr/bin:/bin"]
@@ -246,7 +244,7 @@ struct RunCommandTests {
     /// Help on stdout with exit 0 would land in a pipeline's output as if it were manifests.
     @Test("no subcommand: exit 64, nothing on stdout")
     func noSubcommand() throws {
-        let result = try Support.run(Support.executable, [])
+        let result = try TestProcess.run(Repository.executable("cachet-controller"), [])
         #expect(result.status == 64 && result.output.isEmpty)
         #expect(result.error.hasPrefix("cachet-controller: error: name a command"), "\(result.error)")
     }

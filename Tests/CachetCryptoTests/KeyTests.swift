@@ -34,7 +34,7 @@ struct KeyTests {
             let serialBits, keyBits, publicExponent: Int
             let extensions: [String: Extension]
         }
-        let fields = try JSONDecoder().decode(Fields.self, from: Data(result.output.utf8))
+        let fields = try JSONDecoder().decode(Fields.self, from: result.output)
         #expect(fields.version == "v3")
         #expect(fields.subject == "" && fields.issuer == "")
         #expect(fields.serialBits <= 128 && fields.serialBits > 64)

@@ -76,8 +76,8 @@ struct KnownAnswerTests {
         defer { try? FileManager.default.removeItem(at: file) }
 
         let result = try IndependentPython.run(["open", file.path])
-        #expect(result.status == 0, "python: \(result.output) \(result.error)")
-        #expect(result.output.contains("\"checked\": \(vectors.count)"))
-        #expect(result.output.contains("\"failures\": []"))
+        #expect(result.status == 0, "python: \(result.outputText) \(result.error)")
+        #expect(result.outputText.contains("\"checked\": \(vectors.count)"))
+        #expect(result.outputText.contains("\"failures\": []"))
     }
 }

@@ -1,19 +1,11 @@
+import CachetTestSupport
 import Foundation
 import Testing
 @testable import CachetCrypto
 
-/// Paths and helpers shared by the crypto tests.
+/// Helpers of the crypto tests alone; paths, keys and the process runner are CachetTestSupport's.
 enum TestSupport {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
-    static let repositoryRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    /// `../shared/testdata` beside the repository (CI puts it there), or `CACHET_TESTDATA`.
-    static let sharedTestdata: URL? = {
-        let candidate = ProcessInfo.processInfo.environment["CACHET_TESTDATA"].map { URL(fileURLWithPath: $0) }
-            ?? repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/testdata")
-        return FileManager.default.fileExists(atPath: candidate.path) ? candidate : nil
-    }()
+    static let fixtures = Repository.cryptoFixtures
 
     static func fixture(_ name: String) throws -> Data {
         try Data(contentsOf: fixtures.appendingPathComponent(name))
@@ -54,8 +46,8 @@ enum TestSupport {
     }()
 
     /// The fixture keys, parsed once: rsa2048 (PKCS#1 PEM) and rsa4096 (PKCS#8 PEM).
-    static let rsa2048 = try! RSAPrivateKey(pem: try SecureBytes(copying: Array(knownAnswers.keys["rsa2048"]!.utf8)))
-    static let rsa4096 = try! RSAPrivateKey(pem: try SecureBytes(copying: Array(knownAnswers.keys["rsa4096"]!.utf8)))
+    static let rsa2048 = FixtureKeys.rsa2048
+    static let rsa4096 = FixtureKeys.rsa4096
 
     static func scope(kind: String, namespace: String?, name: String?) -> SealingScope {
         switch kind {
@@ -64,29 +56,14 @@ enum TestSupport {
         default: .clusterWide
         }
     }
-
-    /// Runs a command and returns its exit status and standard output.
-    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [executable] + arguments
-        let output = Pipe(), error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
-    }
 }
 
 /// Python with `cryptography`, the independent implementation. scripts/bootstrap installs it; the test command runs
 /// bootstrap first, so in CI it is always present and these tests always run.
 enum IndependentPython {
-    static let script = TestSupport.repositoryRoot.appendingPathComponent("scripts/v1-vectors.py").path
+    static let script = Repository.root.appendingPathComponent("scripts/v1-vectors.py").path
 
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-        try TestSupport.run("python3", [script] + arguments)
+    static func run(_ arguments: [String]) throws -> ProcessResult {
+        try TestProcess.run(program: "python3", [script] + arguments)
     }
 }

@@ -1,9 +1,10 @@
+import CachetTestSupport
 import Foundation
 import Testing
 @testable import CachetCrypto
 
 /// Wycheproof vectors (../shared/testdata/wycheproof) run as data through one loader.
-@Suite(.enabled(if: TestSupport.sharedTestdata != nil, "../shared/testdata is absent: Wycheproof vectors skipped"))
+@Suite(.enabled(if: Repository.sharedTestdata != nil, "../shared/testdata is absent: Wycheproof vectors skipped"))
 struct WycheproofTests {
     /// The parts of Wycheproof's JSON layout these tests read.
     struct VectorFile: Decodable {
@@ -31,7 +32,7 @@ struct WycheproofTests {
         let testGroups: [Group]
 
         static func load(_ name: String) throws -> VectorFile {
-            let url = TestSupport.sharedTestdata!.appendingPathComponent("wycheproof").appendingPathComponent(name)
+            let url = Repository.sharedTestdata!.appendingPathComponent("wycheproof").appendingPathComponent(name)
             return try JSONDecoder().decode(VectorFile.self, from: Data(contentsOf: url))
         }
     }

@@ -1,6 +1,7 @@
 import CachetDevCluster
 @testable import CachetKube
 import CachetKubeConfig
+import CachetTestSupport
 import Foundation
 import Testing
 
@@ -10,23 +11,26 @@ struct HostileServerInputTests {
     /// controller on its first request.
     @Test("a token file dated in the year 2300 is read, not crashed on")
     func farFutureTokenFile() async throws {
-        let harness = try await Harness.start(settings: .init(bearerToken: "t0ken"))
-        defer { Task { await harness.close() } }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cachet-token-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let token = directory.appendingPathComponent("token")
-        try Data("t0ken\n".utf8).write(to: token)
-        let touch = Process()
-        touch.executableURL = URL(fileURLWithPath: "/usr/bin/touch")
-        touch.arguments = ["-d", "2300-01-01", token.path]
-        try touch.run()
-        touch.waitUntilExit()
-        var config = harness.cluster.clientConfig()
-        config.credentials = .bearerTokenFile(token.path)
-        let client = try KubeClient(config: config)
-        defer { Task { try? await client.shutdown() } }
-        _ = try await client.get(.namespaces, name: "default")
+        try await Harness.with(settings: .init(bearerToken: "t0ken")) { harness in
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cachet-token-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let token = directory.appendingPathComponent("token")
+            try Data("t0ken\n".utf8).write(to: token)
+            let touch = Process()
+            touch.executableURL = URL(fileURLWithPath: "/usr/bin/touch")
+            touch.arguments = ["-d", "2300-01-01", token.path]
+            try touch.run()
+            touch.waitUntilExit()
+            var config = harness.cluster.clientConfig()
+            config.credentials = .bearerTokenFile(token.path)
+            let client = try KubeClient(config: config)
+            try await withCleanUp {
+                _ = try await client.get(.namespaces, name: "default")
+            } cleanUp: {
+                try? await client.shutdown()
+            }
+        }
     }
 
     @Test("Retry-After is clamped to 0 s … 1 day")

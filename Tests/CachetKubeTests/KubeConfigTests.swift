@@ -2,23 +2,11 @@ import CachetCrypto
 import CachetDevCluster
 import CachetKube
 import CachetManifests
+import CachetTestSupport
 import Foundation
 import Testing
 
 struct KubeConfigTests {
-    /// A directory of kubeconfig-related files, removed at the end.
-    final class Directory: Sendable {
-        let path = NSTemporaryDirectory() + "cachet-kubeconfig-\(UUID().uuidString)"
-        init() throws { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
-        deinit { try? FileManager.default.removeItem(atPath: path) }
-        func write(_ name: String, _ text: String) throws -> String {
-            let file = path + "/" + name
-            try FileManager.default.createDirectory(atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try text.write(toFile: file, atomically: true, encoding: .utf8)
-            return file
-        }
-    }
-
     static let first = """
         apiVersion: v1
         kind: Config
@@ -60,7 +48,7 @@ struct KubeConfigTests {
 
     @Test("several files merge as kubectl merges them: the first definition and current-context win")
     func merge() throws {
-        let directory = try Directory()
+        let directory = try TemporaryDirectory()
         let one = try directory.write("one/config", Self.first)
         let two = try directory.write("two/config", Self.second)
         _ = try directory.write("one/certs/ca.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
@@ -72,7 +60,7 @@ struct KubeConfigTests {
                 "a relative certificate-authority is read from beside its kubeconfig")
         #expect(dev.tlsServerName == "api.dev")
         guard case .bearerTokenFile(let tokenFile) = dev.credentials else { Issue.record("expected a token file"); return }
-        #expect(tokenFile == directory.path + "/one/token.txt")
+        #expect(tokenFile == directory.path("one/token.txt"))
 
         let prod = try KubeConfig.load(paths: [one, two], context: "prod")
         #expect(prod.server == "https://prod.example:6443" && prod.namespace == "default" && prod.insecureSkipTLSVerify)
@@ -93,53 +81,53 @@ struct KubeConfigTests {
 
     @Test("KUBECONFIG and ~/.kube/config are found as kubectl finds them")
     func resolution() throws {
-        let directory = try Directory()
+        let directory = try TemporaryDirectory()
         let one = try directory.write("one/config", Self.first)
         let two = try directory.write("two/config", Self.second)
         #expect(KubeConfig.defaultPaths(environment: ["KUBECONFIG": "\(one):\(two)", "HOME": "/x"]) == [one, two])
         #expect(KubeConfig.defaultPaths(environment: ["HOME": "/home/me"]) == ["/home/me/.kube/config"])
         _ = try directory.write("home/.kube/config", Self.second + "\n- name: prod\n  context: {cluster: prod, user: prod-user}\n")
-        let config = try KubeConfig.resolve(environment: ["HOME": directory.path + "/home"])
+        let config = try KubeConfig.resolve(environment: ["HOME": directory.path("home")])
         #expect(config.server == "https://prod.example:6443")
-        #expect(throws: KubeError.self) { try KubeConfig.resolve(environment: ["HOME": directory.path + "/nowhere"]) }
+        #expect(throws: KubeError.self) { try KubeConfig.resolve(environment: ["HOME": directory.path("nowhere")]) }
     }
 
     @Test("in-cluster: server from the environment, CA, namespace and a token file that is re-read when it rotates")
     func inCluster() async throws {
-        let harness = try await Harness.start(settings: DevCluster.Settings(bearerToken: "first-token"))
-        defer { Task { await harness.close() } }
-        let directory = try Directory()
-        let tokenPath = try directory.write("sa/token", "first-token")
-        _ = try directory.write("sa/namespace", "team-a\n")
-        _ = try directory.write("sa/ca.crt", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
-        var config = try KubeConfig.inCluster(environment: ["KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"],
-                                              serviceAccountDirectory: directory.path + "/sa")
-        #expect(config.server == "https://10.0.0.1:443" && config.namespace == "team-a")
-        #expect(config.certificateAuthorityPEM != nil)
+        try await Harness.with(settings: DevCluster.Settings(bearerToken: "first-token")) { harness in
+            let directory = try TemporaryDirectory()
+            let tokenPath = try directory.write("sa/token", "first-token")
+            _ = try directory.write("sa/namespace", "team-a\n")
+            _ = try directory.write("sa/ca.crt", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+            var config = try KubeConfig.inCluster(environment: ["KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"],
+                                                  serviceAccountDirectory: directory.path("sa"))
+            #expect(config.server == "https://10.0.0.1:443" && config.namespace == "team-a")
+            #expect(config.certificateAuthorityPEM != nil)
 
-        // Point it at the dev cluster (plain HTTP) to watch the token rotate.
-        config.server = harness.cluster.url
-        config.certificateAuthorityPEM = nil
-        let client = try KubeClient(config: config, retry: .init(maxAttempts: 1))
-        #expect(try await client.get(.namespaces, name: "default").name == "default")
-        try "rotated-token".write(toFile: tokenPath, atomically: true, encoding: .utf8)
-        await expectKubeError(.unauthorized) { _ = try await client.get(.namespaces, name: "default") }
-        try "first-token".write(toFile: tokenPath, atomically: true, encoding: .utf8)
-        #expect(try await client.get(.namespaces, name: "default").name == "default")
-        try await client.shutdown()
+            // Point it at the dev cluster (plain HTTP) to watch the token rotate.
+            config.server = harness.cluster.url
+            config.certificateAuthorityPEM = nil
+            let client = try KubeClient(config: config, retry: .init(maxAttempts: 1))
+            #expect(try await client.get(.namespaces, name: "default").name == "default")
+            try "rotated-token".write(toFile: tokenPath, atomically: true, encoding: .utf8)
+            await expectKubeError(.unauthorized) { _ = try await client.get(.namespaces, name: "default") }
+            try "first-token".write(toFile: tokenPath, atomically: true, encoding: .utf8)
+            #expect(try await client.get(.namespaces, name: "default").name == "default")
+            try await client.shutdown()
+        }
     }
 
     @Test("the dev cluster's own kubeconfig, read back, reaches it (HTTPS, token and client certificate)")
     func devClusterKubeconfig() async throws {
         var settings = DevCluster.Settings(bearerToken: "t0ken", tls: try DevCluster.TLSMaterial.generate())
         settings.tls?.requireClientCertificate = true
-        let harness = try await Harness.start(settings: settings)
-        defer { Task { await harness.close() } }
-        let file = try TemporaryFile(harness.cluster.kubeconfig(namespace: "kube-system"))
-        let config = try KubeConfig.load(paths: [file.path])
-        #expect(config.namespace == "kube-system" && config.server.hasPrefix("https://127.0.0.1:"))
-        let client = try KubeClient(config: config)
-        #expect(try await client.list(.namespaces).items.count >= 4)
-        try await client.shutdown()
+        try await Harness.with(settings: settings) { harness in
+            let file = try TemporaryFile(harness.cluster.kubeconfig(namespace: "kube-system"))
+            let config = try KubeConfig.load(paths: [file.path])
+            #expect(config.namespace == "kube-system" && config.server.hasPrefix("https://127.0.0.1:"))
+            let client = try KubeClient(config: config)
+            #expect(try await client.list(.namespaces).items.count >= 4)
+            try await client.shutdown()
+        }
     }
 }

@@ -2,11 +2,12 @@ import CachetCrypto
 import CachetDevCluster
 import CachetKube
 import CachetManifests
+import CachetTestSupport
 import Foundation
 import Testing
 
 /// The real kubectl (1.32) against the dev cluster: if kubectl needs it, the dev cluster implements it.
-@Suite(.enabled(if: Kubectl.path != nil, "kubectl is not installed"), .serialized)
+@Suite(.enabled(if: Repository.kubectl != nil, "kubectl is not installed"), .serialized)
 struct KubectlTests {
     static let sealedYAML = """
         apiVersion: bitnami.com/v1alpha1
@@ -34,17 +35,17 @@ struct KubectlTests {
         await harness.close()
     }
 
-    func kubectl(_ arguments: [String], _ kubeconfig: String, stdin: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+    func kubectl(_ arguments: [String], _ kubeconfig: String, stdin: String = "", sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
         let result = try Kubectl.run(arguments, kubeconfig: kubeconfig, stdin: stdin)
         #expect(result.status == 0, "kubectl \(arguments.joined(separator: " ")): \(result.error)", sourceLocation: sourceLocation)
-        return result.output
+        return result.outputText
     }
 
     /// The output of a `kubectl … -w` started a second before `change` runs, read until `marker` shows (or
     /// kubectl is ended, after 11 s).
     func watchOutput(_ arguments: [String], _ kubeconfig: String, until marker: String, after change: () throws -> Void) async throws -> String {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Kubectl.path!)
+        process.executableURL = Repository.kubectl!
         process.arguments = arguments
         process.environment = ["KUBECONFIG": kubeconfig, "HOME": NSTemporaryDirectory()]
         let output = Pipe()

@@ -1,10 +1,11 @@
 import CachetDevCluster
 import CachetKube
 import CachetManifests
+import CachetTestSupport
 import Foundation
 import Testing
 
-/// A dev cluster and a client for one test; both are shut down by `close()`.
+/// A dev cluster and a client for one test; both are shut down by `close()` (``with(settings:retry:_:)`` does it).
 struct Harness {
     let cluster: DevCluster
     let client: KubeClient
@@ -20,6 +21,15 @@ struct Harness {
     func close() async {
         try? await client.shutdown()
         await cluster.shutdown()
+    }
+
+    /// Runs `body` with a started harness, and closes it when `body` ends, whether it returned or threw.
+    static func with<Result>(
+        settings: DevCluster.Settings = .init(), retry: KubeClient.RetryPolicy = .init(maxDelay: .seconds(2), baseDelay: .milliseconds(20)),
+        _ body: (Harness) async throws -> Result
+    ) async throws -> Result {
+        let harness = try await start(settings: settings, retry: retry)
+        return try await withCleanUp { try await body(harness) } cleanUp: { await harness.close() }
     }
 }
 
@@ -48,41 +58,9 @@ func expectKubeError(_ code: KubeError.Code, sourceLocation: SourceLocation = #_
 }
 
 enum Kubectl {
-    static let path = ["/usr/bin/kubectl", "/usr/local/bin/kubectl"].first { FileManager.default.isExecutableFile(atPath: $0) }
-
-    struct Result {
-        let status: Int32
-        let output: String
-        let error: String
+    /// Runs the real kubectl against a kubeconfig, with nothing of the test process's environment.
+    static func run(_ arguments: [String], kubeconfig: String, stdin: String = "") throws -> ProcessResult {
+        try TestProcess.run(Repository.kubectl!, arguments, stdin: Data(stdin.utf8),
+                            environment: .exactly(["KUBECONFIG": kubeconfig, "HOME": NSTemporaryDirectory(), "PATH": "/usr/bin:/bin"]))
     }
-
-    /// Runs kubectl against a kubeconfig.
-    static func run(_ arguments: [String], kubeconfig: String, stdin: String? = nil) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path!)
-        process.arguments = arguments
-        process.environment = ["KUBECONFIG": kubeconfig, "HOME": NSTemporaryDirectory(), "PATH": "/usr/bin:/bin"]
-        let input = Pipe(), output = Pipe(), error = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        if let stdin { try input.fileHandleForWriting.write(contentsOf: Data(stdin.utf8)) }
-        try input.fileHandleForWriting.close()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
-                      error: String(decoding: errorData, as: UTF8.self))
-    }
-}
-
-/// A temporary file removed when the owner goes away.
-final class TemporaryFile: Sendable {
-    let path: String
-    init(_ contents: String, name: String = UUID().uuidString, mode: Int = 0o600) throws {
-        path = NSTemporaryDirectory() + "cachet-\(name)"
-        _ = FileManager.default.createFile(atPath: path, contents: Data(contents.utf8), attributes: [.posixPermissions: mode])
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
 }

@@ -1,4 +1,5 @@
 import CachetCrypto
+import CachetTestSupport
 import Foundation
 import Testing
 @testable import CachetManifests
@@ -96,7 +97,7 @@ struct SealerTests {
 
     @Test("an expired certificate is refused")
     func expiredCertificate() throws {
-        let pem = try Data(contentsOf: Support.cryptoFixtures.appendingPathComponent("expired.crt"))
+        let pem = try Data(contentsOf: Repository.cryptoFixtures.appendingPathComponent("expired.crt"))
         #expect(throws: CachetCryptoError.self) { _ = try SealingKey(pem: pem) }
     }
 }

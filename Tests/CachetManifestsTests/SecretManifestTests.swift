@@ -1,4 +1,5 @@
 import CachetCrypto
+import CachetTestSupport
 import Foundation
 import Testing
 @testable import CachetManifests
@@ -101,7 +102,7 @@ struct SecretManifestTests {
         #expect(secret.metadata.field("finalizers") == .array([.string("x")]))
     }
 
-    @Test("kubectl's own output reads, in YAML and JSON", .enabled(if: Support.kubectlAvailable, "kubectl is not installed"),
+    @Test("kubectl's own output reads, in YAML and JSON", .enabled(if: Repository.kubectl != nil, "kubectl is not installed"),
           arguments: ["yaml", "json"])
     func kubectlOutput(format: String) throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cachet-kubectl-\(UUID())")
@@ -109,7 +110,7 @@ struct SecretManifestTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let key = directory.appendingPathComponent("tls.key").path
         try Support.privateKey.pkcs1PEM().withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: key)) }
-        let certificate = Support.cryptoFixtures.appendingPathComponent("rsa2048.crt").path
+        let certificate = Repository.cryptoFixtures.appendingPathComponent("rsa2048.crt").path
         try Data("{\"auths\":{}}".utf8).write(to: directory.appendingPathComponent("config.json"))
         let commands = [
             ["create", "secret", "generic", "app", "-n", "team-a", "--from-literal=password=hunter2", "--from-literal=flag=yes"],

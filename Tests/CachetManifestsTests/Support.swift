@@ -1,12 +1,11 @@
 import CachetCrypto
+import CachetTestSupport
 import Foundation
 import Testing
 @testable import CachetManifests
 
+/// Helpers of the manifest tests alone; paths, keys and the process runner are CachetTestSupport's.
 enum Support {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let cryptoFixtures = repositoryRoot.appendingPathComponent("Tests/CachetCryptoTests/Fixtures")
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
 
     static func documents(_ text: String, limits: ParseLimits = .default) throws -> [Document] {
@@ -30,13 +29,8 @@ enum Support {
     }
 
     /// The RSA-2048 test key of the crypto fixtures (PKCS#1), and its certificate.
-    static let privateKey: RSAPrivateKey = {
-        struct Answers: Decodable { let keys: [String: String] }
-        let data = try! Data(contentsOf: cryptoFixtures.appendingPathComponent("v1-known-answers.json"))
-        let pem = try! JSONDecoder().decode(Answers.self, from: data).keys["rsa2048"]!
-        return try! RSAPrivateKey(pem: try SecureBytes(copying: Array(pem.utf8)))
-    }()
-    static let sealingKey = try! SealingKey(pem: Data(contentsOf: cryptoFixtures.appendingPathComponent("rsa2048.crt")))
+    static let privateKey = FixtureKeys.rsa2048
+    static let sealingKey = FixtureKeys.sealingKey
     static let keyRing = KeyRing(keys: [privateKey])
 
     /// Expects a ManifestError whose rendering contains every fragment.
@@ -55,29 +49,12 @@ enum Support {
         }
     }
 
-    /// Runs a program and returns its stdout; throws if it fails.
-    static func run(_ arguments: [String], stdin: Data? = nil) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let output = Pipe()
-        let input = Pipe()
-        process.standardOutput = output
-        process.standardInput = stdin == nil ? FileHandle.nullDevice : input
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        if let stdin {
-            try input.fileHandleForWriting.write(contentsOf: stdin)
-            try input.fileHandleForWriting.close()
+    /// Runs a program found on PATH and returns its stdout; throws if it fails.
+    static func run(_ arguments: [String], stdin: Data = Data()) throws -> Data {
+        let result = try TestProcess.run(program: arguments[0], Array(arguments.dropFirst()), stdin: stdin)
+        guard result.status == 0 else {
+            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "\(arguments) exited \(result.status): \(result.error)"])
         }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "\(arguments) exited \(process.terminationStatus)"])
-        }
-        return data
+        return result.output
     }
-
-    static let kubectlAvailable = FileManager.default.isExecutableFile(atPath: "/usr/bin/kubectl")
-        || FileManager.default.isExecutableFile(atPath: "/usr/local/bin/kubectl")
 }

@@ -1,4 +1,5 @@
 import CachetCrypto
+import CachetTestSupport
 import Foundation
 import Testing
 @testable import CachetManifests
@@ -89,7 +90,7 @@ struct UnsealerTests {
     @Test("the key ring tries only keys of the right size, hinted keys first")
     func keyRingOrder() throws {
         let other2048 = try RSAPrivateKey.generate(bits: 2048)
-        let big = try RSAPrivateKey(pem: try SecureBytes(copying: Array(try String(contentsOf: Support.repositoryRoot.appendingPathComponent("keys.example/tls.key"), encoding: .utf8).utf8)))
+        let big = try RSAPrivateKey(pem: try SecureBytes(copying: Array(try String(contentsOf: Repository.root.appendingPathComponent("keys.example/tls.key"), encoding: .utf8).utf8)))
         let ring = KeyRing(keys: [big, other2048, Support.privateKey])
         #expect(ring.candidates(modulusBytes: 256, hints: []).map(\.keyID) == [other2048.keyID, Support.privateKey.keyID])
         #expect(ring.candidates(modulusBytes: 256, hints: [Support.privateKey.keyID]).map(\.keyID) == [Support.privateKey.keyID, other2048.keyID])
