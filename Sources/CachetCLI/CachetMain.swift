@@ -8,8 +8,8 @@ import CachetProgram
 
 /// The whole of `cachet`'s `main`: parse, run, and turn every failure into `cachet: error: …` with the right exit
 /// code (64 for usage mistakes, 1 for everything else).
-public enum CachetMain {
-    public static func run(
+package enum CachetMain {
+    package static func run(
         _ arguments: [String] = Array(CommandLine.arguments.dropFirst()), programName: String = CommandLine.arguments.first ?? "cachet"
     ) -> Never {
         ProcessHardening.apply()

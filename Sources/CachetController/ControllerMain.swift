@@ -3,8 +3,8 @@ import CachetProgram
 
 /// The whole of `cachet-controller`'s `main`: parse, run, and report failures as `cachet-controller: error: …`
 /// (exit 64 for usage mistakes, 1 otherwise).
-public enum ControllerMain {
-    public static func run(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) async -> Never {
+package enum ControllerMain {
+    package static func run(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) async -> Never {
         ProcessHardening.apply()
         // Go's flag package reads a bare `--update-status` as true; argument-parser needs the value spelled out.
         let arguments = arguments.first == "run" ? RunCommand.normalizingBooleans(arguments) : arguments

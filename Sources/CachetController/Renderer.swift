@@ -7,38 +7,38 @@ import CachetProgram
 ///
 /// All inputs are read and every SealedSecret is opened before anything is produced, and a single failure fails the
 /// whole render (fail closed): a sync engine must never receive a partial set of Secrets.
-public struct Renderer: Sendable {
-    public var unsealer: Unsealer
+package struct Renderer: Sendable {
+    package var unsealer: Unsealer
     /// Threads that open values in parallel.
-    public var jobs: Int
+    package var jobs: Int
     /// False when render runs inside a kustomize build (a KRM function or an exec plugin): an overlay built on top
     /// can still rename or move whatever it outputs, so the name and namespace a SealedSecret has here are not the
     /// ones its Secret will have. A value bound to them (strict, namespace-wide) would come out under another name,
     /// bypassing its scope, so such values are refused there (fail closed); cluster-wide values are bound to nothing
     /// and render anywhere. Bound values render only from final manifests: `kustomize build DIR | … render`.
-    public var namesAreFinal = true
+    package var namesAreFinal = true
 
-    public init(unsealer: Unsealer, jobs: Int) {
+    package init(unsealer: Unsealer, jobs: Int) {
         self.unsealer = unsealer
         self.jobs = max(1, jobs)
     }
 
-    public struct Input: Sendable {
-        public let name: String
-        public let bytes: [UInt8]
+    package struct Input: Sendable {
+        package let name: String
+        package let bytes: [UInt8]
 
-        public init(name: String, bytes: [UInt8]) {
+        package init(name: String, bytes: [UInt8]) {
             self.name = name
             self.bytes = bytes
         }
     }
 
     /// Everything that went wrong, each error naming file, document, object and items (never a value).
-    public struct Failure: ReportableError, CustomStringConvertible {
-        public let errors: [any Error]
-        public var description: String { errors.map { "\($0)" }.joined(separator: "\n") }
+    package struct Failure: ReportableError, CustomStringConvertible {
+        package let errors: [any Error]
+        package var description: String { errors.map { "\($0)" }.joined(separator: "\n") }
         /// Every problem found, one error line each: a render reports all of them, not just the first.
-        public var diagnostic: Diagnostic { Diagnostic(errors: errors.map { "\($0)" }) }
+        package var diagnostic: Diagnostic { Diagnostic(errors: errors.map { "\($0)" }) }
     }
 
     /// Annotation prefixes kustomize and the KRM function spec reserve to track resources through a function; they
@@ -57,7 +57,7 @@ public struct Renderer: Sendable {
     }
 
     /// Renders plain streams (files, directories' files, or stdin), concatenated as one YAML stream.
-    public func render(_ inputs: [Input]) throws -> [UInt8] {
+    package func render(_ inputs: [Input]) throws -> [UInt8] {
         var targets: [Target] = []
         var errors: [any Error] = []
         for (index, input) in inputs.enumerated() {
@@ -87,7 +87,7 @@ public struct Renderer: Sendable {
     /// Renders a KRM `ResourceList` (config.kubernetes.io/v1): SealedSecret items become Secrets, everything else in
     /// it (other items, `functionConfig`, comments) keeps its bytes. On failure the output is a ResourceList with no
     /// items and one `results` entry per problem, as the KRM function spec has functions report errors.
-    public func renderResourceList(_ input: Input, document: Document) -> (output: [UInt8], problems: [any Error]) {
+    package func renderResourceList(_ input: Input, document: Document) -> (output: [UInt8], problems: [any Error]) {
         do {
             let targets = try Self.targets(inResourceList: document, bytes: input.bytes)
             let secrets = try unseal(targets, inputs: [input], earlierErrors: [])
@@ -100,7 +100,7 @@ public struct Renderer: Sendable {
     }
 
     /// True when `documents` is one KRM ResourceList.
-    public static func isResourceList(_ documents: [Document]) -> Bool {
+    package static func isResourceList(_ documents: [Document]) -> Bool {
         guard documents.count == 1, let root = documents.first?.root else { return false }
         let apiVersion = root["apiVersion"]?.scalar?.text
         return root["kind"]?.scalar?.text == "ResourceList"
@@ -109,7 +109,7 @@ public struct Renderer: Sendable {
 
     /// Documents in render mode may hold anything (duplicate keys in someone's Deployment are not ours to judge);
     /// the SealedSecret model refuses duplicates in SealedSecrets itself.
-    public static let limits = ParseLimits(allowDuplicateKeys: true)
+    package static let limits = ParseLimits(allowDuplicateKeys: true)
 
     // MARK: - Finding the SealedSecrets
 

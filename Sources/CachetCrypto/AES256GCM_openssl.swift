@@ -1,6 +1,6 @@
 import FoundationEssentials
-import COpenSSL
-import CSodium
+internal import COpenSSL
+internal import CSodium
 
 /// AES-256-GCM with a 16-byte tag, the body cipher of v1 values.
 enum AES256GCM {

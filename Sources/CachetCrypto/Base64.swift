@@ -6,7 +6,7 @@ import FoundationEssentials
 /// wherever they appear (YAML-folded values must open, as they do in Bitnami's controller); every other character
 /// outside the alphabet, missing or misplaced padding, and non-zero unused bits are refused, so each byte string has
 /// exactly one accepted text form.
-public enum Base64 {
+package enum Base64 {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
     /// Maps an ASCII byte to its 6-bit value; 0xFF for "not in the alphabet".
@@ -17,7 +17,7 @@ public enum Base64 {
     }()
 
     /// Encodes on one line, with `=` padding.
-    public static func encode(_ bytes: some ContiguousBytes) -> String {
+    package static func encode(_ bytes: some ContiguousBytes) -> String {
         bytes.withUnsafeBytes { input in
             var output = [UInt8]()
             output.reserveCapacity((input.count + 2) / 3 * 4)
@@ -43,12 +43,12 @@ public enum Base64 {
     }
 
     /// Decodes `text`; the error names the position (in characters of the input) of the first problem.
-    public static func decode(_ text: some StringProtocol) throws -> [UInt8] {
+    package static func decode(_ text: some StringProtocol) throws -> [UInt8] {
         try decode(utf8: Array(text.utf8))
     }
 
     /// Decodes base64 given as UTF-8 bytes.
-    public static func decode(utf8 input: [UInt8]) throws -> [UInt8] {
+    package static func decode(utf8 input: [UInt8]) throws -> [UInt8] {
         var output = [UInt8]()
         output.reserveCapacity(input.count / 4 * 3)
         var quantum: UInt32 = 0

@@ -25,9 +25,11 @@ public struct CachetCryptoError: Error, Sendable, CustomStringConvertible {
         /// The library failed in a way the input does not explain (allocation, an OpenSSL internal error).
         public static let internalFailure = Code("internalFailure")
 
+        /// The code's name, as in `cannotOpen`.
         public var description: String { name }
     }
 
+    /// What kind of failure this is: match on this, never on the message.
     public let code: Code
     /// One line saying what is wrong; safe to print.
     public let message: String
@@ -37,6 +39,7 @@ public struct CachetCryptoError: Error, Sendable, CustomStringConvertible {
         self.message = message
     }
 
+    /// The ``message``.
     public var description: String { message }
 
     /// The one error every failed open reports, whatever the cause.

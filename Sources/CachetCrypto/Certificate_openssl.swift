@@ -1,4 +1,4 @@
-import COpenSSL
+internal import COpenSSL
 import FoundationEssentials
 
 /// An X.509 certificate carrying an RSA public key: what the controller publishes and a sealer seals to.
@@ -6,7 +6,9 @@ public struct Certificate: Sendable, CustomStringConvertible {
     let x509: X509Certificate
     /// The certified key.
     public let publicKey: RSAPublicKey
+    /// The start of the validity period.
     public let notBefore: Date
+    /// The end of the validity period.
     public let notAfter: Date
 
     /// Bitnami's default key lifetime: 10 × 365 days (its `--key-ttl` of 87600h).
@@ -52,18 +54,18 @@ public struct Certificate: Sendable, CustomStringConvertible {
     }
 
     /// What goes into a certificate besides its key and validity.
-    public struct Profile: Sendable {
+    package struct Profile: Sendable {
         /// The subject's common name; nil for an empty subject (Bitnami's sealing certificates).
-        public var commonName: String?
+        package var commonName: String?
         /// OpenSSL's KeyUsage syntax, e.g. `critical,digitalSignature,keyEncipherment`.
-        public var keyUsage: String
+        package var keyUsage: String
         /// OpenSSL's ExtendedKeyUsage syntax, e.g. `serverAuth` or `clientAuth`.
-        public var extendedKeyUsage: String?
-        public var isCertificateAuthority: Bool
+        package var extendedKeyUsage: String?
+        package var isCertificateAuthority: Bool
         /// `DNS:localhost`, `IP:127.0.0.1`, …
-        public var subjectAlternativeNames: [String]
+        package var subjectAlternativeNames: [String]
 
-        public init(commonName: String? = nil, keyUsage: String, extendedKeyUsage: String? = nil,
+        package init(commonName: String? = nil, keyUsage: String, extendedKeyUsage: String? = nil,
                     isCertificateAuthority: Bool = false, subjectAlternativeNames: [String] = []) {
             self.commonName = commonName
             self.keyUsage = keyUsage
@@ -75,7 +77,7 @@ public struct Certificate: Sendable, CustomStringConvertible {
 
     /// A certificate for `key` with `profile`, signed by `issuer` (a CA certificate and its key), or self-signed.
     /// Used for sealing certificates and, in tests and the dev cluster, for TLS certificates.
-    public static func issue(
+    package static func issue(
         _ profile: Profile, for key: RSAPrivateKey, issuer: (certificate: Certificate, key: RSAPrivateKey)? = nil,
         notBefore: Date = Date(), validity: TimeInterval = defaultValidity
     ) throws -> Certificate {
@@ -158,6 +160,7 @@ public struct Certificate: Sendable, CustomStringConvertible {
         try SealingKey.checkValidity(notBefore: notBefore, notAfter: notAfter, at: date)
     }
 
+    /// The key size, id and validity; nothing secret is in a certificate.
     public var description: String {
         "Certificate(\(publicKey.bits)-bit RSA, id \(keyID), valid \(notBefore) to \(notAfter))"
     }

@@ -1,5 +1,5 @@
-import COpenSSL
-import CSodium
+internal import COpenSSL
+internal import CSodium
 
 /// One-time set-up of the two C libraries, done before the first key or secret byte is handled.
 enum CryptoLibraries {

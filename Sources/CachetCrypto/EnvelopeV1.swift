@@ -68,7 +68,7 @@ public enum EnvelopeV1 {
 
     /// The RSA ciphertext length an envelope declares (its first two bytes), after checking that the envelope is
     /// long enough to hold it and a GCM tag. Lets a key ring skip keys of another size without any RSA work.
-    public static func wrappedKeyLength(of envelope: some ContiguousBytes) throws -> Int {
+    package static func wrappedKeyLength(of envelope: some ContiguousBytes) throws -> Int {
         try envelope.withUnsafeBytes { bytes throws in try wrappedKeyLength(bytes) }
     }
 

@@ -23,7 +23,9 @@ public struct KeyID: Hashable, Sendable, CustomStringConvertible, Comparable {
         hex = text
     }
 
+    /// The 16 hex digits, as `cachet keys list` and the `cachet.dev/sealed-by` annotation show them.
     public var description: String { hex }
 
+    /// Orders ids by their hex digits: a stable order for listings, with no meaning beyond that.
     public static func < (lhs: KeyID, rhs: KeyID) -> Bool { lhs.hex < rhs.hex }
 }

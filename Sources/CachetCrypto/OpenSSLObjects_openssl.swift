@@ -1,4 +1,4 @@
-import COpenSSL
+internal import COpenSSL
 
 // Owners of OpenSSL objects. Each C object has exactly one owning class that frees it in `deinit`; raw pointers are
 // used only inside this module and never escape a call.

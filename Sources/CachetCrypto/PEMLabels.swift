@@ -53,7 +53,7 @@ struct PEMLabels {
 
 /// What a PEM file holds, judged from its block labels alone (no key bytes are decoded), so that a caller can route
 /// it and apply the right care (a private key file gets a permission check) before parsing it.
-public enum PEMContent: Sendable, Equatable {
+package enum PEMContent: Sendable, Equatable {
     case certificate
     case publicKey
     case privateKey
@@ -61,7 +61,7 @@ public enum PEMContent: Sendable, Equatable {
     /// Not a key Cachet reads; carries the first block's label, if there is one.
     case unrecognized(label: String?)
 
-    public init(pem: some ContiguousBytes) {
+    package init(pem: some ContiguousBytes) {
         let labels = pem.withUnsafeBytes { PEMLabels($0) }
         if labels.hasEncryptedKey {
             self = .encryptedPrivateKey

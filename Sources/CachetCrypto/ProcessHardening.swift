@@ -8,9 +8,9 @@ import Glibc
 /// dump would write them to disk, and a same-uid process could read them with ptrace or /proc/PID/mem. `PR_SET_DUMPABLE = 0` stops both (and makes
 /// /proc/PID files root-owned); `RLIMIT_CORE = 0` is the belt to its braces. Failures are ignored: they only remove a
 /// layer of defence, and the command is still correct without it.
-public enum ProcessHardening {
+package enum ProcessHardening {
     /// Makes the process non-dumpable and sets its core-file limit to 0. Call first thing in `main`.
-    public static func apply() {
+    package static func apply() {
         #if os(Linux)
         var noCore = rlimit(rlim_cur: 0, rlim_max: 0)
         _ = setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &noCore)

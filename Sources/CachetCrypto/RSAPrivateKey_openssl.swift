@@ -1,4 +1,4 @@
-import COpenSSL
+internal import COpenSSL
 
 /// An RSA private key: what opens v1 values.
 ///
@@ -75,7 +75,9 @@ public struct RSAPrivateKey: Sendable, CustomStringConvertible, CustomReflectabl
         return try bio.readAllSecurely()
     }
 
+    /// The size and key id only: the description of a private key must be safe to log.
     public var description: String { "RSAPrivateKey(\(bits) bits, id \(keyID))" }
+    /// No children: `dump` and debuggers show nothing of the key.
     public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
 
     /// RSA-OAEP decryption (SHA-256 and MGF1-SHA-256) with `label`.

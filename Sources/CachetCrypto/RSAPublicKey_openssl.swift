@@ -1,6 +1,6 @@
 import FoundationEssentials
 
-import COpenSSL
+internal import COpenSSL
 
 /// An RSA public key: what a sealer needs. It holds no private material.
 ///
@@ -89,6 +89,7 @@ public struct RSAPublicKey: Sendable, CustomStringConvertible {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// The size and key id.
     public var description: String { "RSAPublicKey(\(bits) bits, id \(keyID))" }
 
     /// Refuses keys too weak to seal to.

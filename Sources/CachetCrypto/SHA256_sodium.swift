@@ -1,4 +1,4 @@
-import CSodium
+internal import CSodium
 
 /// SHA-256 from libsodium: key ids, and OAEP's label hash and MGF1 when sealing. (libsodium rather than OpenSSL's
 /// EVP digests, whose first use sets up OpenSSL's providers: more work than sealing a Secret.)

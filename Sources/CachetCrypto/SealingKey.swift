@@ -7,6 +7,7 @@ public struct SealingKey: Sendable {
     public let publicKey: RSAPublicKey
     /// The validity period of the certificate it came from, if it came from one.
     public let notBefore: Date?
+    /// The end of the certificate's validity period (nil for a bare public key).
     public let notAfter: Date?
 
     /// Reads a PEM certificate or public key and checks that it may be sealed to at `date`: RSA, at least 2048 bits,
@@ -53,6 +54,7 @@ public struct SealingKey: Sendable {
         try publicKey.checkSealingStrength()
     }
 
+    /// The id of the key sealed to (docs/wire-format.md §3).
     public var keyID: KeyID { publicKey.keyID }
 
     /// Throws unless `date` lies within the validity period. Sealing to an expired certificate would produce values

@@ -1,4 +1,5 @@
 import CachetKubeSyntax
+
 /// Where a sealed value may be opened. The scope becomes the RSA-OAEP label of a v1 value, so a value sealed for one
 /// namespace and name does not open under another.
 public enum SealingScope: Sendable, Hashable, CustomStringConvertible {
@@ -11,11 +12,15 @@ public enum SealingScope: Sendable, Hashable, CustomStringConvertible {
 
     /// The scope's name as `--scope` and the documentation spell it.
     public enum Kind: String, Sendable, CaseIterable {
+        /// ``SealingScope/strict(namespace:name:)``.
         case strict
+        /// ``SealingScope/namespaceWide(namespace:)``.
         case namespaceWide = "namespace-wide"
+        /// ``SealingScope/clusterWide``.
         case clusterWide = "cluster-wide"
     }
 
+    /// Which of the three scopes this is, without its namespace and name.
     public var kind: Kind {
         switch self {
         case .strict: .strict
@@ -33,6 +38,7 @@ public enum SealingScope: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// `strict (team-a/app)`, `namespace-wide (team-a)` or `cluster-wide`, as messages name a scope.
     public var description: String {
         switch self {
         case .strict(let namespace, let name): "strict (\(namespace)/\(name))"

@@ -1,4 +1,4 @@
-import CSodium
+internal import CSodium
 import FoundationEssentials
 
 /// Bytes that must not outlive their use: session keys, private-key PEM, unsealed values.
@@ -48,12 +48,15 @@ public final class SecureBytes: @unchecked Sendable {
         sodium_free(base)
     }
 
+    /// Whether it holds no bytes.
     public var isEmpty: Bool { count == 0 }
 
+    /// Lends the bytes to `body`. The pointer must not escape it: the memory is zeroed and freed with the object.
     public func withUnsafeBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
         try body(UnsafeRawBufferPointer(start: base, count: count))
     }
 
+    /// Lends the bytes to `body` for writing (filling a buffer a C call decrypts into). The pointer must not escape.
     public func withUnsafeMutableBytes<Result>(
         _ body: (UnsafeMutableRawBufferPointer) throws -> Result
     ) rethrows -> Result {
@@ -79,9 +82,11 @@ public final class SecureBytes: @unchecked Sendable {
 extension SecureBytes: ContiguousBytes {}
 
 extension SecureBytes: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
-    // Never the bytes, nor their length: the description of a secret must be safe to log.
+    /// `SecureBytes(redacted)`: never the bytes, nor their length, so that the description of a secret is safe to log.
     public var description: String { "SecureBytes(redacted)" }
+    /// The same as ``description``.
     public var debugDescription: String { description }
+    /// No children: `dump` and debuggers show nothing of the bytes.
     public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .class) }
 }
 

@@ -17,37 +17,37 @@ import Synchronization
 /// CRUD, label and field selectors, paging with continue tokens, watches with bookmarks and 410 expiry, merge and
 /// JSON patches, the status subresource, ownerReference garbage collection, and a service proxy; and it injects
 /// faults on demand. kubectl talks to it as to a real cluster.
-public final class DevCluster: Service, Sendable {
-    public struct Settings: Sendable {
+package final class DevCluster: Service, Sendable {
+    package struct Settings: Sendable {
         /// Required as `Authorization: Bearer …` on every API request when set.
-        public var bearerToken: String?
+        package var bearerToken: String?
         /// How often a watch that asked for bookmarks gets one.
-        public var bookmarkInterval: Duration = .seconds(1)
+        package var bookmarkInterval: Duration = .seconds(1)
         /// The longest a watch stays open when the client gives no timeoutSeconds.
-        public var maxWatchDuration: Duration = .seconds(1800)
+        package var maxWatchDuration: Duration = .seconds(1800)
         /// Events kept for watches to resume from; older resourceVersions get 410 Gone.
-        public var historyLimit = 10_000
+        package var historyLimit = 10_000
         /// Serve HTTPS with these certificates instead of plain HTTP.
-        public var tls: TLSMaterial?
+        package var tls: TLSMaterial?
 
-        public init(bearerToken: String? = nil, tls: TLSMaterial? = nil) {
+        package init(bearerToken: String? = nil, tls: TLSMaterial? = nil) {
             self.bearerToken = bearerToken
             self.tls = tls
         }
     }
 
     /// A CA, a server certificate for 127.0.0.1 and localhost signed by it, and a client certificate.
-    public struct TLSMaterial: Sendable {
-        public let certificateAuthorityPEM: [UInt8]
-        public let serverCertificatePEM: [UInt8]
-        public let serverKeyPEM: SecureBytes
-        public let clientCertificatePEM: [UInt8]
-        public let clientKeyPEM: SecureBytes
+    package struct TLSMaterial: Sendable {
+        package let certificateAuthorityPEM: [UInt8]
+        package let serverCertificatePEM: [UInt8]
+        package let serverKeyPEM: SecureBytes
+        package let clientCertificatePEM: [UInt8]
+        package let clientKeyPEM: SecureBytes
         /// Refuse TLS clients that present no certificate signed by the CA.
-        public var requireClientCertificate = false
+        package var requireClientCertificate = false
 
         /// Generates fresh material (RSA-2048: test-grade, quick to make).
-        public static func generate() throws -> TLSMaterial {
+        package static func generate() throws -> TLSMaterial {
             let caKey = try RSAPrivateKey.generate(bits: 2048)
             let ca = try Certificate.issue(.init(commonName: "cachet dev-cluster CA", keyUsage: "critical,keyCertSign,cRLSign",
                                                  isCertificateAuthority: true), for: caKey, validity: 7 * 86400)
@@ -67,15 +67,15 @@ public final class DevCluster: Service, Sendable {
     }
 
     /// On a Service: the URL the service proxy forwards to (there are no pods to route to).
-    public static let backendAnnotation = "cachet.dev/dev-cluster-backend"
+    package static let backendAnnotation = "cachet.dev/dev-cluster-backend"
 
-    public let settings: Settings
+    package let settings: Settings
     let store: ObjectStore
     let faults = FaultInjector()
     private let proxyClient: HTTPClient
     private let running = Mutex<(task: Task<Void, any Error>?, port: Int)>((nil, 0))
 
-    public init(settings: Settings = Settings()) async {
+    package init(settings: Settings = Settings()) async {
         self.settings = settings
         store = ObjectStore(resources: APIResource.builtIn, historyLimit: settings.historyLimit)
         await store.seedDefaults()
@@ -83,13 +83,13 @@ public final class DevCluster: Service, Sendable {
     }
 
     /// The port it serves on (after ``start(port:)``).
-    public var port: Int { running.withLock { $0.port } }
+    package var port: Int { running.withLock { $0.port } }
 
     /// `http(s)://127.0.0.1:PORT`
-    public var url: String { "\(settings.tls == nil ? "http" : "https")://127.0.0.1:\(port)" }
+    package var url: String { "\(settings.tls == nil ? "http" : "https")://127.0.0.1:\(port)" }
 
     /// Starts serving on 127.0.0.1 (port 0: any free port). Returns once the socket is listening.
-    public func start(port: Int = 0) async throws {
+    package func start(port: Int = 0) async throws {
         let responder = DevClusterResponder(store: store, faults: faults, settings: settings, proxyClient: proxyClient)
         let server: HTTPServerBuilder
         if let tls = settings.tls {
@@ -127,7 +127,7 @@ public final class DevCluster: Service, Sendable {
     }
 
     /// Stops serving; open watches end.
-    public func stop() async {
+    package func stop() async {
         let task = running.withLock { state -> Task<Void, any Error>? in
             defer { state.task = nil }
             return state.task
@@ -144,20 +144,20 @@ public final class DevCluster: Service, Sendable {
 
     /// As a service of a `ServiceGroup`: serves (starting on any free port unless ``start(port:)`` was called) until
     /// graceful shutdown or cancellation, then stops and releases everything.
-    public func run() async throws {
+    package func run() async throws {
         if running.withLock({ $0.task == nil }) { try await start() }
         try? await gracefulShutdown()
         await shutdown()
     }
 
     /// Stops and releases everything. Call once, at the end.
-    public func shutdown() async {
+    package func shutdown() async {
         await stop()
         try? await proxyClient.shutdown()
     }
 
     /// Fault: the server goes away and comes back on the same port, with its objects or without them.
-    public func restart(keepingState: Bool) async throws {
+    package func restart(keepingState: Bool) async throws {
         let port = self.port
         await stop()
         if !keepingState { await store.wipe() }
@@ -167,51 +167,51 @@ public final class DevCluster: Service, Sendable {
     // MARK: - Faults
 
     /// The next `count` API requests get `status` (500, 503, 429, 403, …), with `Retry-After` when given.
-    public func failNextRequests(_ count: Int, status: Int, retryAfter: Int? = nil) {
+    package func failNextRequests(_ count: Int, status: Int, retryAfter: Int? = nil) {
         faults.failNext(count, status: status, retryAfter: retryAfter)
     }
 
     /// The next `count` requests with `method` (POST, PUT, …) whose path contains `path` get `status`; with
     /// `afterApplying`, they are applied first: a write that raced another (409 on a POST reads as AlreadyExists),
     /// or whose answer was lost.
-    public func failNextRequests(_ count: Int, status: Int, method: String, path: String, afterApplying: Bool = false) {
+    package func failNextRequests(_ count: Int, status: Int, method: String, path: String, afterApplying: Bool = false) {
         faults.failNext(count, status: status, retryAfter: nil, method: method, path: path, afterApplying: afterApplying)
     }
 
     /// Forgets pending injected failures and delays.
-    public func clearFaults() {
+    package func clearFaults() {
         faults.clear()
     }
 
     /// Every response waits this long first (nil: no delay).
-    public func delayResponses(by delay: Duration?) {
+    package func delayResponses(by delay: Duration?) {
         faults.delay = delay
     }
 
     /// Ends every open watch at once; returns how many there were.
     @discardableResult
-    public func dropWatches() async -> Int {
+    package func dropWatches() async -> Int {
         await store.dropAllWatches()
     }
 
     /// Forgets the event history: watches and continue tokens from before now get 410 Gone.
-    public func compactHistory() async {
+    package func compactHistory() async {
         await store.compact()
     }
 
-    public var openWatchCount: Int {
+    package var openWatchCount: Int {
         get async { await store.openWatchCount }
     }
 
     /// The current resourceVersion.
-    public var resourceVersion: Int {
+    package var resourceVersion: Int {
         get async { await store.resourceVersion }
     }
 
     // MARK: - Access
 
     /// A kubeconfig for this cluster (context `cachet-dev`), with the token and TLS material it needs.
-    public func kubeconfig(namespace: String = "default") -> String {
+    package func kubeconfig(namespace: String = "default") -> String {
         var cluster = "    server: \(url)\n"
         var user = ""
         if let tls = settings.tls {
@@ -244,7 +244,7 @@ public final class DevCluster: Service, Sendable {
     }
 
     /// A client configuration for this cluster.
-    public func clientConfig(namespace: String = "default") -> KubeConfig {
+    package func clientConfig(namespace: String = "default") -> KubeConfig {
         var config = KubeConfig(server: url, namespace: namespace)
         if let tls = settings.tls {
             config.certificateAuthorityPEM = tls.certificateAuthorityPEM

@@ -10,8 +10,8 @@ import ServiceLifecycle
 
 /// The whole of `cachet-dev-cluster`'s `main`: parse, serve until SIGINT or SIGTERM, and report failures as
 /// `cachet-dev-cluster: error: …`.
-public enum DevClusterMain {
-    public static func run(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) async -> Never {
+package enum DevClusterMain {
+    package static func run(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) async -> Never {
         await Program.run(DevClusterCommand.self, program: "cachet-dev-cluster", arguments: arguments)
     }
 }

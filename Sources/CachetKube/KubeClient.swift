@@ -10,9 +10,9 @@ import NIOSSL
 ///
 /// 429 and 5xx answers are retried, honouring `Retry-After` (capped); 409 is surfaced to the caller, who decides how to
 /// re-read and retry (``updateRetryingConflicts(_:name:namespace:attempts:mutate:)`` does the common case).
-public final class KubeClient: Sendable {
-    public let config: KubeConfig
-    public let retry: RetryPolicy
+package final class KubeClient: Sendable {
+    package let config: KubeConfig
+    package let retry: RetryPolicy
     private let http: HTTPClient
     private let tokens: TokenSource
     /// Client-side request rate (`--kubeclient-qps`, `--kubeclient-burst`), as client-go's limiter: every request,
@@ -21,21 +21,21 @@ public final class KubeClient: Sendable {
     private let requestRate: Mutex<TokenBucket>?
 
     /// How requests are retried when the server asks for it.
-    public struct RetryPolicy: Sendable {
-        public var maxAttempts: Int
+    package struct RetryPolicy: Sendable {
+        package var maxAttempts: Int
         /// Longest wait between attempts, whatever `Retry-After` says.
-        public var maxDelay: Duration
+        package var maxDelay: Duration
         /// First wait when the server gives no `Retry-After`; doubled each attempt.
-        public var baseDelay: Duration
+        package var baseDelay: Duration
 
-        public init(maxAttempts: Int = 5, maxDelay: Duration = .seconds(30), baseDelay: Duration = .milliseconds(200)) {
+        package init(maxAttempts: Int = 5, maxDelay: Duration = .seconds(30), baseDelay: Duration = .milliseconds(200)) {
             self.maxAttempts = maxAttempts
             self.maxDelay = maxDelay
             self.baseDelay = baseDelay
         }
     }
 
-    public init(config: KubeConfig, retry: RetryPolicy = RetryPolicy(), requestRate: TokenBucket? = nil) throws {
+    package init(config: KubeConfig, retry: RetryPolicy = RetryPolicy(), requestRate: TokenBucket? = nil) throws {
         self.config = config
         self.retry = retry
         self.requestRate = requestRate.map { Mutex($0) }
@@ -65,18 +65,18 @@ public final class KubeClient: Sendable {
     }
 
     /// Closes connections. Call once, when done with the client.
-    public func shutdown() async throws {
+    package func shutdown() async throws {
         try await http.shutdown()
     }
 
     // MARK: - Typed operations
 
-    public func get(_ type: ResourceType, name: String, namespace: String? = nil) async throws -> ManifestValue {
+    package func get(_ type: ResourceType, name: String, namespace: String? = nil) async throws -> ManifestValue {
         try await send(.GET, type.path(namespace: namespace, name: name)).json()
     }
 
     /// One page of a list. `limit`/`continueToken` page through large lists.
-    public func list(
+    package func list(
         _ type: ResourceType, namespace: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,
         limit: Int? = nil, continueToken: String? = nil
     ) async throws -> ObjectList {
@@ -94,7 +94,7 @@ public final class KubeClient: Sendable {
 
     /// Every item, following `continue` tokens page by page. The resourceVersion is the first page's (the
     /// snapshot every later page belongs to).
-    public func listAll(
+    package func listAll(
         _ type: ResourceType, namespace: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,
         pageSize: Int = 500
     ) async throws -> ObjectList {
@@ -109,19 +109,19 @@ public final class KubeClient: Sendable {
         return all
     }
 
-    public func create(_ type: ResourceType, _ object: ManifestValue, namespace: String? = nil) async throws -> ManifestValue {
+    package func create(_ type: ResourceType, _ object: ManifestValue, namespace: String? = nil) async throws -> ManifestValue {
         let namespace = namespace ?? object.string(at: ["metadata", "namespace"])
         return try await send(.POST, type.path(namespace: namespace), body: object.jsonBytes).json()
     }
 
     /// PUT: replaces the object. Its `metadata.resourceVersion` makes the write conditional: a stale one is a 409
     /// (`KubeError.Code.conflict`), never a silent overwrite.
-    public func update(_ type: ResourceType, _ object: ManifestValue) async throws -> ManifestValue {
+    package func update(_ type: ResourceType, _ object: ManifestValue) async throws -> ManifestValue {
         try await put(type, object, subresource: nil)
     }
 
     /// PUT on the status subresource: only `status` is written.
-    public func updateStatus(_ type: ResourceType, _ object: ManifestValue) async throws -> ManifestValue {
+    package func updateStatus(_ type: ResourceType, _ object: ManifestValue) async throws -> ManifestValue {
         try await put(type, object, subresource: "status")
     }
 
@@ -134,20 +134,20 @@ public final class KubeClient: Sendable {
     }
 
     /// RFC 7386 JSON merge patch (`application/merge-patch+json`), optionally on a subresource (`status`).
-    public func patch(
+    package func patch(
         _ type: ResourceType, name: String, namespace: String? = nil, mergePatch: ManifestValue, subresource: String? = nil
     ) async throws -> ManifestValue {
         try await send(.PATCH, type.path(namespace: namespace, name: name, subresource: subresource), body: mergePatch.jsonBytes,
                        contentType: "application/merge-patch+json").json()
     }
 
-    public func delete(_ type: ResourceType, name: String, namespace: String? = nil) async throws {
+    package func delete(_ type: ResourceType, name: String, namespace: String? = nil) async throws {
         _ = try await send(.DELETE, type.path(namespace: namespace, name: name))
     }
 
     /// Read, change, write; on a 409 (someone else wrote in between) read again and re-apply `mutate`, up to
     /// `attempts` times. `mutate` returns false when the object already is as wanted (nothing is written).
-    public func updateRetryingConflicts(
+    package func updateRetryingConflicts(
         _ type: ResourceType, name: String, namespace: String? = nil, attempts: Int = 5,
         mutate: (inout ManifestValue) async throws -> Bool
     ) async throws -> ManifestValue {
@@ -167,7 +167,7 @@ public final class KubeClient: Sendable {
     /// A watch from `resourceVersion`, consumed incrementally: each event is decoded as its line arrives; nothing
     /// is buffered beyond one event. An `ERROR` event (410 Gone for a too-old resourceVersion) is thrown as a
     /// ``KubeError``. The sequence ends when the server closes the stream (`timeoutSeconds`).
-    public func watch(
+    package func watch(
         _ type: ResourceType, namespace: String? = nil, resourceVersion: String?, labelSelector: String? = nil,
         fieldSelector: String? = nil, timeoutSeconds: Int = 300
     ) -> WatchEvents {
@@ -180,7 +180,7 @@ public final class KubeClient: Sendable {
 
     /// A request to a Service through the API server's proxy (how kubeseal reaches the controller):
     /// `/api/v1/namespaces/NS/services/SCHEME:NAME:PORT/proxy/PATH`. Returns the status and body as they came.
-    public func proxy(
+    package func proxy(
         _ method: HTTPMethod, namespace: String, service: String, scheme: String = "http", port: String = "",
         path: String, body: [UInt8]? = nil, contentType: String = "application/json"
     ) async throws -> (status: Int, body: [UInt8]) {
@@ -346,7 +346,7 @@ extension KubeClient {
     /// Records a core/v1 Event about `object` (which must carry kind, apiVersion, name, namespace and uid), as
     /// `kubectl describe` shows them. The message is the caller's: it must never hold a secret value.
     @discardableResult
-    public func recordEvent(
+    package func recordEvent(
         about object: ManifestValue, type: String = "Normal", reason: String, message: String, component: String
     ) async throws -> ManifestValue {
         let namespace = object.string(at: ["metadata", "namespace"]) ?? "default"

@@ -6,36 +6,36 @@ import CachetManifests
 /// again and reports the fresh snapshot; any other interruption (a dropped connection, the server's timeout, a 5xx)
 /// resumes the watch from the last resourceVersion seen, after a backoff that doubles up to `maxBackoff` and resets
 /// once events flow again. It ends only when the task is cancelled.
-public struct ResourceWatcher: AsyncSequence, Sendable {
-    public enum Change: Sendable {
+package struct ResourceWatcher: AsyncSequence, Sendable {
+    package enum Change: Sendable {
         /// A full snapshot (at start, and after every relist). Anything not in it no longer exists.
         case listed([ManifestValue], resourceVersion: String)
         /// One change after the snapshot.
         case event(WatchEvent)
     }
-    public typealias Element = Change
+    package typealias Element = Change
 
-    public let client: KubeClient
-    public let type: ResourceType
-    public var namespace: String?
-    public var labelSelector: String?
-    public var initialBackoff: Duration = .milliseconds(100)
-    public var maxBackoff: Duration = .seconds(30)
+    package let client: KubeClient
+    package let type: ResourceType
+    package var namespace: String?
+    package var labelSelector: String?
+    package var initialBackoff: Duration = .milliseconds(100)
+    package var maxBackoff: Duration = .seconds(30)
     /// Server-side timeout of each watch request; the watcher reconnects after it.
-    public var watchTimeoutSeconds = 300
+    package var watchTimeoutSeconds = 300
 
-    public init(client: KubeClient, type: ResourceType, namespace: String? = nil, labelSelector: String? = nil) {
+    package init(client: KubeClient, type: ResourceType, namespace: String? = nil, labelSelector: String? = nil) {
         self.client = client
         self.type = type
         self.namespace = namespace
         self.labelSelector = labelSelector
     }
 
-    public func makeAsyncIterator() -> Iterator {
+    package func makeAsyncIterator() -> Iterator {
         Iterator(watcher: self)
     }
 
-    public struct Iterator: AsyncIteratorProtocol {
+    package struct Iterator: AsyncIteratorProtocol {
         let watcher: ResourceWatcher
         var resourceVersion: String?
         var events: WatchEvents.Iterator?
@@ -47,7 +47,7 @@ public struct ResourceWatcher: AsyncSequence, Sendable {
             self.backoff = Backoff(initial: watcher.initialBackoff, maximum: watcher.maxBackoff)
         }
 
-        public mutating func next() async throws -> Change? {
+        package mutating func next() async throws -> Change? {
             while !Task.isCancelled {
                 do {
                     guard let version = resourceVersion else {

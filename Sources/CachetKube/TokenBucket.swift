@@ -1,13 +1,13 @@
 /// A token bucket: `rate` tokens a second, holding at most `burst`. One type for every limit Cachet applies — API
 /// requests (`--kubeclient-qps`), the reconciler's retries, and the HTTP endpoints that decrypt on request.
-public struct TokenBucket: Sendable {
-    public let rate: Double
-    public let burst: Double
+package struct TokenBucket: Sendable {
+    package let rate: Double
+    package let burst: Double
     private var tokens: Double
     private var last: ContinuousClock.Instant
 
     /// A full bucket.
-    public init(rate: Double, burst: Double, now: ContinuousClock.Instant = .now) {
+    package init(rate: Double, burst: Double, now: ContinuousClock.Instant = .now) {
         self.rate = rate
         self.burst = burst
         self.tokens = burst
@@ -20,7 +20,7 @@ public struct TokenBucket: Sendable {
     }
 
     /// Takes `cost` tokens if there are that many now.
-    public mutating func take(_ cost: Double = 1, now: ContinuousClock.Instant = .now) -> Bool {
+    package mutating func take(_ cost: Double = 1, now: ContinuousClock.Instant = .now) -> Bool {
         refill(now)
         guard tokens >= cost else { return false }
         tokens -= cost
@@ -29,24 +29,24 @@ public struct TokenBucket: Sendable {
 
     /// Takes `cost` tokens whether or not there are that many: work found to cost more than was taken up front is
     /// paid for afterwards, and the bucket stays in debt (refusing) until it has refilled.
-    public mutating func charge(_ cost: Double, now: ContinuousClock.Instant = .now) {
+    package mutating func charge(_ cost: Double, now: ContinuousClock.Instant = .now) {
         refill(now)
         tokens = min(burst, tokens - cost)  // a negative cost refunds, never past a full bucket
     }
 
     /// Takes the next token, which may only come in the future: how long to wait before using it. Waiters are
     /// served in the order they reserve, as client-go's limiter does.
-    public mutating func reserve(now: ContinuousClock.Instant = .now) -> Duration {
+    package mutating func reserve(now: ContinuousClock.Instant = .now) -> Duration {
         refill(now)
         tokens -= 1
         return tokens >= 0 ? .zero : .milliseconds(Int((-tokens / rate * 1000).rounded(.up)))
     }
 
     /// When the bucket was last used (for dropping idle buckets).
-    public var lastUsed: ContinuousClock.Instant { last }
+    package var lastUsed: ContinuousClock.Instant { last }
 }
 
 extension Duration {
     /// The duration in seconds, with fractions.
-    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    package var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

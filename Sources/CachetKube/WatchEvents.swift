@@ -3,19 +3,19 @@ import CachetManifests
 import NIOCore
 
 /// The events of one watch request, read line by line as they arrive. Created by ``KubeClient/watch``.
-public struct WatchEvents: AsyncSequence, Sendable {
-    public typealias Element = WatchEvent
+package struct WatchEvents: AsyncSequence, Sendable {
+    package typealias Element = WatchEvent
 
     let client: KubeClient
     let path: String
     let query: [(String, String)]
     let timeoutSeconds: Int
 
-    public func makeAsyncIterator() -> Iterator {
+    package func makeAsyncIterator() -> Iterator {
         Iterator(source: self)
     }
 
-    public struct Iterator: AsyncIteratorProtocol {
+    package struct Iterator: AsyncIteratorProtocol {
         let source: WatchEvents
         var body: HTTPClientResponse.Body.AsyncIterator?
         var buffer: [UInt8] = []
@@ -28,7 +28,7 @@ public struct WatchEvents: AsyncSequence, Sendable {
             self.source = source
         }
 
-        public mutating func next() async throws -> WatchEvent? {
+        package mutating func next() async throws -> WatchEvent? {
             if finished { return nil }
             if body == nil { try await start() }
             while true {

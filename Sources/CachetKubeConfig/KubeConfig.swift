@@ -6,22 +6,22 @@ import CachetManifests
 
 /// Where the API server is and how to authenticate: from a kubeconfig file (as kubectl reads it) or from the pod's
 /// service account (in-cluster).
-public struct KubeConfig: Sendable {
+package struct KubeConfig: Sendable {
     /// `https://host:port` (or `http://` for a local dev server).
-    public var server: String
+    package var server: String
     /// The context's namespace, the service account's namespace in-cluster, or `default`.
-    public var namespace: String
+    package var namespace: String
     /// PEM CA certificates to trust for the server; nil means the system's trust store.
-    public var certificateAuthorityPEM: [UInt8]?
-    public var insecureSkipTLSVerify = false
+    package var certificateAuthorityPEM: [UInt8]?
+    package var insecureSkipTLSVerify = false
     /// Overrides the name the server's certificate is checked against.
-    public var tlsServerName: String?
+    package var tlsServerName: String?
     /// PEM client certificate and key, for client-certificate authentication.
-    public var clientCertificatePEM: [UInt8]?
-    public var clientKeyPEM: SecureBytes?
-    public var credentials: Credentials = .none
+    package var clientCertificatePEM: [UInt8]?
+    package var clientKeyPEM: SecureBytes?
+    package var credentials: Credentials = .none
 
-    public enum Credentials: Sendable {
+    package enum Credentials: Sendable {
         case none
         case bearerToken(String)
         /// A token file, re-read when it changes (service-account tokens rotate, about hourly).
@@ -29,13 +29,13 @@ public struct KubeConfig: Sendable {
         case basic(username: String, password: String)
     }
 
-    public init(server: String, namespace: String = "default") {
+    package init(server: String, namespace: String = "default") {
         self.server = server
         self.namespace = namespace
     }
 
     /// The files `KUBECONFIG` names (colon-separated), else `~/.kube/config`.
-    public static func defaultPaths(environment: [String: String]) -> [String] {
+    package static func defaultPaths(environment: [String: String]) -> [String] {
         if let variable = environment["KUBECONFIG"], !variable.isEmpty {
             return variable.split(separator: ":").map(String.init).filter { !$0.isEmpty }
         }
@@ -45,7 +45,7 @@ public struct KubeConfig: Sendable {
 
     /// kubectl's order: an explicit `--kubeconfig`, else `KUBECONFIG`'s files (merged, first definition wins), else
     /// `~/.kube/config`, else the in-cluster service account.
-    public static func resolve(
+    package static func resolve(
         kubeconfig: String? = nil, context: String? = nil, environment: [String: String] = currentEnvironment()
     ) throws -> KubeConfig {
         if let kubeconfig { return try load(paths: [kubeconfig], context: context) }
@@ -59,7 +59,7 @@ public struct KubeConfig: Sendable {
     /// kubeconfig, the service account's). For commands that, as kubeseal does, fall back to it when their input
     /// names no namespace. Only the contexts are read: a server or user that only a connection needs (an exec plugin,
     /// a missing certificate) is not this question's business. Returns the namespace and where it came from.
-    public static func defaultNamespace(
+    package static func defaultNamespace(
         kubeconfig: String? = nil, context: String? = nil, environment: [String: String] = currentEnvironment()
     ) throws -> (namespace: String, origin: String) {
         let paths = kubeconfig.map { [$0] } ?? defaultPaths(environment: environment).filter(SecretFiles.exists)
@@ -93,7 +93,7 @@ public struct KubeConfig: Sendable {
     }
 
     /// Reads kubeconfig files (merged as kubectl merges them) and selects `context` (default: `current-context`).
-    public static func load(paths: [String], context: String? = nil) throws -> KubeConfig {
+    package static func load(paths: [String], context: String? = nil) throws -> KubeConfig {
         var clusters: [String: (ManifestValue, String)] = [:]
         var users: [String: (ManifestValue, String)] = [:]
         var contexts: [String: ManifestValue] = [:]
@@ -158,7 +158,7 @@ public struct KubeConfig: Sendable {
 
     /// The pod's own service account: token (re-read as it rotates), CA and namespace from the mounted files, the
     /// server from `KUBERNETES_SERVICE_HOST`/`PORT`.
-    public static func inCluster(
+    package static func inCluster(
         environment: [String: String] = currentEnvironment(),
         serviceAccountDirectory: String = "/var/run/secrets/kubernetes.io/serviceaccount"
     ) throws -> KubeConfig {
@@ -174,7 +174,7 @@ public struct KubeConfig: Sendable {
         return config
     }
 
-    public static func currentEnvironment() -> [String: String] {
+    package static func currentEnvironment() -> [String: String] {
         var result: [String: String] = [:]
         var pointer = environ
         while let entry = pointer.pointee {

@@ -1,40 +1,40 @@
 /// A failure talking to the Kubernetes API, typed by what the caller can do about it, with the API's own message.
-public struct KubeError: Error, Sendable, CustomStringConvertible {
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
+package struct KubeError: Error, Sendable, CustomStringConvertible {
+    package struct Code: Hashable, Sendable, CustomStringConvertible {
         private let name: String
         private init(_ name: String) { self.name = name }
 
-        public static let badRequest = Code("badRequest")          // 400
-        public static let unauthorized = Code("unauthorized")      // 401
-        public static let forbidden = Code("forbidden")            // 403
-        public static let notFound = Code("notFound")              // 404
-        public static let conflict = Code("conflict")              // 409: a stale resourceVersion
-        public static let alreadyExists = Code("alreadyExists")    // 409 with reason AlreadyExists
-        public static let gone = Code("gone")                      // 410: resourceVersion or continue token too old
-        public static let invalid = Code("invalid")                // 422
-        public static let tooManyRequests = Code("tooManyRequests") // 429
-        public static let serverError = Code("serverError")        // 5xx
-        public static let unexpectedStatus = Code("unexpectedStatus")
+        package static let badRequest = Code("badRequest")          // 400
+        package static let unauthorized = Code("unauthorized")      // 401
+        package static let forbidden = Code("forbidden")            // 403
+        package static let notFound = Code("notFound")              // 404
+        package static let conflict = Code("conflict")              // 409: a stale resourceVersion
+        package static let alreadyExists = Code("alreadyExists")    // 409 with reason AlreadyExists
+        package static let gone = Code("gone")                      // 410: resourceVersion or continue token too old
+        package static let invalid = Code("invalid")                // 422
+        package static let tooManyRequests = Code("tooManyRequests") // 429
+        package static let serverError = Code("serverError")        // 5xx
+        package static let unexpectedStatus = Code("unexpectedStatus")
         /// The request never got an HTTP answer (connection refused, TLS failure, timeout).
-        public static let transport = Code("transport")
+        package static let transport = Code("transport")
         /// The answer could not be understood.
-        public static let decoding = Code("decoding")
+        package static let decoding = Code("decoding")
         /// The kubeconfig or in-cluster configuration is unusable.
-        public static let configuration = Code("configuration")
+        package static let configuration = Code("configuration")
 
-        public var description: String { name }
+        package var description: String { name }
     }
 
-    public let code: Code
+    package let code: Code
     /// The HTTP status, when there was one.
-    public let status: Int?
+    package let status: Int?
     /// The Status object's `reason` (`NotFound`, `AlreadyExists`, `Conflict`, `Expired`, …).
-    public let reason: String?
-    public let message: String
+    package let reason: String?
+    package let message: String
     /// Seconds the server asked to wait (Retry-After).
-    public let retryAfter: Int?
+    package let retryAfter: Int?
 
-    public init(_ code: Code, _ message: String, status: Int? = nil, reason: String? = nil, retryAfter: Int? = nil) {
+    package init(_ code: Code, _ message: String, status: Int? = nil, reason: String? = nil, retryAfter: Int? = nil) {
         self.code = code
         self.message = message
         self.status = status
@@ -43,7 +43,7 @@ public struct KubeError: Error, Sendable, CustomStringConvertible {
     }
 
     /// The code for an HTTP status (and Status reason).
-    public static func code(forStatus status: Int, reason: String?) -> Code {
+    package static func code(forStatus status: Int, reason: String?) -> Code {
         switch status {
         case 400: .badRequest
         case 401: .unauthorized
@@ -58,7 +58,7 @@ public struct KubeError: Error, Sendable, CustomStringConvertible {
         }
     }
 
-    public var description: String {
+    package var description: String {
         status.map { "\(message) (HTTP \($0))" } ?? message
     }
 }

@@ -1,14 +1,14 @@
 /// A kind of Kubernetes object and where its API lives.
-public struct ResourceType: Sendable, Hashable, CustomStringConvertible {
+package struct ResourceType: Sendable, Hashable, CustomStringConvertible {
     /// Empty for the core group (`/api/v1`).
-    public let group: String
-    public let version: String
+    package let group: String
+    package let version: String
     /// The plural name in URLs (`secrets`, `sealedsecrets`).
-    public let resource: String
-    public let kind: String
-    public let namespaced: Bool
+    package let resource: String
+    package let kind: String
+    package let namespaced: Bool
 
-    public init(group: String, version: String, resource: String, kind: String, namespaced: Bool = true) {
+    package init(group: String, version: String, resource: String, kind: String, namespaced: Bool = true) {
         self.group = group
         self.version = version
         self.resource = resource
@@ -17,12 +17,12 @@ public struct ResourceType: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// `v1` or `group/version`, as in an object's `apiVersion`.
-    public var apiVersion: String { group.isEmpty ? version : "\(group)/\(version)" }
+    package var apiVersion: String { group.isEmpty ? version : "\(group)/\(version)" }
 
-    public var description: String { group.isEmpty ? resource : "\(resource).\(group)" }
+    package var description: String { group.isEmpty ? resource : "\(resource).\(group)" }
 
     /// `/api/v1/namespaces/ns/secrets/name` and friends.
-    public func path(namespace: String? = nil, name: String? = nil, subresource: String? = nil) -> String {
+    package func path(namespace: String? = nil, name: String? = nil, subresource: String? = nil) -> String {
         var path = group.isEmpty ? "/api/\(version)" : "/apis/\(group)/\(version)"
         if namespaced, let namespace { path += "/namespaces/\(PathEscape.segment(namespace))" }
         path += "/" + resource
@@ -33,23 +33,23 @@ public struct ResourceType: Sendable, Hashable, CustomStringConvertible {
         return path
     }
 
-    public static let namespaces = ResourceType(group: "", version: "v1", resource: "namespaces", kind: "Namespace", namespaced: false)
-    public static let secrets = ResourceType(group: "", version: "v1", resource: "secrets", kind: "Secret")
-    public static let configMaps = ResourceType(group: "", version: "v1", resource: "configmaps", kind: "ConfigMap")
-    public static let services = ResourceType(group: "", version: "v1", resource: "services", kind: "Service")
-    public static let events = ResourceType(group: "", version: "v1", resource: "events", kind: "Event")
-    public static let leases = ResourceType(group: "coordination.k8s.io", version: "v1", resource: "leases", kind: "Lease")
-    public static let sealedSecrets = ResourceType(group: "bitnami.com", version: "v1alpha1", resource: "sealedsecrets", kind: "SealedSecret")
-    public static let customResourceDefinitions = ResourceType(
+    package static let namespaces = ResourceType(group: "", version: "v1", resource: "namespaces", kind: "Namespace", namespaced: false)
+    package static let secrets = ResourceType(group: "", version: "v1", resource: "secrets", kind: "Secret")
+    package static let configMaps = ResourceType(group: "", version: "v1", resource: "configmaps", kind: "ConfigMap")
+    package static let services = ResourceType(group: "", version: "v1", resource: "services", kind: "Service")
+    package static let events = ResourceType(group: "", version: "v1", resource: "events", kind: "Event")
+    package static let leases = ResourceType(group: "coordination.k8s.io", version: "v1", resource: "leases", kind: "Lease")
+    package static let sealedSecrets = ResourceType(group: "bitnami.com", version: "v1alpha1", resource: "sealedsecrets", kind: "SealedSecret")
+    package static let customResourceDefinitions = ResourceType(
         group: "apiextensions.k8s.io", version: "v1", resource: "customresourcedefinitions", kind: "CustomResourceDefinition",
         namespaced: false)
 }
 
 /// Percent-encoding for URL path segments and query values (RFC 3986 unreserved characters pass unchanged).
-public enum PathEscape {
-    public static func segment(_ text: String) -> String { escape(text) }
+package enum PathEscape {
+    package static func segment(_ text: String) -> String { escape(text) }
 
-    public static func query(_ items: [(String, String)]) -> String {
+    package static func query(_ items: [(String, String)]) -> String {
         items.map { escape($0.0) + "=" + escape($0.1) }.joined(separator: "&")
     }
 
@@ -70,34 +70,34 @@ public enum PathEscape {
 }
 
 /// One event of a watch stream.
-public struct WatchEvent: Sendable {
-    public enum Kind: String, Sendable {
+package struct WatchEvent: Sendable {
+    package enum Kind: String, Sendable {
         case added = "ADDED", modified = "MODIFIED", deleted = "DELETED", bookmark = "BOOKMARK", error = "ERROR"
     }
 
-    public let kind: Kind
-    public let object: CachetManifests.ManifestValue
+    package let kind: Kind
+    package let object: CachetManifests.ManifestValue
 
-    public init(kind: Kind, object: CachetManifests.ManifestValue) {
+    package init(kind: Kind, object: CachetManifests.ManifestValue) {
         self.kind = kind
         self.object = object
     }
 
     /// The object's `metadata.resourceVersion` (for bookmarks, the version the watch has reached).
-    public var resourceVersion: String? { object.string(at: ["metadata", "resourceVersion"]) }
+    package var resourceVersion: String? { object.string(at: ["metadata", "resourceVersion"]) }
 }
 
 import CachetManifests
 
 /// A page of a list.
-public struct ObjectList: Sendable {
-    public var items: [ManifestValue]
+package struct ObjectList: Sendable {
+    package var items: [ManifestValue]
     /// The list's resourceVersion: watch from here to see every later change.
-    public var resourceVersion: String
+    package var resourceVersion: String
     /// Set when more items remain; pass it back as `continue`.
-    public var continueToken: String?
+    package var continueToken: String?
 
-    public init(items: [ManifestValue], resourceVersion: String, continueToken: String?) {
+    package init(items: [ManifestValue], resourceVersion: String, continueToken: String?) {
         self.items = items
         self.resourceVersion = resourceVersion
         self.continueToken = continueToken

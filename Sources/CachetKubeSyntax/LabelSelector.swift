@@ -1,11 +1,11 @@
 /// A label selector (`app=web,tier!=db,env in (a,b),!legacy,owner`), as the API server parses and applies it.
-public struct LabelSelector: Sendable {
+package struct LabelSelector: Sendable {
     /// Why a selector could not be read, in the API server's words.
-    public struct SyntaxError: Error, Sendable {
-        public let message: String
+    package struct SyntaxError: Error, Sendable {
+        package let message: String
     }
 
-    public enum Requirement: Sendable {
+    package enum Requirement: Sendable {
         case equals(String, String)
         case notEquals(String, String)
         case inSet(String, Set<String>)
@@ -14,9 +14,9 @@ public struct LabelSelector: Sendable {
         case notExists(String)
     }
 
-    public let requirements: [Requirement]
+    package let requirements: [Requirement]
 
-    public init(_ text: String) throws(SyntaxError) {
+    package init(_ text: String) throws(SyntaxError) {
         var requirements: [Requirement] = []
         for clause in Self.splitClauses(text) {
             let clause = clause.trimmed
@@ -64,7 +64,7 @@ public struct LabelSelector: Sendable {
         return clauses
     }
 
-    public func matches(_ labels: [String: String]) -> Bool {
+    package func matches(_ labels: [String: String]) -> Bool {
         requirements.allSatisfy { requirement in
             switch requirement {
             case .equals(let key, let value): labels[key] == value

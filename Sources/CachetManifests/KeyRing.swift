@@ -5,19 +5,19 @@ import CachetCrypto
 /// Opening tries only keys whose modulus matches the value's length prefix, and tries hinted keys first (the
 /// `cachet.dev/sealed-by` annotation, or the key that opened the previous item), so a ring of many rotated keys
 /// costs about one RSA operation per value instead of one per key.
-public struct KeyRing: Sendable {
-    public let keys: [RSAPrivateKey]
+package struct KeyRing: Sendable {
+    package let keys: [RSAPrivateKey]
 
-    public init(keys: [RSAPrivateKey]) {
+    package init(keys: [RSAPrivateKey]) {
         self.keys = keys
     }
 
-    public var isEmpty: Bool { keys.isEmpty }
+    package var isEmpty: Bool { keys.isEmpty }
 
     /// Opens a sealed value (base64) for `scope`; returns the plaintext and the id of the key that opened it.
     /// Throws ``CachetCryptoError`` `malformedValue` for structural damage, or the one `cannotOpen` error — also when
     /// `budget` runs out before a key fits.
-    public func open(
+    package func open(
         sealedValue: String, scope: SealingScope, preferring hints: [KeyID] = [], budget: OperationBudget? = nil
     ) throws -> (plaintext: SecureBytes, keyID: KeyID) {
         let envelope = try Base64.decode(sealedValue)
@@ -47,7 +47,7 @@ extension KeyRing {
     /// several documents of `kubernetes.io/tls` Secrets, each with `data["tls.key"]`).
     ///
     /// Every file is refused if others can read it (it holds private keys). A path that yields no key is an error.
-    public static func load(paths: [String]) throws -> KeyRing {
+    package static func load(paths: [String]) throws -> KeyRing {
         var keys: [RSAPrivateKey] = []
         for path in paths {
             let file = SecretFiles.isDirectory(path) ? SecretFiles.join(path, "tls.key") : path

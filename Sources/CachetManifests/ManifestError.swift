@@ -4,25 +4,25 @@ import CachetCrypto
 ///
 /// Rendered compiler-style, so editors can jump to it: `secret.yaml:7:9: document 2: stringData.flag: …`.
 /// Messages name keys and paths (item names are public in a SealedSecret) but never the text of a value.
-public struct ManifestError: Error, Sendable, CustomStringConvertible {
+package struct ManifestError: Error, Sendable, CustomStringConvertible {
     /// The file, or `<stdin>`; set by whoever knows it.
-    public var file: String?
+    package var file: String?
     /// 1-based document index in the stream.
-    public var document: Int?
+    package var document: Int?
     /// Where in the document, when known.
-    public var mark: SourceMark?
+    package var mark: SourceMark?
     /// The key path, such as `stringData.password`.
-    public var path: String?
-    public let message: String
+    package var path: String?
+    package let message: String
 
-    public init(_ message: String, at mark: SourceMark? = nil, path: String? = nil, document: Int? = nil) {
+    package init(_ message: String, at mark: SourceMark? = nil, path: String? = nil, document: Int? = nil) {
         self.message = message
         self.mark = mark
         self.path = path
         self.document = document
     }
 
-    public var description: String {
+    package var description: String {
         var location = file ?? "<input>"
         if let mark { location += ":\(mark.line):\(mark.column)" }
         var parts = [location]
@@ -36,7 +36,7 @@ public struct ManifestError: Error, Sendable, CustomStringConvertible {
     }
 
     /// The same error, with the file filled in.
-    public func inFile(_ file: String) -> ManifestError {
+    package func inFile(_ file: String) -> ManifestError {
         var copy = self
         copy.file = file
         return copy
@@ -50,7 +50,7 @@ public struct ManifestError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Runs `body`, naming `file` in any ``ManifestError`` it throws (the models know lines, not file names).
-public func inFile<Result>(_ file: String, _ body: () throws -> Result) throws -> Result {
+package func inFile<Result>(_ file: String, _ body: () throws -> Result) throws -> Result {
     do {
         return try body()
     } catch let error as ManifestError {
@@ -59,22 +59,22 @@ public func inFile<Result>(_ file: String, _ body: () throws -> Result) throws -
 }
 
 /// Bounds on what the readers accept, enforced while parsing (never after building a huge tree).
-public struct ParseLimits: Sendable {
+package struct ParseLimits: Sendable {
     /// Total input size.
-    public var maxBytes: Int
+    package var maxBytes: Int
     /// Nesting of lists and mappings. Kubernetes objects need about 10; libyaml 0.2.5 has no limit of its own and
     /// is quadratic on deep flow nesting, so this is checked on every event.
-    public var maxDepth: Int
+    package var maxDepth: Int
     /// One scalar. A Secret is at most 1 MiB, so no value in a manifest needs more than its base64.
-    public var maxScalarBytes: Int
+    package var maxScalarBytes: Int
     /// Documents in one stream.
-    public var maxDocuments: Int
+    package var maxDocuments: Int
     /// Keep duplicate keys instead of refusing them. For streams whose other documents are passed through untouched
     /// (render mode): a duplicate in someone's Deployment is not ours to judge. The Secret and SealedSecret models
     /// refuse duplicates themselves, whatever the reader did.
-    public var allowDuplicateKeys: Bool
+    package var allowDuplicateKeys: Bool
 
-    public init(
+    package init(
         maxBytes: Int = 64 << 20, maxDepth: Int = 64, maxScalarBytes: Int = 2 << 20, maxDocuments: Int = 100_000,
         allowDuplicateKeys: Bool = false
     ) {
@@ -85,5 +85,5 @@ public struct ParseLimits: Sendable {
         self.allowDuplicateKeys = allowDuplicateKeys
     }
 
-    public static let `default` = ParseLimits()
+    package static let `default` = ParseLimits()
 }

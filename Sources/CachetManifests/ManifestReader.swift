@@ -2,22 +2,22 @@ import CachetCrypto
 import FoundationEssentials
 
 /// Entry point for reading manifest streams: YAML (through libyaml) or JSON, chosen as kubeseal chooses.
-public enum ManifestReader {
+package enum ManifestReader {
     /// Parses a stream into documents. Input whose first non-blank character is `{` is read as a stream of JSON
     /// objects (possibly concatenated); anything else as YAML (one or more documents; empty ones are skipped).
-    public static func documents(
+    package static func documents(
         in input: UnsafeRawBufferPointer, limits: ParseLimits = .default
     ) throws(ManifestError) -> [Document] {
         isJSON(input) ? try JSONReader.read(input, limits: limits) : try YAMLReader.read(input, limits: limits)
     }
 
     /// Parses a stream held in any contiguous bytes (`[UInt8]`, `SecureBytes`). Throws ``ManifestError``.
-    public static func documents(in input: some ContiguousBytes, limits: ParseLimits = .default) throws -> [Document] {
+    package static func documents(in input: some ContiguousBytes, limits: ParseLimits = .default) throws -> [Document] {
         try input.withUnsafeBytes { bytes in try documents(in: bytes, limits: limits) }
     }
 
     /// True when the input is read as JSON: its first non-blank character (after a UTF-8 BOM) is `{`.
-    public static func isJSON(_ input: UnsafeRawBufferPointer) -> Bool {
+    package static func isJSON(_ input: UnsafeRawBufferPointer) -> Bool {
         var index = 0
         if input.count >= 3, input[0] == 0xEF, input[1] == 0xBB, input[2] == 0xBF { index = 3 }  // UTF-8 BOM
         while index < input.count, [0x20, 0x09, 0x0A, 0x0D].contains(input[index]) { index += 1 }
@@ -26,7 +26,7 @@ public enum ManifestReader {
 
     /// The objects of a stream: each document, with a `List`'s items in its place (kubectl's `-o yaml` of several
     /// objects and Secret backups are Lists).
-    public static func objects(in documents: [Document]) throws(ManifestError) -> [ManifestObject] {
+    package static func objects(in documents: [Document]) throws(ManifestError) -> [ManifestObject] {
         var objects: [ManifestObject] = []
         for document in documents {
             let root = document.root
@@ -50,14 +50,14 @@ public enum ManifestReader {
 }
 
 /// One Kubernetes object in a stream: a document, or an item of a `List` document.
-public struct ManifestObject: Sendable {
+package struct ManifestObject: Sendable {
     /// 1-based document index.
-    public let document: Int
+    package let document: Int
     /// 0-based index within a `List`'s items, if the object came from one.
-    public let itemIndex: Int?
-    public let node: Node
+    package let itemIndex: Int?
+    package let node: Node
 
-    public init(document: Int, itemIndex: Int?, node: Node) {
+    package init(document: Int, itemIndex: Int?, node: Node) {
         self.document = document
         self.itemIndex = itemIndex
         self.node = node
@@ -67,12 +67,12 @@ public struct ManifestObject: Sendable {
     var pathPrefix: String { itemIndex.map { "items[\($0)]." } ?? "" }
 
     /// `kind`, if it is a plain string.
-    public var kind: String? { node["kind"]?.scalar?.text }
-    public var apiVersion: String? { node["apiVersion"]?.scalar?.text }
+    package var kind: String? { node["kind"]?.scalar?.text }
+    package var apiVersion: String? { node["apiVersion"]?.scalar?.text }
 
     /// A short name for messages: `Secret team-a/app`, or the kind alone. Each part is cut to 80 characters: they
     /// come from the input, unchecked as yet.
-    public var label: String {
+    package var label: String {
         func short(_ text: String?) -> String? { text.map { $0.count > 80 ? String($0.prefix(80)) + "…" : $0 } }
         let kind = short(self.kind) ?? "object"
         let metadata = node["metadata"]

@@ -3,7 +3,7 @@ import FoundationEssentials
 /// Reading, editing and writing ``ManifestValue``s as JSON: the shape of every object the Kubernetes API exchanges.
 extension ManifestValue {
     /// Parses one JSON value (strict RFC 8259). Throws ``ManifestError``.
-    public init(json: some ContiguousBytes, limits: ParseLimits = .default) throws {
+    package init(json: some ContiguousBytes, limits: ParseLimits = .default) throws {
         let documents = try json.withUnsafeBytes { bytes -> [Document] in
             guard ManifestReader.isJSON(bytes) || bytes.first.map({ $0 == UInt8(ascii: "[") }) == true else {
                 throw ManifestError("expected a JSON object")
@@ -16,7 +16,7 @@ extension ManifestValue {
 
     /// Converts a parsed YAML or JSON node the way sigs.k8s.io/yaml turns YAML into JSON (YAML 1.1 types for plain
     /// scalars). For configuration files such as kubeconfig; Secrets are read strictly by their own model instead.
-    public init(node: Node) throws {
+    package init(node: Node) throws {
         switch node.kind {
         case .alias(let anchor):
             throw ManifestError("aliases (*\(anchor)) are not supported here", at: node.start)
@@ -39,21 +39,21 @@ extension ManifestValue {
     }
 
     /// Compact JSON (one line, no trailing newline).
-    public var jsonBytes: [UInt8] { JSONWriter.write(self, compact: true) }
+    package var jsonBytes: [UInt8] { JSONWriter.write(self, compact: true) }
 
     /// The value at a key path through objects (`["metadata", "name"]`).
-    public func value(at path: [String]) -> ManifestValue? {
+    package func value(at path: [String]) -> ManifestValue? {
         var current: ManifestValue? = self
         for key in path { current = current?[key] }
         return current
     }
 
-    public func string(at path: [String]) -> String? {
+    package func string(at path: [String]) -> String? {
         value(at: path)?.stringValue
     }
 
     /// Sets `value` at a key path, creating objects on the way; `nil` removes the key.
-    public mutating func setValue(_ value: ManifestValue?, at path: [String]) {
+    package mutating func setValue(_ value: ManifestValue?, at path: [String]) {
         guard let key = path.first else {
             if let value { self = value }
             return
@@ -81,18 +81,18 @@ extension ManifestValue {
     }
 
     /// The keys of an object, in order.
-    public var keys: [String] {
+    package var keys: [String] {
         if case .object(let entries) = self { return entries.map(\.0) }
         return []
     }
 
-    public var arrayValue: [ManifestValue]? {
+    package var arrayValue: [ManifestValue]? {
         if case .array(let elements) = self { return elements }
         return nil
     }
 
     /// RFC 7386 JSON merge patch: objects merge key by key, `null` deletes, anything else replaces.
-    public func applyingMergePatch(_ patch: ManifestValue) -> ManifestValue {
+    package func applyingMergePatch(_ patch: ManifestValue) -> ManifestValue {
         guard case .object(let patchEntries) = patch else { return patch }
         var result: ManifestValue = if case .object = self { self } else { .object([]) }
         for (key, patchValue) in patchEntries {

@@ -1,16 +1,16 @@
 /// A position in the input: byte offset, and 1-based line and column (columns count characters, as editors do).
-public struct SourceMark: Sendable, Hashable, CustomStringConvertible {
-    public let offset: Int
-    public let line: Int
-    public let column: Int
+package struct SourceMark: Sendable, Hashable, CustomStringConvertible {
+    package let offset: Int
+    package let line: Int
+    package let column: Int
 
-    public init(offset: Int, line: Int, column: Int) {
+    package init(offset: Int, line: Int, column: Int) {
         self.offset = offset
         self.line = line
         self.column = column
     }
 
-    public var description: String { "\(line):\(column)" }
+    package var description: String { "\(line):\(column)" }
 }
 
 /// One node of a parsed YAML or JSON document, with where it came from.
@@ -18,8 +18,8 @@ public struct SourceMark: Sendable, Hashable, CustomStringConvertible {
 /// This is the syntax tree, not an interpretation: scalars keep their raw text and style, so that the models decide
 /// how a scalar is typed (and can refuse a plain `yes` where a string is needed instead of guessing). Aliases are kept
 /// as aliases and never expanded, so an alias bomb costs nothing to parse; models that read Secrets refuse them.
-public struct Node: Sendable {
-    public enum ScalarStyle: Sendable, Hashable {
+package struct Node: Sendable {
+    package enum ScalarStyle: Sendable, Hashable {
         case plain, singleQuoted, doubleQuoted, literal, folded
         /// A JSON string: always a string, never resolved.
         case jsonString
@@ -27,23 +27,23 @@ public struct Node: Sendable {
         case jsonLiteral
     }
 
-    public struct Scalar: Sendable {
+    package struct Scalar: Sendable {
         /// The scalar's value after unescaping, as UTF-8.
-        public var bytes: [UInt8]
-        public let style: ScalarStyle
+        package var bytes: [UInt8]
+        package let style: ScalarStyle
         /// An explicit tag (`!!str`, `tag:yaml.org,2002:int`, …), expanded as libyaml reports it.
-        public let tag: String?
+        package let tag: String?
 
-        public var text: String { String(decoding: bytes, as: UTF8.self) }
+        package var text: String { String(decoding: bytes, as: UTF8.self) }
     }
 
-    public struct Entry: Sendable {
-        public let key: String
-        public let keyNode: Node
-        public let value: Node
+    package struct Entry: Sendable {
+        package let key: String
+        package let keyNode: Node
+        package let value: Node
     }
 
-    public enum Kind: Sendable {
+    package enum Kind: Sendable {
         case scalar(Scalar)
         case sequence([Node])
         case mapping([Entry])
@@ -51,13 +51,13 @@ public struct Node: Sendable {
         case alias(String)
     }
 
-    public let kind: Kind
-    public let start: SourceMark
-    public let end: SourceMark
+    package let kind: Kind
+    package let start: SourceMark
+    package let end: SourceMark
     /// Flow style (`[…]`, `{…}`) rather than block style; JSON is always flow.
-    public let isFlow: Bool
+    package let isFlow: Bool
 
-    public init(kind: Kind, start: SourceMark, end: SourceMark, isFlow: Bool = false) {
+    package init(kind: Kind, start: SourceMark, end: SourceMark, isFlow: Bool = false) {
         self.kind = kind
         self.start = start
         self.end = end
@@ -65,26 +65,26 @@ public struct Node: Sendable {
     }
 
     /// The byte range the node covers in the input.
-    public var range: Range<Int> { start.offset..<end.offset }
+    package var range: Range<Int> { start.offset..<end.offset }
 
-    public var scalar: Scalar? {
+    package var scalar: Scalar? {
         if case .scalar(let scalar) = kind { return scalar }
         return nil
     }
 
-    public var entries: [Entry]? {
+    package var entries: [Entry]? {
         if case .mapping(let entries) = kind { return entries }
         return nil
     }
 
-    public var elements: [Node]? {
+    package var elements: [Node]? {
         if case .sequence(let elements) = kind { return elements }
         return nil
     }
 
     /// The tree of a value already parsed (an object from the Kubernetes API), typed as JSON types it, so that the
     /// models read it without writing it out and parsing it again. It has no source: every mark is 0:0.
-    public init(_ value: ManifestValue) {
+    package init(_ value: ManifestValue) {
         let none = SourceMark(offset: 0, line: 0, column: 0)
         func literal(_ text: String) -> Kind { .scalar(Scalar(bytes: Array(text.utf8), style: .jsonLiteral, tag: nil)) }
         let kind: Kind = switch value {
@@ -100,12 +100,12 @@ public struct Node: Sendable {
     }
 
     /// The value under `key` in a mapping (the last one, though duplicates are refused at parse time).
-    public subscript(key: String) -> Node? {
+    package subscript(key: String) -> Node? {
         entries?.last { $0.key == key }?.value
     }
 
     /// What the node is, for messages ("a mapping", "a string").
-    public var kindDescription: String {
+    package var kindDescription: String {
         switch kind {
         case .scalar: "a scalar"
         case .sequence: "a list"
@@ -116,11 +116,11 @@ public struct Node: Sendable {
 }
 
 /// One document of a stream.
-public struct Document: Sendable {
+package struct Document: Sendable {
     /// 1-based position in the stream, counting only non-empty documents.
-    public let index: Int
-    public let root: Node
+    package let index: Int
+    package let root: Node
     /// The bytes of the document in the input, from its first byte (a `---` marker if it has one) to the end of its
     /// content or its `...` marker.
-    public let range: Range<Int>
+    package let range: Range<Int>
 }

@@ -1,13 +1,13 @@
 /// A Kubernetes object's `metadata`: name, namespace, labels and annotations typed, everything else kept as is.
-public struct ObjectMeta: Sendable {
-    public var name: String?
-    public var namespace: String?
-    public var labels: [String: String] = [:]
-    public var annotations: [String: String] = [:]
+package struct ObjectMeta: Sendable {
+    package var name: String?
+    package var namespace: String?
+    package var labels: [String: String] = [:]
+    package var annotations: [String: String] = [:]
     /// Every other field (finalizers, generateName, uid, …), in input order.
-    public var otherFields: [(String, ManifestValue)] = []
+    package var otherFields: [(String, ManifestValue)] = []
 
-    public init(name: String? = nil, namespace: String? = nil) {
+    package init(name: String? = nil, namespace: String? = nil) {
         self.name = name
         self.namespace = namespace
     }
@@ -33,16 +33,16 @@ public struct ObjectMeta: Sendable {
     }
 
     /// The value of a field other than name, namespace, labels and annotations.
-    public func field(_ key: String) -> ManifestValue? {
+    package func field(_ key: String) -> ManifestValue? {
         otherFields.last { $0.0 == key }?.1
     }
 
-    public mutating func removeField(_ key: String) {
+    package mutating func removeField(_ key: String) {
         otherFields.removeAll { $0.0 == key }
     }
 
     /// As written out: sorted keys, empty labels and annotations left out.
-    public var manifestValue: ManifestValue {
+    package var manifestValue: ManifestValue {
         var entries = otherFields
         if let name { entries.append(("name", .string(name))) }
         if let namespace { entries.append(("namespace", .string(namespace))) }
@@ -53,17 +53,17 @@ public struct ObjectMeta: Sendable {
 }
 
 /// The annotation names Bitnami's format gives meaning to, and Cachet's own.
-public enum Annotations {
-    public static let namespaceWide = "sealedsecrets.bitnami.com/namespace-wide"
-    public static let clusterWide = "sealedsecrets.bitnami.com/cluster-wide"
-    public static let managed = "sealedsecrets.bitnami.com/managed"
-    public static let patch = "sealedsecrets.bitnami.com/patch"
-    public static let skipSetOwnerReferences = "sealedsecrets.bitnami.com/skip-set-owner-references"
+package enum Annotations {
+    package static let namespaceWide = "sealedsecrets.bitnami.com/namespace-wide"
+    package static let clusterWide = "sealedsecrets.bitnami.com/cluster-wide"
+    package static let managed = "sealedsecrets.bitnami.com/managed"
+    package static let patch = "sealedsecrets.bitnami.com/patch"
+    package static let skipSetOwnerReferences = "sealedsecrets.bitnami.com/skip-set-owner-references"
     /// Which keys sealed the object, newest first, comma-separated key ids: a hint for the opener, never trusted.
-    public static let sealedBy = "cachet.dev/sealed-by"
+    package static let sealedBy = "cachet.dev/sealed-by"
 
     /// kubectl apply and kubecfg store the whole object here, so on a Secret it holds the plaintext.
-    public static let lastAppliedConfigurations = [
+    package static let lastAppliedConfigurations = [
         "kubectl.kubernetes.io/last-applied-configuration", "kubecfg.ksonnet.io/last-applied-configuration",
     ]
 }

@@ -5,16 +5,16 @@ import Synchronization
 /// Opening a value tries keys until one fits; with many rotated keys and no hint that is one operation per key. Work
 /// done on someone else's request (the controller's `/v1/verify` and `/v1/rotate`) carries a budget, so that no
 /// request, however crafted, costs more than its cap: past it, values simply do not open.
-public final class OperationBudget: Sendable {
-    public let limit: Int
+package final class OperationBudget: Sendable {
+    package let limit: Int
     private let taken = Atomic<Int>(0)
 
-    public init(limit: Int) {
+    package init(limit: Int) {
         self.limit = limit
     }
 
     /// Takes one operation; false (and nothing taken) once the limit is reached.
-    public func take() -> Bool {
+    package func take() -> Bool {
         while true {
             let current = taken.load(ordering: .relaxed)
             guard current < limit else { return false }
@@ -23,5 +23,5 @@ public final class OperationBudget: Sendable {
     }
 
     /// The operations taken so far.
-    public var used: Int { taken.load(ordering: .relaxed) }
+    package var used: Int { taken.load(ordering: .relaxed) }
 }

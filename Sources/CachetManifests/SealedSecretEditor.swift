@@ -3,16 +3,16 @@ import CachetCrypto
 /// Edits a SealedSecret file in place, byte for byte: sets items of `spec.encryptedData` and touches nothing else,
 /// so the git diff of a `--merge-into` shows only the items that changed. Comments, key order, quoting and
 /// indentation elsewhere stay exactly as they were.
-public struct SealedSecretEditor {
+package struct SealedSecretEditor {
     /// The file's bytes.
-    public let original: [UInt8]
+    package let original: [UInt8]
     /// The SealedSecret the file holds.
-    public let sealedSecret: SealedSecretManifest
+    package let sealedSecret: SealedSecretManifest
     private let root: Node
     private let isJSON: Bool
 
     /// Parses `file`, which must hold exactly one SealedSecret.
-    public init(file: [UInt8]) throws {
+    package init(file: [UInt8]) throws {
         let documents = try ManifestReader.documents(in: file)
         guard documents.count == 1, let document = documents.first else {
             throw ManifestError("expected exactly one SealedSecret document, found \(documents.count)")
@@ -35,7 +35,7 @@ public struct SealedSecretEditor {
     /// The file with `items` (name → sealed value) added or replaced, and, if the file already has a
     /// `cachet.dev/sealed-by` annotation, `sealedBy` put first in it — alone when `items` replace every value the
     /// file had (a re-encryption), since no value is left that an older key sealed. Everything else keeps its bytes.
-    public func settingItems(_ items: [String: String], sealedBy: KeyID?) throws -> [UInt8] {
+    package func settingItems(_ items: [String: String], sealedBy: KeyID?) throws -> [UInt8] {
         guard let spec = root["spec"], let dataEntry = spec.entries?.last(where: { $0.key == "encryptedData" }) else {
             throw ManifestError("the SealedSecret has no spec.encryptedData to merge into", path: "spec", document: 1)
         }

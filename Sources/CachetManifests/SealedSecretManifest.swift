@@ -2,19 +2,19 @@ import CachetCrypto
 import CachetKubeSyntax
 
 /// A `SealedSecret` (bitnami.com/v1alpha1), Bitnami's resource exactly.
-public struct SealedSecretManifest: Sendable {
-    public static let apiVersion = "bitnami.com/v1alpha1"
-    public static let kind = "SealedSecret"
+package struct SealedSecretManifest: Sendable {
+    package static let apiVersion = "bitnami.com/v1alpha1"
+    package static let kind = "SealedSecret"
 
     /// `spec.template`: what the Secret will look like, apart from its data.
-    public struct Template: Sendable {
-        public var metadata: ObjectMeta
-        public var type: String?
-        public var immutable: Bool?
+    package struct Template: Sendable {
+        package var metadata: ObjectMeta
+        package var type: String?
+        package var immutable: Bool?
         /// Bitnami's Go-template `data` field; Cachet does not render it, so an object using it is refused on unseal.
-        public var hasTemplateData = false
+        package var hasTemplateData = false
 
-        public init(metadata: ObjectMeta, type: String? = nil, immutable: Bool? = nil) {
+        package init(metadata: ObjectMeta, type: String? = nil, immutable: Bool? = nil) {
             self.metadata = metadata
             self.type = type
             self.immutable = immutable
@@ -22,15 +22,15 @@ public struct SealedSecretManifest: Sendable {
     }
 
     /// Top-level metadata: the scope annotations live here (and only here count).
-    public var metadata: ObjectMeta
+    package var metadata: ObjectMeta
     /// Item name → sealed value (base64).
-    public var encryptedData: [String: String]
-    public var template: Template
+    package var encryptedData: [String: String]
+    package var template: Template
     /// Bitnami's pre-v0.7 `spec.data` (a whole Secret sealed as one value); recognised only to be refused.
-    public var hasLegacyData = false
-    public let source: ManifestObject?
+    package var hasLegacyData = false
+    package let source: ManifestObject?
 
-    public init(metadata: ObjectMeta, encryptedData: [String: String], template: Template) {
+    package init(metadata: ObjectMeta, encryptedData: [String: String], template: Template) {
         self.metadata = metadata
         self.encryptedData = encryptedData
         self.template = template
@@ -39,7 +39,7 @@ public struct SealedSecretManifest: Sendable {
 
     /// The scope its values are sealed for, from the **top-level** annotations only (never the template's, which is
     /// what CVE-2026-22728 exploited): only the exact string `"true"` counts, and cluster-wide wins.
-    public var scopeKind: SealingScope.Kind {
+    package var scopeKind: SealingScope.Kind {
         Self.scopeKind(of: metadata.annotations)
     }
 
@@ -50,19 +50,19 @@ public struct SealedSecretManifest: Sendable {
     }
 
     /// The key ids of the `cachet.dev/sealed-by` annotation, newest first; unknown or malformed entries are ignored.
-    public var sealedBy: [KeyID] {
+    package var sealedBy: [KeyID] {
         (metadata.annotations[Annotations.sealedBy] ?? "").split(separator: ",").compactMap {
             KeyID(String($0.filter { $0 != " " }))
         }
     }
 
     /// Reads a SealedSecret the Kubernetes API returned (already parsed: no second parse).
-    public init(apiObject: ManifestValue) throws(ManifestError) {
+    package init(apiObject: ManifestValue) throws(ManifestError) {
         try self.init(ManifestObject(document: 1, itemIndex: nil, node: Node(apiObject)))
     }
 
     /// Reads a SealedSecret.
-    public init(_ object: ManifestObject) throws(ManifestError) {
+    package init(_ object: ManifestObject) throws(ManifestError) {
         let reader = FieldReader(object: object)
         _ = try reader.mapping(object.node, path: "")
         guard object.kind == Self.kind, object.apiVersion == Self.apiVersion else {
@@ -125,7 +125,7 @@ public struct SealedSecretManifest: Sendable {
     }
 
     /// As kubeseal writes it: apiVersion, kind, metadata, spec, with every key sorted.
-    public var manifestValue: ManifestValue {
+    package var manifestValue: ManifestValue {
         var templateEntries: [(String, ManifestValue)] = [("metadata", template.metadata.manifestValue)]
         if let type = template.type { templateEntries.append(("type", .string(type))) }
         if let immutable = template.immutable { templateEntries.append(("immutable", .bool(immutable))) }
@@ -146,7 +146,7 @@ extension SealedSecretManifest {
     /// The one SealedSecret in `bytes` (JSON or YAML), or nil: several documents (Bitnami's issue #114), another kind,
     /// or a malformed one. For bodies sent by anyone (the controller's `/v1/verify` and `/v1/rotate`): read with the
     /// default limits for untrusted input, and a fuzz target of its own.
-    public static func single(in bytes: [UInt8]) -> SealedSecretManifest? {
+    package static func single(in bytes: [UInt8]) -> SealedSecretManifest? {
         guard let documents = try? ManifestReader.documents(in: bytes),
               let objects = try? ManifestReader.objects(in: documents), objects.count == 1
         else { return nil }

@@ -1,24 +1,24 @@
 import CachetCrypto
 
 /// Turns Secrets into SealedSecrets with Bitnami's mapping; needs only the public key.
-public struct Sealer: Sendable {
-    public var sealingKey: SealingKey
+package struct Sealer: Sendable {
+    package var sealingKey: SealingKey
     /// `--scope`: when nil, the Secret's own scope annotations decide (cluster-wide wins), else strict.
-    public var scope: SealingScope.Kind?
+    package var scope: SealingScope.Kind?
     /// `-n`: fills a missing namespace; a different namespace in the Secret is an error.
-    public var namespace: String?
+    package var namespace: String?
     /// Fills a missing namespace when `namespace` does not, for scopes that need one, and is reported as a warning
     /// (kubeseal's fallback to the kubeconfig context's namespace): the namespace and where it came from.
-    public var defaultNamespace: (namespace: String, origin: String)?
+    package var defaultNamespace: (namespace: String, origin: String)?
     /// `--name`: overrides `metadata.name`, as kubeseal's does.
-    public var name: String?
+    package var name: String?
     /// Annotations starting with one of these are also copied to the SealedSecret's own metadata (for example
     /// `argocd.argoproj.io/` so that sync waves and hooks apply to the SealedSecret).
-    public var keepAnnotationPrefixes: [String] = []
+    package var keepAnnotationPrefixes: [String] = []
     /// Allow a Secret with no items (otherwise an error, as kubeseal).
-    public var allowEmptyData = false
+    package var allowEmptyData = false
 
-    public init(sealingKey: SealingKey) {
+    package init(sealingKey: SealingKey) {
         self.sealingKey = sealingKey
     }
 
@@ -29,13 +29,13 @@ public struct Sealer: Sendable {
         "deletionGracePeriodSeconds", "selfLink", "managedFields", "ownerReferences",
     ]
 
-    public struct Result: Sendable {
-        public let sealedSecret: SealedSecretManifest
+    package struct Result: Sendable {
+        package let sealedSecret: SealedSecretManifest
         /// One line per thing dropped or changed that the user should know about (never a value).
-        public let warnings: [String]
+        package let warnings: [String]
     }
 
-    public func seal(_ secret: SecretManifest) throws -> Result {
+    package func seal(_ secret: SecretManifest) throws -> Result {
         let object = secret.source
         func error(_ message: String, path: String? = nil) -> ManifestError {
             object?.error(message, path: path) ?? ManifestError(message, path: path)
@@ -133,7 +133,7 @@ extension Sealer {
     /// the template (which anyone can edit) would let a strict value be widened to cluster-wide and then be moved
     /// (CVE-2026-22728). The top-level metadata is kept, minus what the API server sets; the template is the opened
     /// Secret's, with its scope annotations restated.
-    public func reencrypt(_ sealed: SealedSecretManifest, using unsealer: Unsealer) throws -> SealedSecretManifest {
+    package func reencrypt(_ sealed: SealedSecretManifest, using unsealer: Unsealer) throws -> SealedSecretManifest {
         let secret = try unsealer.unseal(sealed)
         var sealer = self
         sealer.scope = sealed.scopeKind

@@ -4,12 +4,12 @@ import Glibc
 import CachetCrypto
 
 /// Reading files that may hold secrets (private keys, key backups, Secrets), straight into zeroing storage.
-public enum SecretFiles {
+package enum SecretFiles {
     /// No key file or Secret manifest comes near this; a larger file is a wrong path.
-    public static let defaultLimit = 16 << 20
+    package static let defaultLimit = 16 << 20
 
     /// Reads a whole regular file (or stdin, for `-`) into ``SecureBytes``.
-    public static func read(_ path: String, limit: Int = defaultLimit) throws(FileError) -> SecureBytes {
+    package static func read(_ path: String, limit: Int = defaultLimit) throws(FileError) -> SecureBytes {
         if path == "-" { return try read(descriptor: 0, name: "stdin", limit: limit) }
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw FileError("cannot open \(path): \(errorText())") }
@@ -28,7 +28,7 @@ public enum SecretFiles {
 
     /// Reads a descriptor to its end, refusing more than `limit` bytes. The buffer grows by doubling; each outgrown
     /// buffer is zeroed as it is released, so no copy of a secret is left behind.
-    public static func read(descriptor: Int32, name: String, limit: Int) throws(FileError) -> SecureBytes {
+    package static func read(descriptor: Int32, name: String, limit: Int) throws(FileError) -> SecureBytes {
         var buffer = try secureBuffer(count: min(64 * 1024, limit + 1), for: name)
         var filled = 0
         while filled <= limit {
@@ -63,7 +63,7 @@ public enum SecretFiles {
     }
 
     /// Writes all of `bytes` to a descriptor, retrying short writes and EINTR.
-    public static func write(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32) throws(FileError) {
+    package static func write(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32) throws(FileError) {
         var offset = 0
         while offset < bytes.count {
             let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
@@ -78,7 +78,7 @@ public enum SecretFiles {
     /// Refuses a private key file owned by the current user that others may read or write, as OpenSSH does: a key
     /// anyone on the machine could copy is already compromised. Files owned by someone else (root-owned Secret
     /// volumes, for example) are not the user's to fix and are accepted.
-    public static func refuseIfExposed(_ path: String) throws(FileError) {
+    package static func refuseIfExposed(_ path: String) throws(FileError) {
         var status = stat()
         guard stat(path, &status) == 0 else { throw FileError("cannot open \(path): \(errorText())") }
         if status.st_uid == geteuid(), status.st_mode & 0o077 != 0 {
@@ -88,17 +88,17 @@ public enum SecretFiles {
         }
     }
 
-    public static func isDirectory(_ path: String) -> Bool {
+    package static func isDirectory(_ path: String) -> Bool {
         var status = stat()
         return stat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFDIR
     }
 
-    public static func exists(_ path: String) -> Bool {
+    package static func exists(_ path: String) -> Bool {
         var status = stat()
         return lstat(path, &status) == 0
     }
 
-    public static func join(_ directory: String, _ name: String) -> String {
+    package static func join(_ directory: String, _ name: String) -> String {
         directory.hasSuffix("/") ? directory + name : directory + "/" + name
     }
 

@@ -5,19 +5,19 @@ import CachetKubeSyntax
 ///
 /// `data` (base64) and `stringData` (text) are merged into ``items`` as Kubernetes merges them: `stringData` wins for
 /// a key in both. Values are held in ``SecureBytes``.
-public struct SecretManifest: Sendable {
-    public var metadata: ObjectMeta
+package struct SecretManifest: Sendable {
+    package var metadata: ObjectMeta
     /// Item name → value bytes.
-    public var items: [String: SecureBytes]
-    public var type: String?
-    public var immutable: Bool?
+    package var items: [String: SecureBytes]
+    package var type: String?
+    package var immutable: Bool?
     /// Where it came from, for messages; nil for Secrets made by unsealing.
-    public let source: ManifestObject?
+    package let source: ManifestObject?
 
     /// Kubernetes refuses Secrets whose values add up to more than 1 MiB.
-    public static let maxTotalSize = 1 << 20
+    package static let maxTotalSize = 1 << 20
 
-    public init(metadata: ObjectMeta, items: [String: SecureBytes], type: String?, immutable: Bool?) {
+    package init(metadata: ObjectMeta, items: [String: SecureBytes], type: String?, immutable: Bool?) {
         self.metadata = metadata
         self.items = items
         self.type = type
@@ -27,7 +27,7 @@ public struct SecretManifest: Sendable {
 
     /// Reads a Secret, refusing anything it is not: another kind, unknown fields, values that are not text,
     /// invalid base64 in `data`, invalid item names, more than 1 MiB of values.
-    public init(_ object: ManifestObject) throws(ManifestError) {
+    package init(_ object: ManifestObject) throws(ManifestError) {
         let reader = FieldReader(object: object)
         _ = try reader.mapping(object.node, path: "")
         guard object.kind == "Secret", object.apiVersion == "v1" else {
@@ -102,7 +102,7 @@ public struct SecretManifest: Sendable {
     }
 
     /// As kubectl writes a Secret: sorted keys, values base64 under `data`.
-    public var manifestValue: ManifestValue {
+    package var manifestValue: ManifestValue {
         var entries: [(String, ManifestValue)] = [
             ("apiVersion", .string("v1")), ("kind", .string("Secret")), ("metadata", metadata.manifestValue),
         ]

@@ -3,27 +3,27 @@ import Dispatch
 import Synchronization
 
 /// Turns SealedSecrets back into the Secrets the controller would write (recovery, and the render mode).
-public struct Unsealer: Sendable {
-    public let keyRing: KeyRing
+package struct Unsealer: Sendable {
+    package let keyRing: KeyRing
     /// Fills a missing `metadata.namespace` (SealedSecrets kept without one, for kustomize to set); a different
     /// namespace in the object is an error.
-    public var namespace: String?
+    package var namespace: String?
     /// Caps the RSA operations of everything this unsealer opens (for work done on request); nil for no cap.
-    public var budget: OperationBudget?
+    package var budget: OperationBudget?
 
-    public init(keyRing: KeyRing, namespace: String? = nil) {
+    package init(keyRing: KeyRing, namespace: String? = nil) {
         self.keyRing = keyRing
         self.namespace = namespace
     }
 
     /// Opens every item of one SealedSecret; fails (naming each item that did not open, never a value) unless all do.
-    public func unseal(_ sealed: SealedSecretManifest) throws -> SecretManifest {
+    package func unseal(_ sealed: SealedSecretManifest) throws -> SecretManifest {
         try unsealAll([sealed], jobs: 1)[0].get()
     }
 
     /// Opens many SealedSecrets, item by item on `jobs` threads (RSA decryption is the whole cost, and it scales
     /// with cores). Results come back in input order, one per object.
-    public func unsealAll(_ objects: [SealedSecretManifest], jobs: Int) -> [Result<SecretManifest, any Error>] {
+    package func unsealAll(_ objects: [SealedSecretManifest], jobs: Int) -> [Result<SecretManifest, any Error>] {
         let prepared = objects.map { object in Result { try prepare(object) } }
         var work: [(object: Int, item: String)] = []
         for (index, preparation) in prepared.enumerated() {

@@ -1,4 +1,4 @@
-import CYAML
+internal import CYAML
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -10,20 +10,20 @@
 /// (``ScalarCursor``): each reads its input left to right at most once and never backtracks. The regular
 /// expressions they replace backtracked exponentially on values such as `1:1:1:…:1x` (a 190-byte value hung
 /// `seal`, `render` and the controller's endpoints).
-public enum YAMLScalarTypes {
-    public enum ResolvedType: String, Sendable {
+package enum YAMLScalarTypes {
+    package enum ResolvedType: String, Sendable {
         case string, null, bool, int, float, timestamp, merge
         /// An explicit tag other than `!!str`.
         case tagged
     }
 
-    public static let nulls: Set<String> = ["", "~", "null", "Null", "NULL"]
-    public static let trues: Set<String> = ["y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"]
+    package static let nulls: Set<String> = ["", "~", "null", "Null", "NULL"]
+    package static let trues: Set<String> = ["y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"]
     static let falses: Set<String> = ["n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"]
 
     /// The type a plain scalar's text resolves to. (`1.2.3` and `10.0.0.1` stay text: no reader types them; a digit
     /// string that is not a valid integer, such as `012345678`, is a float to go-yaml, which tries ParseFloat next.)
-    public static func resolvePlain(_ text: String) -> ResolvedType {
+    package static func resolvePlain(_ text: String) -> ResolvedType {
         var steps = 0
         return resolvePlain(text, steps: &steps)
     }
@@ -44,7 +44,7 @@ public enum YAMLScalarTypes {
     }
 
     /// The type a parsed scalar has.
-    public static func resolve(_ scalar: Node.Scalar) -> ResolvedType {
+    package static func resolve(_ scalar: Node.Scalar) -> ResolvedType {
         if let tag = scalar.tag, tag != "!" {
             return tag == "tag:yaml.org,2002:str" ? .string : .tagged
         }

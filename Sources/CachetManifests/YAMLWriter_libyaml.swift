@@ -1,4 +1,4 @@
-import CYAML
+internal import CYAML
 
 /// YAML output through libyaml's emitter: block style, two-space indent, no line folding, UTF-8, `---` before each
 /// object. Strings that a YAML 1.1 reader would type as something else (`"true"`, `"0755"`, `"~"`) are double-quoted,

@@ -8,10 +8,10 @@ import CachetManifests
 /// How every Cachet executable ends: `<program>: error: …` (and `<program>: hint: …`) on stderr with the error's own
 /// exit code, argument-parser's messages in the same form (exit 64 for usage), and help or version on stdout with
 /// exit 0.
-public enum Program {
+package enum Program {
     /// Parses `arguments` with `command` as the root, runs the command they name, and exits: 0 on success, else
     /// through ``exit(reporting:program:command:)``.
-    public static func run(_ command: any ParsableCommand.Type, program: String, arguments: [String]) async -> Never {
+    package static func run(_ command: any ParsableCommand.Type, program: String, arguments: [String]) async -> Never {
         do {
             var parsed = try command.parseAsRoot(arguments)
             if var asyncCommand = parsed as? any AsyncParsableCommand {
@@ -26,7 +26,7 @@ public enum Program {
     }
 
     /// Exits with the report of `error`; `command` is the root command, whose help argument-parser's messages cite.
-    public static func exit(reporting error: any Error, program: String, command: any ParsableCommand.Type) -> Never {
+    package static func exit(reporting error: any Error, program: String, command: any ParsableCommand.Type) -> Never {
         if let error = error as? any ReportableError {
             let diagnostic = error.diagnostic
             for line in diagnostic.errors { StandardError.write("\(program): error: \(line)") }
@@ -49,11 +49,11 @@ public enum Program {
 }
 
 /// Unbuffered lines on stderr.
-public enum StandardError {
+package enum StandardError {
     /// Writes `line` and a newline. One line, always: names and file names in diagnostics come from input, and their
     /// control characters (a newline forging a "success" line, a terminal escape) are shown escaped. Failures to write
     /// are ignored: there is nowhere left to report them.
-    public static func write(_ line: String) {
+    package static func write(_ line: String) {
         var text = line.escapingControlCharacters() + "\n"
         text.withUTF8 { buffer in try? SecretFiles.write(UnsafeRawBufferPointer(buffer), to: 2) }
     }

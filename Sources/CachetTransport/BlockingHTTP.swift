@@ -12,14 +12,14 @@ import CachetCrypto
 ///
 /// The whole exchange — connecting, the TLS handshake, sending, and reading the complete answer — must finish within
 /// `timeoutSeconds`: a server that trickles one byte every few seconds cannot hold the CLI longer than that.
-public enum BlockingHTTP {
-    public struct Request: Sendable {
-        public var method: String
-        public var url: String
-        public var headers: [(String, String)]
-        public var body: [UInt8]?
+package enum BlockingHTTP {
+    package struct Request: Sendable {
+        package var method: String
+        package var url: String
+        package var headers: [(String, String)]
+        package var body: [UInt8]?
 
-        public init(method: String = "GET", url: String, headers: [(String, String)] = [], body: [UInt8]? = nil) {
+        package init(method: String = "GET", url: String, headers: [(String, String)] = [], body: [UInt8]? = nil) {
             self.method = method
             self.url = url
             self.headers = headers
@@ -27,31 +27,31 @@ public enum BlockingHTTP {
         }
     }
 
-    public struct Response: Sendable {
-        public let status: Int
-        public let headers: [(String, String)]
-        public let body: [UInt8]
+    package struct Response: Sendable {
+        package let status: Int
+        package let headers: [(String, String)]
+        package let body: [UInt8]
 
-        public func header(_ name: String) -> String? {
+        package func header(_ name: String) -> String? {
             headers.last { $0.0.lowercased() == name.lowercased() }?.1
         }
     }
 
-    public struct TLSSettings: Sendable {
+    package struct TLSSettings: Sendable {
         /// PEM CA certificates to trust; nil: the system's trust store.
-        public var certificateAuthorityPEM: [UInt8]?
-        public var clientCertificatePEM: [UInt8]?
-        public var clientKeyPEM: SecureBytes?
-        public var insecureSkipVerify = false
+        package var certificateAuthorityPEM: [UInt8]?
+        package var clientCertificatePEM: [UInt8]?
+        package var clientKeyPEM: SecureBytes?
+        package var insecureSkipVerify = false
 
-        public init(certificateAuthorityPEM: [UInt8]? = nil) {
+        package init(certificateAuthorityPEM: [UInt8]? = nil) {
             self.certificateAuthorityPEM = certificateAuthorityPEM
         }
     }
 
-    public struct Failure: Error, Sendable, CustomStringConvertible {
-        public let message: String
-        public var description: String { message }
+    package struct Failure: Error, Sendable, CustomStringConvertible {
+        package let message: String
+        package var description: String { message }
 
         init(_ message: String) {
             self.message = message
@@ -59,7 +59,7 @@ public enum BlockingHTTP {
     }
 
     /// Sends `request` and reads the whole answer (at most `maxBodyBytes`), all within `timeoutSeconds`.
-    public static func send(
+    package static func send(
         _ request: Request, tls: TLSSettings = TLSSettings(), timeoutSeconds: Int = 30, maxBodyBytes: Int = 16 << 20
     ) throws -> Response {
         let target = try URLParts(request.url)

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import CachetCrypto
-import COpenSSL
+internal import COpenSSL
 
 /// A TLS client session over a connected, non-blocking socket: OpenSSL's, so the CLI carries no second TLS stack.
 final class TLSChannel: ByteChannel {

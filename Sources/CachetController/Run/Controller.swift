@@ -14,41 +14,41 @@ import Synchronization
 /// starts once the keys are. Graceful shutdown (SIGTERM, SIGINT, or ``shutdown()``) runs in the reverse order: the
 /// reconciler first (its workers finish the objects they hold, so no write is cut short), then the keys, then the
 /// servers, which finish their open requests.
-public final class Controller: Sendable {
-    public struct Settings: Sendable {
-        public var listen: ListenAddress = .init(host: "0.0.0.0", port: 8080)
-        public var listenMetrics: ListenAddress = .init(host: "0.0.0.0", port: 8081)
-        public var keys: KeyManager.Settings
-        public var reconciler: Reconciler.Settings
+package final class Controller: Sendable {
+    package struct Settings: Sendable {
+        package var listen: ListenAddress = .init(host: "0.0.0.0", port: 8080)
+        package var listenMetrics: ListenAddress = .init(host: "0.0.0.0", port: 8081)
+        package var keys: KeyManager.Settings
+        package var reconciler: Reconciler.Settings
         /// `/v1/verify` and `/v1/rotate`, per client (and ten times that for all clients together).
-        public var rateLimit: Double = 2
-        public var rateLimitBurst: Double = 2
+        package var rateLimit: Double = 2
+        package var rateLimitBurst: Double = 2
         /// Close a connection that sends nothing for this long (Bitnami: 2-minute read and write timeouts).
-        public var idleTimeout: Duration = .seconds(120)
+        package var idleTimeout: Duration = .seconds(120)
         /// Connections served at once, per server; more wait in the listen backlog.
-        public var maxConnections = 512
+        package var maxConnections = 512
         /// Bounds on the RSA work `/v1/verify` and `/v1/rotate` may cause.
-        public var apiWork = APIWorkLimits()
+        package var apiWork = APIWorkLimits()
         /// The longest a graceful shutdown may take before the remaining work is cancelled.
-        public var maximumShutdownDuration: Duration = .seconds(20)
+        package var maximumShutdownDuration: Duration = .seconds(20)
 
-        public init(namespace: String, workers: Int) {
+        package init(namespace: String, workers: Int) {
             keys = .init(namespace: namespace)
             reconciler = .init(workers: workers)
         }
     }
 
     /// `HOST:PORT` as Go writes listen addresses: `:8080` is every interface, `[::1]:8080` an IPv6 host.
-    public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
-        public var host: String
-        public var port: Int
+    package struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+        package var host: String
+        package var port: Int
 
-        public init(host: String, port: Int) {
+        package init(host: String, port: Int) {
             self.host = host
             self.port = port
         }
 
-        public init?(_ text: String) {
+        package init?(_ text: String) {
             guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port)
             else { return nil }
             var host = String(text[..<colon])
@@ -57,21 +57,21 @@ public final class Controller: Sendable {
             self.init(host: host.isEmpty ? "0.0.0.0" : host, port: port)
         }
 
-        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+        package var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
     }
 
-    public let client: KubeClient
-    public let settings: Settings
-    public let keys: KeyManager
-    public let metrics: ControllerMetrics
-    public let reconciler: Reconciler
+    package let client: KubeClient
+    package let settings: Settings
+    package let keys: KeyManager
+    package let metrics: ControllerMetrics
+    package let reconciler: Reconciler
     let logger: Logger
     private let group = Mutex<ServiceGroup?>(nil)
     private let bound = Mutex<(api: Int?, metrics: Int?)>((nil, nil))
     private let boundStream: AsyncStream<Void>.Continuation
     private let boundEvents: AsyncStream<Void>
 
-    public init(client: KubeClient, settings: Settings, logger: Logger) {
+    package init(client: KubeClient, settings: Settings, logger: Logger) {
         self.client = client
         self.settings = settings
         self.logger = logger
@@ -83,7 +83,7 @@ public final class Controller: Sendable {
 
     /// Runs until graceful shutdown; `signals` (SIGTERM and SIGINT for the command) start one, and each of
     /// `renewalSignals` (SIGUSR1 for the command, Bitnami's manual rotation) generates a new sealing key at once.
-    public func run(signals: [UnixSignal] = [], renewalSignals: [UnixSignal] = []) async throws {
+    package func run(signals: [UnixSignal] = [], renewalSignals: [UnixSignal] = []) async throws {
         let api = server(ControllerAPI(keys: keys, metrics: metrics, rate: settings.rateLimit, burst: settings.rateLimitBurst,
                                        limits: settings.apiWork),
                          at: settings.listen, name: "api") { port in self.bound.withLock { $0.api = port } }
@@ -113,12 +113,12 @@ public final class Controller: Sendable {
     }
 
     /// Starts a graceful shutdown of ``run(signals:)``.
-    public func shutdown() async {
+    package func shutdown() async {
         await group.withLock { $0 }?.triggerGracefulShutdown()
     }
 
     /// The ports both servers listen on, once they do (useful with port 0); nil if the controller stopped first.
-    public func listeningPorts() async -> (api: Int, metrics: Int)? {
+    package func listeningPorts() async -> (api: Int, metrics: Int)? {
         var events = boundEvents.makeAsyncIterator()
         while true {
             let ports = bound.withLock { $0 }

@@ -7,11 +7,11 @@ import NIOCore
 
 /// The request context of the controller's servers: Hummingbird's basic one plus the peer address, which the rate
 /// limiter needs.
-public struct ControllerRequestContext: RequestContext {
-    public var coreContext: CoreRequestContextStorage
-    public let remoteAddress: SocketAddress?
+package struct ControllerRequestContext: RequestContext {
+    package var coreContext: CoreRequestContextStorage
+    package let remoteAddress: SocketAddress?
 
-    public init(source: ApplicationRequestContextSource) {
+    package init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
     }

@@ -12,34 +12,34 @@ import Synchronization
 /// The newest key (by certificate notBefore, Bitnami's default order, or by key Secret creation) seals; every key
 /// unseals. A key is generated when none exists, every `renewPeriod`, and when the newest is older than `cutoff`. Key
 /// Secrets added by someone else are picked up from a watch, without a restart.
-public final class KeyManager: Service, Sendable {
-    public struct Settings: Sendable {
-        public var namespace: String
-        public var keyPrefix = "sealed-secrets-key"
-        public var keyBits = 4096
-        public var keyValidity: Duration = .seconds(87600 * 3600)
+package final class KeyManager: Service, Sendable {
+    package struct Settings: Sendable {
+        package var namespace: String
+        package var keyPrefix = "sealed-secrets-key"
+        package var keyBits = 4096
+        package var keyValidity: Duration = .seconds(87600 * 3600)
         /// 0 disables renewal.
-        public var renewPeriod: Duration = .seconds(720 * 3600)
-        public var cutoff: Date?
+        package var renewPeriod: Duration = .seconds(720 * 3600)
+        package var cutoff: Date?
         /// Which key is the newest (the one that seals): Bitnami's `--key-order-priority`.
-        public var order: KeyOrder = .certificateNotBefore
+        package var order: KeyOrder = .certificateNotBefore
         /// Subject and issuer common name of generated certificates (`--my-cn`); nil for Bitnami's empty name.
-        public var commonName: String?
+        package var commonName: String?
         /// Added to generated key Secrets (`--privatekey-labels`, `--privatekey-annotations`).
-        public var secretLabels: [String: String] = [:]
-        public var secretAnnotations: [String: String] = [:]
+        package var secretLabels: [String: String] = [:]
+        package var secretAnnotations: [String: String] = [:]
         /// Pick up key Secrets that others add or change, without a restart (Bitnami's `--watch-for-secrets`, which
         /// is off there by default; on here).
-        public var watchKeySecrets = true
+        package var watchKeySecrets = true
 
-        public init(namespace: String) {
+        package init(namespace: String) {
             self.namespace = namespace
         }
     }
 
-    public static let keyLabel = "sealedsecrets.bitnami.com/sealed-secrets-key"
+    package static let keyLabel = "sealedsecrets.bitnami.com/sealed-secrets-key"
 
-    public enum KeyOrder: String, Sendable, CaseIterable {
+    package enum KeyOrder: String, Sendable, CaseIterable {
         /// The certificate's notBefore (Bitnami's default): an imported key seals only if its certificate is newest.
         case certificateNotBefore = "CertNotBefore"
         /// The key Secret's creationTimestamp: the key added last seals, whatever its certificate says.
@@ -65,34 +65,34 @@ public final class KeyManager: Service, Sendable {
     /// Signalled whenever a key is added (the reconciler then retries what failed: the new key may open it).
     let keyAdded = Wakeup()
 
-    public init(client: KubeClient, settings: Settings, logger: Logger) {
+    package init(client: KubeClient, settings: Settings, logger: Logger) {
         self.client = client
         self.settings = settings
         self.logger = logger
     }
 
     /// Every key, for unsealing.
-    public var keyRing: KeyRing {
+    package var keyRing: KeyRing {
         KeyRing(keys: keys.withLock { $0.map(\.privateKey) })
     }
 
     /// The newest certificate, for sealing (nil until the keys are ready: before that, a key older than the cutoff
     /// may still be the newest loaded, and must not be handed out while its successor is being made).
-    public var newestCertificatePEM: String? {
+    package var newestCertificatePEM: String? {
         isReady ? keys.withLock { $0.last?.certificatePEM } : nil
     }
 
     /// The newest key, for re-encrypting (nil until the keys are ready).
-    public var newestSealingKey: SealingKey? {
+    package var newestSealingKey: SealingKey? {
         isReady ? keys.withLock { $0.last?.sealingKey } : nil
     }
 
     var newest: LoadedKey? { keys.withLock { $0.last } }
 
-    public var isReady: Bool { readiness.withLock { $0.ready } }
+    package var isReady: Bool { readiness.withLock { $0.ready } }
 
     /// Returns once the keys are loaded, or at once when the task is cancelled (check `isReady` after).
-    public func waitUntilReady() async {
+    package func waitUntilReady() async {
         let id = readiness.withLock { state in
             defer { state.next += 1 }
             return state.next
@@ -120,10 +120,10 @@ public final class KeyManager: Service, Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    public var keyCount: Int { keys.withLock { $0.count } }
+    package var keyCount: Int { keys.withLock { $0.count } }
 
     /// Loads every active key Secret; generates one if none exists or the newest is older than the cutoff.
-    public func prepare() async throws {
+    package func prepare() async throws {
         try await load()
         if let newest, let cutoff = settings.cutoff, newest.orderTime < cutoff {
             logger.info("the newest key is older than the key cutoff time; generating a new one")
@@ -212,7 +212,7 @@ public final class KeyManager: Service, Sendable {
 
     /// Loads the keys (retrying until the API answers), then renews on schedule and picks up key Secrets added by
     /// others, until shutdown.
-    public func run() async throws {
+    package func run() async throws {
         // Loading may wait on an API server that does not answer: a graceful shutdown cancels it (the request and
         // the pause between attempts alike), so SIGTERM is honoured in this state too.
         await cancelWhenGracefulShutdown {
@@ -242,7 +242,7 @@ public final class KeyManager: Service, Sendable {
     }
 
     /// A new key now (SIGUSR1, as Bitnami's controller); a failure is logged, the current keys stay.
-    public func renewNow() async {
+    package func renewNow() async {
         do {
             logger.info("generating a new sealing key on request")
             try await generate()

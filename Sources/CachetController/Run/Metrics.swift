@@ -4,9 +4,9 @@ import Synchronization
 /// the `SealedSecretsUnsealErrorHigh` alert keep working, rendered in the Prometheus text format (0.0.4).
 ///
 /// Labels carry names and namespaces only — never a value, a key or an error text.
-public final class ControllerMetrics: Sendable {
+package final class ControllerMetrics: Sendable {
     /// Why an object could not be brought in line: Bitnami's `reason` label of `unseal_errors_total`.
-    public enum UnsealErrorReason: String, Sendable, CaseIterable {
+    package enum UnsealErrorReason: String, Sendable, CaseIterable {
         /// The SealedSecret could not be read.
         case fetch
         /// Its status could not be written.
@@ -48,28 +48,28 @@ public final class ControllerMetrics: Sendable {
     private let state = Mutex(State())
     let revision: String
 
-    public init(revision: String = "0.1.0-dev") {
+    package init(revision: String = "0.1.0-dev") {
         self.revision = revision
     }
 
-    public func unsealRequest() {
+    package func unsealRequest() {
         state.withLock { $0.unsealRequests += 1 }
     }
 
-    public func unsealError(reason: UnsealErrorReason, namespace: String) {
+    package func unsealError(reason: UnsealErrorReason, namespace: String) {
         state.withLock { $0.unsealErrors[[reason.rawValue, namespace], default: 0] += 1 }
     }
 
     /// The Synced condition of a SealedSecret: -1 false, 0 unknown, 1 true.
-    public func condition(namespace: String, name: String, instance: String, synced: Bool?) {
+    package func condition(namespace: String, name: String, instance: String, synced: Bool?) {
         state.withLock { $0.conditions[[namespace, name]] = (instance, synced.map { $0 ? 1 : -1 } ?? 0) }
     }
 
-    public func forget(namespace: String, name: String) {
+    package func forget(namespace: String, name: String) {
         state.withLock { $0.conditions[[namespace, name]] = nil }
     }
 
-    public func httpRequest(path: String, method: String, code: Int, seconds: Double) {
+    package func httpRequest(path: String, method: String, code: Int, seconds: Double) {
         state.withLock { state in
             state.httpRequests[[path, String(code), method], default: 0] += 1
             state.httpDurations[[path, method], default: Histogram()].observe(seconds)
@@ -77,12 +77,12 @@ public final class ControllerMetrics: Sendable {
     }
 
     /// RSA private-key operations `/v1/verify` or `/v1/rotate` caused (Cachet's own metric; Bitnami has none).
-    public func apiOperations(path: String, count: Int) {
+    package func apiOperations(path: String, count: Int) {
         state.withLock { $0.apiOperations[path, default: 0] += count }
     }
 
     /// The exposition text.
-    public func render() -> String {
+    package func render() -> String {
         let snapshot = state.withLock { $0 }
         var lines: [String] = []
         func family(_ name: String, _ type: String, _ help: String) {

@@ -14,37 +14,37 @@ import Synchronization
 /// Unlike Bitnami's: several workers, a queue that never gives up (capped exponential backoff), a periodic resync,
 /// the `cachet.dev/sealed-by` hint tried first, and no cluster-wide cache of Secrets: only the Secrets it wrote
 /// (which carry ``managedLabel``) are watched, for deletions, and their data is never kept.
-public final class Reconciler: Service, Sendable {
-    public struct Settings: Sendable {
+package final class Reconciler: Service, Sendable {
+    package struct Settings: Sendable {
         /// Namespaces to watch; nil for all.
-        public var namespaces: [String]?
-        public var workers: Int
-        public var resyncPeriod: Duration = .seconds(600)
-        public var updateStatus = true
+        package var namespaces: [String]?
+        package var workers: Int
+        package var resyncPeriod: Duration = .seconds(600)
+        package var updateStatus = true
         /// Only SealedSecrets matching this label selector are reconciled (Bitnami's `--label-selector`).
-        public var labelSelector: String?
+        package var labelSelector: String?
         /// Watch the Secrets the controller wrote, to recreate a deleted one at once. Off with Bitnami's
         /// `--skip-recreate`, for installations that may not list or watch Secrets; a deleted Secret then comes back
         /// at the next change of its SealedSecret or the next resync.
-        public var recreateDeletedSecrets = true
-        public var retryBaseDelay: Duration = .milliseconds(50)
-        public var retryMaxDelay: Duration = .seconds(300)
+        package var recreateDeletedSecrets = true
+        package var retryBaseDelay: Duration = .milliseconds(50)
+        package var retryMaxDelay: Duration = .seconds(300)
         /// Retries of a failing object before it waits for its next change, a new key or the resync (Bitnami's
         /// `--max-unseal-retries`); nil retries forever, with backoff.
-        public var maxRetries: Int?
-        public var qps: Double = 50
-        public var burst: Double = 100
+        package var maxRetries: Int?
+        package var qps: Double = 50
+        package var burst: Double = 100
         /// `metadata.ownerReferences` unless the template says `skip-set-owner-references`.
-        public var component = "cachet-controller"
+        package var component = "cachet-controller"
 
-        public init(workers: Int) {
+        package init(workers: Int) {
             self.workers = max(1, workers)
         }
     }
 
     /// Set on every Secret the controller writes, so that it can watch just those (for deletions) instead of every
     /// Secret in the cluster.
-    public static let managedLabel = "cachet.dev/unsealed-by"
+    package static let managedLabel = "cachet.dev/unsealed-by"
 
     let client: KubeClient
     let keys: KeyManager
@@ -68,7 +68,7 @@ public final class Reconciler: Service, Sendable {
         let keyCount: Int
     }
 
-    public init(client: KubeClient, keys: KeyManager, metrics: ControllerMetrics, settings: Settings, logger: Logger) {
+    package init(client: KubeClient, keys: KeyManager, metrics: ControllerMetrics, settings: Settings, logger: Logger) {
         self.client = client
         self.keys = keys
         self.metrics = metrics
@@ -78,7 +78,7 @@ public final class Reconciler: Service, Sendable {
                                maxRetries: settings.maxRetries, qps: settings.qps, burst: settings.burst)
     }
 
-    public func run() async throws {
+    package func run() async throws {
         // Nothing can be unsealed before the keys are loaded (the HTTP API is up meanwhile). A shutdown while waiting
         // ends the wait: the reconciler has nothing to finish yet.
         await cancelWhenGracefulShutdown { await self.keys.waitUntilReady() }
