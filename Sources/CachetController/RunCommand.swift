@@ -191,10 +191,10 @@ struct RunCommand: AsyncParsableCommand {
         settings.listenMetrics = try address(listenMetricsAddr, "listen-metrics-addr", default: ":8081")
 
         settings.keys.keyPrefix = text(keyPrefix, "key-prefix") ?? "sealed-secrets-key"
-        // Bitnami's rule, so that generated names are valid Secret names.
-        guard settings.keys.keyPrefix.count <= 245, !settings.keys.keyPrefix.isEmpty,
-              settings.keys.keyPrefix.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" })
-        else { throw CommandFailure.usage("--key-prefix: use 1 to 245 of a-z, 0-9 and -") }
+        // So that generated names are valid Secret names.
+        guard KubeSyntax.isGenerateNamePrefix(settings.keys.keyPrefix) else {
+            throw CommandFailure.usage("--key-prefix: use 1 to 245 of a-z, 0-9 and -, starting with a letter or digit")
+        }
         settings.keys.keyBits = try number(keySize, "key-size") ?? 4096
         guard [2048, 3072, 4096, 8192].contains(settings.keys.keyBits) else {
             throw CommandFailure.usage("--key-size: must be 2048, 3072, 4096 or 8192")

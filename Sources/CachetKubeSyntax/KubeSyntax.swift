@@ -26,6 +26,14 @@ public enum KubeSyntax {
         return bytes.allSatisfy { isASCIIAlphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") }
     }
 
+    /// A `generateName` prefix the API server completes with 5 random characters into a valid name: 1–245 of
+    /// `a-z 0-9 -`, alphanumeric first (Bitnami's rule for `--key-prefix`).
+    public static func isGenerateNamePrefix(_ text: some StringProtocol) -> Bool {
+        let bytes = Array(text.utf8)
+        guard let first = bytes.first, bytes.count <= 245, isLowerAlphanumeric(first) else { return false }
+        return bytes.allSatisfy { isLowerAlphanumeric($0) || $0 == UInt8(ascii: "-") }
+    }
+
     /// Why `key=value` is not a label the API server would take, or nil: a key is a qualified name with an optional
     /// DNS-subdomain prefix (`example.com/tier`), a value empty or a name.
     public static func labelProblem(key: String, value: String) -> String? {
@@ -63,13 +71,14 @@ public enum KubeSyntax {
     }
 
     private static func isDNSLabel(_ bytes: ArraySlice<UInt8>, maxLength: Int) -> Bool {
-        func isLowerAlphanumeric(_ byte: UInt8) -> Bool {
-            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
-        }
         guard let first = bytes.first, let last = bytes.last, bytes.count <= maxLength,
               isLowerAlphanumeric(first), isLowerAlphanumeric(last)
         else { return false }
         return bytes.allSatisfy { isLowerAlphanumeric($0) || $0 == UInt8(ascii: "-") }
+    }
+
+    private static func isLowerAlphanumeric(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
     }
 
     private static func isASCIIAlphanumeric(_ byte: UInt8) -> Bool {
