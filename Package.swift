@@ -1,6 +1,10 @@
 // swift-tools-version:6.2
 import PackageDescription
 
+// Layers point one way, top to bottom in this file: C modules, Kubernetes syntax, the crypto core, manifests, the
+// Kubernetes client's vocabulary and transports, then the CLI and the controller, then thin executables. The
+// products are the two binaries and the crypto core; everything else is `package` (not API), and the development API
+// server is linked only by tests, benchmarks and the demo scripts. README.md ("Code layout") draws the graph.
 let package = Package(
     name: "cachet",
     platforms: [.macOS(.v13)],
@@ -21,7 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
-        // System libraries: the only modules that import C. Each says where its library comes from.
+        // System libraries: the only modules that import C, and only `internal import`ed (no product re-exports them).
+        // Each says where its library comes from.
         .systemLibrary(
             name: "COpenSSL",
             pkgConfig: "openssl",
@@ -43,7 +48,8 @@ let package = Package(
         .target(name: "CachetKubeSyntax"),
 
         // The crypto core: bytes in, bytes out. No YAML, files or network; of Kubernetes, only the name rules a
-        // scope must obey.
+        // scope must obey (a `/` in a namespace would make a v1 scope label ambiguous). The one library product: its
+        // `public` symbols are the API a third party embedding it needs, each documented.
         .target(
             name: "CachetCrypto",
             dependencies: ["COpenSSL", "CSodium", "CachetKubeSyntax"]
@@ -136,6 +142,7 @@ let package = Package(
                 .product(name: "HeapModule", package: "swift-collections"),
             ]
         ),
+        // The three executables are thin: `main.swift` calls their library's entry point and nothing else.
         .executableTarget(
             name: "cachet-controller",
             dependencies: ["CachetController"]
@@ -179,7 +186,8 @@ let package = Package(
             dependencies: ["CachetCrypto", "CachetManifests", "CachetTransport"],
             path: "Fuzz/cachet-fuzz"
         ),
-        // The baseline for `cachet seal`'s start-up time: an argument-parser CLI that does nothing.
+        // A reference point reported beside `cachet seal`'s start-up time (no target): an argument-parser CLI that
+        // does nothing.
         .executableTarget(
             name: "trivial-cli",
             dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -187,7 +195,8 @@ let package = Package(
         ),
 
 
-        // What several test targets need (loopback sockets for hand-played servers and clients).
+        // What every test target shares: where things are (the checkout, fixtures, shared vectors, built executables,
+        // kubectl), the fixture keys, temporary files, the one process runner, loopback sockets, scoped clean-ups.
         .target(
             name: "CachetTestSupport",
             dependencies: ["CachetCrypto"],
