@@ -64,14 +64,14 @@ struct ValidateCommand: ParsableCommand {
             case 200: continue
             case 409:
                 failed += 1
-                StandardStreams.diagnose("cachet: error: \(inputName): document \(object.document) (\(object.label)): "
+                StandardError.write("cachet: error: \(inputName): document \(object.document) (\(object.label)): "
                                          + "the controller cannot decrypt it (wrong key, wrong scope, or altered values)")
             default:
                 throw ControllerCalls.unexpected(response, from: "/v1/verify", client: client)
             }
         }
         guard failed == 0 else { return "\(failed) of \(objects.count) SealedSecrets in \(inputName) cannot be decrypted" }
-        StandardStreams.diagnose("cachet: \(inputName): the controller can decrypt all \(objects.count) SealedSecret\(objects.count == 1 ? "" : "s")")
+        StandardError.write("cachet: \(inputName): the controller can decrypt all \(objects.count) SealedSecret\(objects.count == 1 ? "" : "s")")
         return nil
     }
 }
@@ -160,7 +160,7 @@ enum ControllerCalls {
         var waited = 0
         while response.status == 503, waited < firstKeyWait {
             if waited == 0 {
-                StandardStreams.diagnose("cachet: \(client.target) has no sealing key yet; waiting up to \(firstKeyWait) s for it")
+                StandardError.write("cachet: \(client.target) has no sealing key yet; waiting up to \(firstKeyWait) s for it")
             }
             sleep(1)
             waited += 1

@@ -1,3 +1,4 @@
+import ArgumentParser
 import CachetCrypto
 import CachetManifests
 import CachetProgram
@@ -83,5 +84,20 @@ struct KeyMaterial {
         }
         guard !keys.isEmpty else { throw CommandFailure("\(path): its Secrets hold no tls.crt or tls.key, so it is not a key backup") }
         return keys
+    }
+}
+
+/// The key files `cachet keys list` and `cachet keys inspect` read: at least one.
+struct KeyFileArguments: ParsableArguments {
+    @Argument(help: "Certificates, public or private keys, or key directories (holding tls.crt and tls.key).")
+    var paths: [String]
+
+    func validate() throws {
+        guard !paths.isEmpty else { throw ValidationError("name at least one key file or key directory") }
+    }
+
+    /// Every key in every path, in order.
+    func load() throws -> [KeyMaterial] {
+        try paths.flatMap { path throws in try KeyMaterial.load(path) }
     }
 }

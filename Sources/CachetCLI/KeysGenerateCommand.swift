@@ -61,7 +61,7 @@ struct KeysGenerateCommand: ParsableCommand {
             unlink(keyPath)
             throw error
         }
-        StandardStreams.diagnose(
+        StandardError.write(
             "cachet: wrote \(keyPath) and \(certificatePath): RSA-\(rsaBits), key id \(key.keyID), valid until \(certificate.notAfter.formatted(.iso8601))")
     }
 

@@ -9,15 +9,10 @@ struct KeysInspectCommand: ParsableCommand {
         abstract: "Show the details of certificates and keys (never private material)."
     )
 
-    @Argument(help: "Certificates, public or private keys, or key directories.")
-    var paths: [String]
-
-    func validate() throws {
-        guard !paths.isEmpty else { throw ValidationError("name at least one key file or key directory") }
-    }
+    @OptionGroup var files: KeyFileArguments
 
     func run() throws {
-        let keys = try paths.flatMap { path throws in try KeyMaterial.load(path) }
+        let keys = try files.load()
         let blocks = keys.map { key in
             var fields: [(String, String)] = [
                 ("file", key.path),

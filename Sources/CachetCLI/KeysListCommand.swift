@@ -9,15 +9,10 @@ struct KeysListCommand: ParsableCommand {
         abstract: "List the keys in files or key directories: key id, kind, size, expiry, file."
     )
 
-    @Argument(help: "Certificates, public or private keys, or key directories (holding tls.crt and tls.key).")
-    var paths: [String]
-
-    func validate() throws {
-        guard !paths.isEmpty else { throw ValidationError("name at least one key file or key directory") }
-    }
+    @OptionGroup var files: KeyFileArguments
 
     func run() throws {
-        let keys = try paths.flatMap { path throws in try KeyMaterial.load(path) }
+        let keys = try files.load()
         let rows = [["KEY ID", "KIND", "BITS", "NOT AFTER", "FILE"]] + keys.map { key in
             let expiry = if case .certificate(let certificate) = key.kind { certificate.notAfter.formatted(.iso8601) } else { "-" }
             return [key.publicKey.keyID.hex, key.kindName, String(key.publicKey.bits), expiry, key.path]

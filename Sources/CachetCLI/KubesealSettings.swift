@@ -80,11 +80,11 @@ struct KubesealSettings {
         }
         if !fromFile.isEmpty, !raw { throw CommandFailure("--from-file requires --raw") }
         if input == nil, !raw, !fetchCertificate, isatty(0) == 1 {
-            StandardStreams.diagnose("(tty detected: expecting json/yaml k8s resource in stdin)")
+            StandardError.write("(tty detected: expecting json/yaml k8s resource in stdin)")
         }
         if recoveryUnseal { return try unseal() }
         if !recoveryPrivateKeys.isEmpty, isatty(2) == 1 {
-            StandardStreams.diagnose("warning: ignoring --recovery-private-key because unseal command not chosen with --recovery-unseal")
+            StandardError.write("warning: ignoring --recovery-private-key because unseal command not chosen with --recovery-unseal")
         }
         if validate { return try validateWithController() }
         if reEncrypt { return try reencrypt() }
@@ -156,7 +156,7 @@ struct KubesealSettings {
             throw CommandFailure("must provide the --name flag with --raw and --scope strict")
         }
         guard fromFile.count <= 1 else { throw CommandFailure("must provide only one --from-file when encrypting a single item with --raw") }
-        if fromFile.isEmpty, isatty(0) == 1 { StandardStreams.diagnose("(tty detected: expecting a secret to encrypt in stdin)") }
+        if fromFile.isEmpty, isatty(0) == 1 { StandardError.write("(tty detected: expecting a secret to encrypt in stdin)") }
         let value = try SecretFiles.read(fromFile.first.map(SealCommand.path(fromFileArgument:)) ?? "-", limit: SealCommand.rawValueLimit)
         let sealed = try EnvelopeV1.sealedValue(value, to: key.publicKey, scope: try scopeValues.rawScope)
         try write(Array(sealed.utf8), mode: 0o644)

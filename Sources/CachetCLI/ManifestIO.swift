@@ -30,7 +30,7 @@ struct ManifestIOValues: Equatable {
     /// The objects of the input stream; an empty stream is an error.
     func readObjects(what: String, limits: ParseLimits = .default) throws -> [ManifestObject] {
         if file == nil, isatty(0) == 1 {
-            StandardStreams.diagnose("cachet: reading \(what) from the terminal (stdin); end with Ctrl-D, or use -f FILE")
+            StandardError.write("cachet: reading \(what) from the terminal (stdin); end with Ctrl-D, or use -f FILE")
         }
         let input = try SecretFiles.read(file ?? "-", limit: limits.maxBytes)
         let objects = try inFile(inputName) { try ManifestReader.objects(in: ManifestReader.documents(in: input, limits: limits)) }

@@ -7,7 +7,7 @@ import CachetCrypto
 import CachetManifests
 import CachetProgram
 
-/// Unbuffered writes to stdout and stderr.
+/// Unbuffered writes to stdout (diagnostics go through ``StandardError``).
 enum StandardStreams {
     /// Writes `bytes` to a file descriptor in full.
     static func write(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32) throws {
@@ -23,14 +23,9 @@ enum StandardStreams {
         try bytes.withUnsafeBytes { buffer throws in try write(buffer, to: 1) }
     }
 
-    /// A diagnostic line on stderr (see ``StandardError/write(_:)``).
-    static func diagnose(_ line: String) {
-        StandardError.write(line)
-    }
-
     /// A warning on stderr: `cachet: warning: …`.
     static func warn(_ line: String) {
-        diagnose("cachet: warning: " + line)
+        StandardError.write("cachet: warning: " + line)
     }
 }
 

@@ -1,4 +1,4 @@
-import CachetKubeSyntax
+internal import CachetKubeSyntax  // the name rules a scope must obey; not part of the crypto API
 
 /// Where a sealed value may be opened. The scope becomes the RSA-OAEP label of a v1 value, so a value sealed for one
 /// namespace and name does not open under another.

@@ -9,13 +9,15 @@ package struct Backoff: Sendable {
 
     package init(initial: Duration, maximum: Duration) {
         self.initial = initial
-        self.maximum = max(initial, maximum)
+        self.maximum = maximum
     }
 
-    /// The wait after `failures` failures in a row (1 is the first): `initial × 2^(failures − 1)`, capped.
+    /// The wait after `failures` failures in a row (1 is the first): `initial × 2^(failures − 1)`, never more than
+    /// `maximum`.
     package func delay(afterFailures failures: Int) -> Duration {
-        // Doubling stops at 2^30: far past any cap, and no overflow.
-        min(initial * (1 << min(max(failures - 1, 0), 30)), maximum)
+        // Doubling stops at 2^30: far past any cap, and no overflow (nor for any count, negative ones included).
+        let doublings = failures <= 1 ? 0 : min(failures - 1, 30)
+        return min(initial * (1 << doublings), maximum)
     }
 
     /// Counts one more failure and returns how long to wait before trying again.

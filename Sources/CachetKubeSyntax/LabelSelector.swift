@@ -21,25 +21,39 @@ package struct LabelSelector: Sendable {
         for clause in Self.splitClauses(text) {
             let clause = clause.trimmed
             if clause.isEmpty { continue }
+            // Every key must be a label key and every value a label value, as the API server checks them: a selector
+            // it would refuse must be refused here (at the controller's start-up, not at every watch).
+            func key(_ text: String) throws(SyntaxError) -> String {
+                guard KubeSyntax.isLabelKey(text) else { throw SyntaxError(message: "invalid label key \"\(text)\" in requirement: \(clause)") }
+                return text
+            }
+            func value(_ text: String) throws(SyntaxError) -> String {
+                guard KubeSyntax.isLabelValue(text) else { throw SyntaxError(message: "invalid label value \"\(text)\" in requirement: \(clause)") }
+                return text
+            }
             if let open = clause.firstIndex(of: "("), clause.hasSuffix(")") {
                 let head = clause[..<open].trimmed
-                let values = Set(clause[clause.index(after: open)..<clause.index(before: clause.endIndex)]
-                    .split(separator: ",").map { $0.trimmed })
+                let inner = clause[clause.index(after: open)..<clause.index(before: clause.endIndex)]
+                guard !inner.trimmed.isEmpty else {
+                    throw SyntaxError(message: "for 'in', 'notin' operators, values set can't be empty: \(clause)")
+                }
+                var values = Set<String>()
+                for text in inner.split(separator: ",", omittingEmptySubsequences: false) { values.insert(try value(text.trimmed)) }
                 if head.hasSuffix(" notin") {
-                    requirements.append(.notInSet(String(head.dropLast(6)).trimmed, values))
+                    requirements.append(.notInSet(try key(String(head.dropLast(6)).trimmed), values))
                 } else if head.hasSuffix(" in") {
-                    requirements.append(.inSet(String(head.dropLast(3)).trimmed, values))
+                    requirements.append(.inSet(try key(String(head.dropLast(3)).trimmed), values))
                 } else {
                     throw SyntaxError(message: "unable to parse requirement: \(clause)")
                 }
             } else if let range = clause.firstRange(of: "!=") {
-                requirements.append(.notEquals(clause[..<range.lowerBound].trimmed, clause[range.upperBound...].trimmed))
+                requirements.append(.notEquals(try key(clause[..<range.lowerBound].trimmed), try value(clause[range.upperBound...].trimmed)))
             } else if let range = clause.firstRange(of: "==") ?? clause.firstRange(of: "=") {
-                requirements.append(.equals(clause[..<range.lowerBound].trimmed, clause[range.upperBound...].trimmed))
+                requirements.append(.equals(try key(clause[..<range.lowerBound].trimmed), try value(clause[range.upperBound...].trimmed)))
             } else if clause.hasPrefix("!") {
-                requirements.append(.notExists(String(clause.dropFirst()).trimmed))
+                requirements.append(.notExists(try key(String(clause.dropFirst()).trimmed)))
             } else {
-                requirements.append(.exists(clause))
+                requirements.append(.exists(try key(clause)))
             }
         }
         self.requirements = requirements

@@ -24,7 +24,8 @@ package struct ManifestError: Error, Sendable, CustomStringConvertible {
 
     package var description: String {
         var location = file ?? "<input>"
-        if let mark { location += ":\(mark.line):\(mark.column)" }
+        // Line 0 is no line: a tree built from an API object has no source (``Node/init(_:)``).
+        if let mark, mark.line > 0 { location += ":\(mark.line):\(mark.column)" }
         var parts = [location]
         if let document { parts.append("document \(document)") }
         // A path through deeply nested input is all "[0][0]…"; its beginning says enough.

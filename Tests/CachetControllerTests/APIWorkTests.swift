@@ -181,3 +181,14 @@ struct APIMemoryTests {
         #expect(limiter.useEntryCount <= 2 * 2 + 1024 + 1, "stale entries piled up: \(limiter.useEntryCount)")
     }
 }
+
+/// The client a request is counted against.
+struct ClientAddressTests {
+    @Test("X-Forwarded-For counts only when its last entry is an IP address; anything else is the peer's")
+    func addresses() {
+        for good in ["192.0.2.7", "::1", "2001:db8::5", "0.0.0.0"] { #expect(ControllerAPI.isIPAddress(good), "\(good)") }
+        for bad in ["", "forged", "192.0.2.7:80", "192.0.2.256", String(repeating: "a", count: 4096), "::1%eth0x", "1.2.3.4.5"] {
+            #expect(!ControllerAPI.isIPAddress(bad), "\(bad.prefix(20))")
+        }
+    }
+}

@@ -96,14 +96,9 @@ final class ControllerHarness: Sendable {
         _ body: (ControllerHarness) async throws -> Void
     ) async throws {
         let harness = try await start(installKey: installKey, configure: configure)
-        do {
-            try await body(harness)
-        } catch {
-            await harness.close()
-            throw error
+        try await withCleanUp { try await body(harness) } cleanUp: {
+            if case .failure(let error) = await harness.close() { Issue.record("the controller ended with \(error)") }
         }
-        let result = await harness.close()
-        if case .failure(let error) = result { Issue.record("the controller ended with \(error)") }
         #expect(!harness.logs.text.contains(Support.canary), "a value reached the logs")
     }
 

@@ -166,28 +166,36 @@ struct RunCommandTests {
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        try await eventually("cert.pem") {
-            // A process that exited (a port taken after all) is reported with its log, not waited for.
-            guard process.isRunning else {
-                let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                Issue.record("the controller exited with \(process.terminationStatus): \(log)")
-                return true
-            }
-            return (try? await ControllerHarness.request("http://127.0.0.1:\(port)/v1/cert.pem"))?.status == 200
-        }
-        // SIGUSR1: Bitnami's manual rotation, a second key Secret.
-        kill(process.processIdentifier, SIGUSR1)
         let client = try KubeClient(config: cluster.clientConfig())
-        try await eventually("a second key after SIGUSR1") {
-            guard process.isRunning else { return true }
-            let keys = try await client.listAll(.secrets, namespace: "kube-system", labelSelector: "\(KeyManager.keyLabel)=active")
-            return keys.items.count == 2
+        // Whatever fails below, the controller, the client and the API server are stopped before the test ends.
+        try await withCleanUp {
+            try await eventually("cert.pem") {
+                // A process that exited (a port taken after all) is reported with its log, not waited for.
+                guard process.isRunning else {
+                    let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                    Issue.record("the controller exited with \(process.terminationStatus): \(log)")
+                    return true
+                }
+                return (try? await ControllerHarness.request("http://127.0.0.1:\(port)/v1/cert.pem"))?.status == 200
+            }
+            // SIGUSR1: Bitnami's manual rotation, a second key Secret.
+            kill(process.processIdentifier, SIGUSR1)
+            try await eventually("a second key after SIGUSR1") {
+                guard process.isRunning else { return true }
+                let keys = try? await client.listAll(.secrets, namespace: "kube-system", labelSelector: "\(KeyManager.keyLabel)=active")
+                return keys?.items.count == 2
+            }
+            #expect(process.isRunning, "SIGUSR1 ended the process")
+            process.terminate()  // SIGTERM
+            process.waitUntilExit()
+        } cleanUp: {
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+            }
+            try? await client.shutdown()
+            await cluster.shutdown()
         }
-        try? await client.shutdown()
-        #expect(process.isRunning, "SIGUSR1 ended the process")
-        process.terminate()  // SIGTERM
-        process.waitUntilExit()
-        await cluster.shutdown()
         let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(process.terminationStatus == 0, "\(log)")
         // --log-format json: every line one object with slog's fields.

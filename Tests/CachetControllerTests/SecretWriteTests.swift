@@ -78,7 +78,8 @@ struct SecretWriteTests {
             return
         }
         #expect(object.value(at: ["metadata", "ownerReferences"]) == nil)
-        let managed = Self.existing(annotations: [Annotations.managed: "true"])
+        // Adopted from another owner: that ownerReference goes too.
+        let managed = Self.existing(annotations: [Annotations.managed: "true"], ownerUID: "another-owner")
         guard case .update(let updated, .adopted) = SecretWrite.decide(desired, existing: managed) else {
             Issue.record("expected an adoption")
             return
@@ -86,16 +87,16 @@ struct SecretWriteTests {
         #expect(updated.value(at: ["metadata", "ownerReferences"]) == nil)
     }
 
-    @Test("a Secret owned by this SealedSecret: data, labels, annotations and type replaced; the rest kept")
+    @Test("a Secret owned by this SealedSecret: data, labels and annotations replaced; the rest kept")
     func owned() throws {
-        let write = SecretWrite.decide(try Self.desired(type: "kubernetes.io/basic-auth"), existing: Self.existing(ownerUID: Self.uid))
+        let write = SecretWrite.decide(try Self.desired(), existing: Self.existing(ownerUID: Self.uid))
         guard case .update(let object, .owned) = write else {
             Issue.record("expected an update of an owned Secret, got \(write)")
             return
         }
         #expect(object.string(at: ["data", "password"]) == "aHVudGVyMg==")
         #expect(object.string(at: ["metadata", "labels", "keep"]) == nil, "labels are the template's")
-        #expect(object.string(at: ["type"]) == "kubernetes.io/basic-auth")
+        #expect(object.string(at: ["metadata", "labels", "tier"]) == "db")
         #expect(object.string(at: ["metadata", "resourceVersion"]) == "7", "the write is conditional on what was read")
     }
 
@@ -125,9 +126,9 @@ struct SecretWriteTests {
         }
     }
 
-    @Test("managed: \"true\" adopts the Secret: fields replaced, ownerReference set")
+    @Test("managed: \"true\" adopts the Secret, even one another object owns: fields replaced, ownerReference set")
     func adopted() throws {
-        let write = SecretWrite.decide(try Self.desired(), existing: Self.existing(annotations: [Annotations.managed: "true"]))
+        let write = SecretWrite.decide(try Self.desired(), existing: Self.existing(annotations: [Annotations.managed: "true"], ownerUID: "x"))
         guard case .update(let object, .adopted) = write else {
             Issue.record("expected an adoption, got \(write)")
             return
@@ -173,5 +174,44 @@ struct SecretWriteTests {
             Issue.record("expected an update of the metadata")
             return
         }
+    }
+
+    @Test("a change of type: refused with what to do (the API server never changes a Secret's type)")
+    func typeChange() throws {
+        let write = SecretWrite.decide(try Self.desired(type: "kubernetes.io/basic-auth"), existing: Self.existing(ownerUID: Self.uid))
+        guard case .refuse(let failure) = write else {
+            Issue.record("expected a refusal, got \(write)")
+            return
+        }
+        #expect(failure.reason == .update)
+        #expect(failure.message.contains("\"Opaque\" to \"kubernetes.io/basic-auth\"") && failure.message.contains("delete the Secret"),
+                "\(failure.message)")
+    }
+
+    @Test("a SealedSecret without a uid owns nothing, even a Secret whose ownerReference has none either")
+    func noUID() throws {
+        let text = "apiVersion: v1\nkind: Secret\nmetadata: {name: app, namespace: team-a}\ndata: {password: aHVudGVyMg==}\n"
+        let object = try #require(try ManifestReader.objects(in: ManifestReader.documents(in: Array(text.utf8))).first)
+        let desired = DesiredSecret(try SecretManifest(object), sealedSecretName: "app", sealedSecretUID: nil, component: "cachet-controller")
+        var existing = Self.existing()
+        existing.setValue(.array([.object([("kind", .string("SealedSecret")), ("controller", .bool(true))])]), at: ["metadata", "ownerReferences"])
+        guard case .refuse(let failure) = SecretWrite.decide(desired, existing: existing) else {
+            Issue.record("expected a refusal")
+            return
+        }
+        #expect(failure.reason == .unmanaged)
+    }
+
+    @Test("the decision and the desired Secret describe themselves without the data they carry")
+    func redacted() throws {
+        let desired = try Self.desired()
+        let write = SecretWrite.decide(desired, existing: nil)
+        for text in ["\(write)", String(reflecting: write), "\(desired)", String(reflecting: desired)] {
+            #expect(!text.contains("aHVudGVyMg=="), "\(text)")
+        }
+        var dumped = ""
+        dump(write, to: &dumped)
+        dump(desired, to: &dumped)
+        #expect(!dumped.contains("aHVudGVyMg=="))
     }
 }

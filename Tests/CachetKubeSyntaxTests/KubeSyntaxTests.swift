@@ -1,4 +1,4 @@
-import CachetKubeSyntax
+@testable import CachetKubeSyntax
 import Testing
 
 /// Kubernetes' syntax rules, as the API server applies them (k8s.io/apimachinery/pkg/util/validation).
@@ -63,9 +63,15 @@ struct LabelSelectorTests {
         #expect(try LabelSelector("").matches(["any": "thing"]), "the empty selector matches everything")
     }
 
-    @Test("a selector the API server would refuse is named")
-    func problems() {
-        #expect(KubeSyntax.labelSelectorProblem("env on (a)") != nil)
-        #expect(KubeSyntax.labelSelectorProblem("app=web") == nil)
+    @Test("a selector the API server would refuse is named", arguments: [
+        "env on (a)", "app=web=x", "a b", "=x", "env in ()", "-bad!=x", "app=-web", "!", "tier in (a, b c)", "example.com/=x",
+    ])
+    func problems(selector: String) {
+        #expect(KubeSyntax.labelSelectorProblem(selector) != nil, "\(selector)")
+    }
+
+    @Test("selectors the API server takes are taken", arguments: ["app=web", "app==web", "app!=", "example.com/tier in (a,b)", "!legacy", "owner", ""])
+    func accepted(selector: String) {
+        #expect(KubeSyntax.labelSelectorProblem(selector) == nil, "\(selector)")
     }
 }

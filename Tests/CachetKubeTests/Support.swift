@@ -15,7 +15,12 @@ struct Harness {
         settings.bookmarkInterval = .milliseconds(200)
         let cluster = await DevCluster(settings: settings)
         try await cluster.start()
-        return Harness(cluster: cluster, client: try KubeClient(config: cluster.clientConfig(), retry: retry))
+        do {
+            return Harness(cluster: cluster, client: try KubeClient(config: cluster.clientConfig(), retry: retry))
+        } catch {
+            await cluster.shutdown()
+            throw error
+        }
     }
 
     func close() async {

@@ -56,7 +56,8 @@ struct BackoffTests {
     func extremes() {
         let backoff = Backoff(initial: .seconds(300), maximum: .seconds(300))
         #expect(backoff.delay(afterFailures: Int.max) == .seconds(300))
+        #expect(backoff.delay(afterFailures: Int.min) == .seconds(300))
         #expect(backoff.delay(afterFailures: 0) == .seconds(300))
-        #expect(Backoff(initial: .seconds(2), maximum: .seconds(1)).delay(afterFailures: 1) == .seconds(2), "a cap below the start is the start")
+        #expect(Backoff(initial: .seconds(2), maximum: .seconds(1)).delay(afterFailures: 1) == .seconds(1), "the cap wins")
     }
 }

@@ -144,5 +144,13 @@ struct APIObjectTests {
             ("spec", .object([("encryptedData", .object([("../escape", .string("AAAA"))]))])),
         ])
         Support.expectError(["item name", "../escape"]) { _ = try SealedSecretManifest(apiObject: value) }
+        // The same object read from its JSON fails with the same message; the API object's error names no position.
+        var fromAPI: ManifestError?, fromJSON: ManifestError?
+        do { _ = try SealedSecretManifest(apiObject: value) } catch { fromAPI = error }
+        do { _ = try SealedSecretManifest(try #require(Support.objects(String(decoding: value.jsonBytes, as: UTF8.self)).first)) } catch {
+            fromJSON = error as? ManifestError
+        }
+        #expect(fromAPI?.message != nil && fromAPI?.message == fromJSON?.message)
+        #expect(fromAPI.map { !$0.description.contains(":0:") } == true, "\(String(describing: fromAPI))")
     }
 }

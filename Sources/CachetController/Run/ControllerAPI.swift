@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CachetCrypto
 import CachetManifests
 import Hummingbird
@@ -176,14 +179,22 @@ struct ControllerAPI: HTTPResponder {
 
     /// Who the request is from, for rate limiting. Through the API server's service proxy (how the CLI and kubeseal
     /// come) the peer is the API server, which appends the real client to `X-Forwarded-For`; the **last** entry is
-    /// the one the nearest proxy wrote, so prepending forged entries does not buy a fresh bucket. Without the
-    /// header, the peer address.
+    /// the one the nearest proxy wrote, so prepending forged entries does not buy a fresh bucket. It counts only
+    /// when it is an IP address: anything else (a 4 KiB string, a new one per request) would make every bucket key as
+    /// large as a header, and 65,536 of those fill the controller's memory. Without a usable header, the peer address.
     static func clientAddress(of request: Request, context: Context) -> String {
         if let forwarded = request.headers[Self.forwardedFor],
-           let last = forwarded.split(separator: ",").last?.filter({ $0 != " " && $0 != "\t" }), !last.isEmpty {
+           let last = forwarded.split(separator: ",").last?.filter({ $0 != " " && $0 != "\t" }), isIPAddress(last) {
             return String(last)
         }
         return context.remoteAddress?.ipAddress ?? "unknown"
+    }
+
+    /// An IPv4 or IPv6 address in its textual form (at most 45 characters), as `inet_pton` reads it.
+    static func isIPAddress(_ text: some StringProtocol) -> Bool {
+        guard !text.isEmpty, text.utf8.count <= 45 else { return false }
+        var buffer = [UInt8](repeating: 0, count: 16)
+        return String(text).withCString { inet_pton(AF_INET, $0, &buffer) == 1 || inet_pton(AF_INET6, $0, &buffer) == 1 }
     }
 
     static let forwardedFor = HTTPField.Name("X-Forwarded-For")!

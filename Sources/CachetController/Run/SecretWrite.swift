@@ -34,9 +34,12 @@ enum SecretWrite: Equatable {
         let annotations = existing.value(at: ["metadata", "annotations"])
         let managed = annotations?[Annotations.managed]?.stringValue == "true"
         let patchMode = annotations?[Annotations.patch]?.stringValue == "true"
-        let owned = (existing.value(at: ["metadata", "ownerReferences"])?.arrayValue ?? []).contains {
-            $0["uid"]?.stringValue == desired.sealedSecretUID && $0["controller"] == .bool(true)
-        }
+        // Owned by uid (a SealedSecret without one owns nothing).
+        let owned = desired.sealedSecretUID.map { uid in
+            (existing.value(at: ["metadata", "ownerReferences"])?.arrayValue ?? []).contains {
+                $0["uid"]?.stringValue == uid && $0["controller"] == .bool(true)
+            }
+        } ?? false
         // Someone else's Secret is never overwritten: Bitnami's message, word for word (dashboards match on it).
         guard owned || managed || patchMode else {
             return .refuse(ReconcileFailure(
@@ -59,7 +62,12 @@ enum SecretWrite: Equatable {
                 updated.setValue(desired.object.value(at: field), at: field)
             }
         }
-        // The type always follows the template (immutable does not: it applies at creation only, as in Bitnami).
+        // The API server refuses to change a Secret's type: say what to do instead of sending a doomed write.
+        if let type = desired.object["type"], let current = existing["type"], type != current {
+            return .refuse(ReconcileFailure(
+                .update, "the target Secret's type cannot change (\(Self.typeName(current)) to \(Self.typeName(type))); "
+                    + "delete the Secret and it will be recreated"))
+        }
         if let type = desired.object["type"] { updated.setValue(type, at: ["type"]) }
         guard updated != existing else { return .unchanged }
         // The API server refuses new data for an immutable Secret; say what to do instead of sending a doomed write.
@@ -69,17 +77,42 @@ enum SecretWrite: Equatable {
         }
         return .update(updated, ownership)
     }
+
+    /// A type for a message: template types are public (`kubernetes.io/tls`); a non-string is only named as such.
+    private static func typeName(_ value: ManifestValue) -> String {
+        value.stringValue.map { $0.quotedForMessage() } ?? "a non-string"
+    }
+}
+
+// The decision carries the unsealed data: its description must never show it (STYLE: no secret bytes in output).
+extension SecretWrite: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    var description: String {
+        switch self {
+        case .create: "create"
+        case .update(_, let ownership): "update (\(ownership))"
+        case .unchanged: "unchanged"
+        case .refuse(let failure): "refuse (\(failure.reason): \(failure.message))"
+        }
+    }
+
+    var debugDescription: String { description }
+    var customMirror: Mirror { Mirror(self, children: [], displayStyle: .enum) }
 }
 
 /// The Secret a SealedSecret describes, as the controller writes it: the unsealed Secret, labelled as the controller's
 /// (so that it can watch just those), owned by the SealedSecret unless its template says
 /// `skip-set-owner-references`.
-struct DesiredSecret: Equatable {
+struct DesiredSecret: Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     let name: String
     let sealedSecretUID: String?
     /// The controller ownerReference to set; nil with `skip-set-owner-references`.
     let ownerReference: ManifestValue?
     let object: ManifestValue
+
+    /// The Secret's name only: the object holds the unsealed data.
+    var description: String { "DesiredSecret(\(name))" }
+    var debugDescription: String { description }
+    var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
 
     init(_ secret: SecretManifest, sealedSecretName name: String, sealedSecretUID uid: String?, component: String) {
         self.name = name

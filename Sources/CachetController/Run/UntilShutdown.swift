@@ -17,6 +17,8 @@ func untilShutdown(_ what: String, logger: Logger, _ body: @escaping @Sendable (
             logger.error("\(what) failed; restarting it", metadata: ["reason": "\(error)"])
         }
         if ContinuousClock.now - started > .seconds(60) { backoff.reset() }
-        try? await Task.sleep(for: backoff.next())
+        // The pause ends at graceful shutdown too: SIGTERM must not wait out a 30-second backoff.
+        let pause = backoff.next()
+        try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
     }
 }

@@ -42,6 +42,9 @@ final class Wakeup: Sendable {
                         state.signalled = false
                         return true
                     }
+                    // One waiter at a time, by design (a second would silently replace the first, which would then
+                    // never wake): a programming error, caught by the tests.
+                    precondition(state.waiter == nil, "Wakeup has one waiter at a time")
                     state.waiter = continuation
                     return false
                 }
