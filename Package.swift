@@ -183,7 +183,7 @@ let package = Package(
         // Fuzz targets for every parser untrusted bytes reach: libFuzzer's under scripts/fuzz, a corpus replayer otherwise.
         .executableTarget(
             name: "cachet-fuzz",
-            dependencies: ["CachetCrypto", "CachetManifests", "CachetTransport"],
+            dependencies: ["CachetCrypto", "CachetKubeSyntax", "CachetManifests", "CachetTransport"],
             path: "Fuzz/cachet-fuzz"
         ),
         // A reference point reported beside `cachet seal`'s start-up time (no target): an argument-parser CLI that

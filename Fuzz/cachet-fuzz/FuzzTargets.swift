@@ -11,6 +11,7 @@
 import Glibc
 #endif
 import CachetCrypto
+import CachetKubeSyntax
 import CachetManifests
 import CachetTransport
 
@@ -31,6 +32,8 @@ enum FuzzTarget: String, CaseIterable, Sendable {
     case httpResponse = "http-response"
     /// The controller's `/v1/verify` and `/v1/rotate` request bodies, down to the RSA work they may cause.
     case controllerBody = "controller-body"
+    /// Label selectors (`--label-selector`, and the dev API server's `labelSelector` query).
+    case labelSelector = "label-selector"
 
     func run(_ bytes: [UInt8]) {
         switch self {
@@ -41,6 +44,7 @@ enum FuzzTarget: String, CaseIterable, Sendable {
         case .envelope: Self.envelope(bytes)
         case .httpResponse: _ = try? BlockingHTTP.parseResponse(bytes, maxBodyBytes: 1 << 16)
         case .controllerBody: Self.controllerBody(bytes)
+        case .labelSelector: Self.labelSelector(bytes)
         }
     }
 
@@ -59,12 +63,31 @@ enum FuzzTarget: String, CaseIterable, Sendable {
                 _ = try? ManifestFormat.yaml.write([sealed.manifestValue])
             }
             if let value = try? ManifestValue(node: object.node) {
+                // The controller reads SealedSecrets from API objects (no second parse): a JSON object the model
+                // accepts from its bytes must read alike from its value.
+                let fromValue = try? SealedSecretManifest(apiObject: value)
+                if object.node.isFlow, let sealed = try? SealedSecretManifest(object) {
+                    check(fromValue?.encryptedData == sealed.encryptedData, "a SealedSecret reads differently from its API object")
+                }
                 // Whatever YAML held, the JSON Cachet writes from it must be valid JSON (validate and reencrypt send it).
                 let json = value.jsonBytes
                 check((try? ManifestValue(json: json)) != nil || json.first != UInt8(ascii: "{"),
                       "JSON written from a document does not read back: \(String(decoding: json.prefix(200), as: UTF8.self))")
             }
         }
+    }
+
+    static func labelSelector(_ bytes: [UInt8]) {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let selector = try? LabelSelector(text) else { return }
+        // What parses is what the API server would take: every key a label key.
+        for requirement in selector.requirements {
+            let key: String = switch requirement {
+            case .equals(let key, _), .notEquals(let key, _), .inSet(let key, _), .notInSet(let key, _), .exists(let key), .notExists(let key): key
+            }
+            check(KubeSyntax.isLabelKey(key), "a selector with an invalid key parsed: \(text.prefix(200))")
+        }
+        _ = selector.matches(["app": "web"].merging([text: text]) { $1 })
     }
 
     static func scalar(_ bytes: [UInt8]) {
