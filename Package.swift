@@ -42,6 +42,12 @@ let package = Package(
             pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]
         ),
+        // Tests only: the C2SP age test kit (../shared/testdata/cctv-age) stores its large vectors zlib-compressed.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
 
         // Kubernetes' syntax rules (names, namespaces, item keys, labels, label selectors): one home, no dependencies,
         // so that every module below the API client can check what the API server would accept.
@@ -208,7 +214,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CachetCryptoTests",
-            dependencies: ["CachetCrypto", "CachetTestSupport"],
+            dependencies: ["CachetCrypto", "CachetTestSupport", "CZlib"],
             exclude: ["Fixtures"]
         ),
         .testTarget(

@@ -49,14 +49,34 @@ package enum Base64 {
 
     /// Decodes base64 given as UTF-8 bytes.
     package static func decode(utf8 input: [UInt8]) throws -> [UInt8] {
+        try input.withUnsafeBytes { try decode($0, padded: true) }
+    }
+
+    /// age's form (C2SP age §"Encoding"): no padding, no line breaks, canonical. Used for stanza arguments, stanza
+    /// bodies and the header MAC, where a second spelling of the same bytes would change what the MAC covers.
+    package static func encodeUnpadded(_ bytes: some ContiguousBytes) -> String {
+        var text = encode(bytes)
+        while text.last == "=" { text.removeLast() }
+        return text
+    }
+
+    /// Decodes age's unpadded canonical base64; nil for anything else (padding, CR or LF, stray bits, a length no
+    /// encoding produces).
+    package static func decodeUnpadded(_ input: UnsafeRawBufferPointer) -> [UInt8]? {
+        try? decode(input, padded: false)
+    }
+
+    /// The one decoder. Padded (sealed values, armor): `=` padding required, CR and LF skipped as Go does. Unpadded
+    /// (age headers): no `=` and no line breaks at all.
+    private static func decode(_ input: UnsafeRawBufferPointer, padded: Bool) throws -> [UInt8] {
         var output = [UInt8]()
-        output.reserveCapacity(input.count / 4 * 3)
+        output.reserveCapacity(input.count / 4 * 3 + 2)
         var quantum: UInt32 = 0
         var filled = 0        // 6-bit groups in the current quantum
         var padding = 0       // '=' seen
         for (position, character) in input.enumerated() {
-            if character == UInt8(ascii: "\r") || character == UInt8(ascii: "\n") { continue }
-            if character == UInt8(ascii: "=") {
+            if padded, character == UInt8(ascii: "\r") || character == UInt8(ascii: "\n") { continue }
+            if padded, character == UInt8(ascii: "=") {
                 // Padding may only complete a quantum that already holds 2 or 3 groups.
                 guard filled + padding >= 2 else { throw misplacedPadding(at: position) }
                 padding += 1
@@ -78,7 +98,7 @@ package enum Base64 {
                 filled = 0
             }
         }
-        switch (filled, padding) {
+        switch (filled, padded ? padding : filled == 0 ? 0 : 4 - filled) {
         case (0, 0):
             break
         case (2, 2):
