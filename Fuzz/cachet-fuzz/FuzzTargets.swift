@@ -34,6 +34,8 @@ enum FuzzTarget: String, CaseIterable, Sendable {
     case controllerBody = "controller-body"
     /// Label selectors (`--label-selector`, and the dev API server's `labelSelector` query).
     case labelSelector = "label-selector"
+    /// v2: age headers, STREAM payloads, armor, Bech32 recipients and identity files, against a fixed identity.
+    case age
 
     func run(_ bytes: [UInt8]) {
         switch self {
@@ -45,6 +47,7 @@ enum FuzzTarget: String, CaseIterable, Sendable {
         case .httpResponse: _ = try? BlockingHTTP.parseResponse(bytes, maxBodyBytes: 1 << 16)
         case .controllerBody: Self.controllerBody(bytes)
         case .labelSelector: Self.labelSelector(bytes)
+        case .age: Self.age(bytes)
         }
     }
 
@@ -125,7 +128,31 @@ enum FuzzTarget: String, CaseIterable, Sendable {
     static func envelope(_ bytes: [UInt8]) {
         _ = try? EnvelopeV1.open(bytes, with: key, scope: .clusterWide)
         _ = try? KeyRing(keys: [key]).open(sealedValue: String(decoding: bytes, as: UTF8.self), scope: .clusterWide,
-                                           budget: OperationBudget(limit: 2))
+                                           item: "k", budget: OperationBudget(limit: 2))
+    }
+
+    /// The identity v2 seeds are sealed to (Fuzz/corpus/age holds values for it, binding `cluster-wide k`).
+    static let ageIdentity = try! AgeIdentity(text: Array("AGE-SECRET-KEY-1LGJMJVXQ6NL2JRF64WRDYVTP06LRUNK9ANDV8GLM4PENKP78RAGQK9HPMU".utf8))
+
+    static func age(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { raw in
+            if let opened = try? EnvelopeV2.open(raw, with: [ageIdentity], scope: .clusterWide, item: "k").count {
+                check(opened <= raw.count, "a v2 value opened to more bytes than it holds")
+            }
+            // Armor that decodes must re-encode to something that decodes alike.
+            if let decoded = try? AgeArmor.decode(raw) {
+                let again = try? Array(AgeArmor.encode(decoded).utf8).withUnsafeBytes { try AgeArmor.decode($0) }
+                check(again == decoded, "armor did not round-trip")
+            }
+        }
+        _ = try? EnvelopeV2.open(sealedValue: String(decoding: bytes, as: UTF8.self), with: [ageIdentity], scope: .clusterWide, item: "k")
+        // A recipient that parses must print as the text it came from, lower-cased (one spelling per key).
+        let text = String(decoding: bytes, as: UTF8.self)
+        if let recipient = try? AgeRecipient(text) {
+            check(recipient.description == text.lowercased(), "a recipient has two spellings")
+        }
+        _ = try? AgeIdentity.list(in: bytes)
+        _ = try? AgeRecipient.list(in: text)
     }
 
     static func controllerBody(_ bytes: [UInt8]) {

@@ -10,7 +10,7 @@ struct CachetCommand: ParsableCommand {
             can open them. The sealed format is Bitnami sealed-secrets' (docs/wire-format.md).
             """,
         version: CachetVersion.current,
-        subcommands: [SealCommand.self, UnsealCommand.self, CertCommand.self, ValidateCommand.self, ReencryptCommand.self, KeysCommand.self,
+        subcommands: [SealCommand.self, UnsealCommand.self, CertCommand.self, RecipientsCommand.self, ValidateCommand.self, ReencryptCommand.self, KeysCommand.self,
                       KubesealCommand.self]
     )
 

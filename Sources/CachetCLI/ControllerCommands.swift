@@ -28,6 +28,27 @@ struct CertCommand: ParsableCommand {
     }
 }
 
+/// `cachet recipients`: the controller's age recipients, newest first (format v2's `cachet cert`).
+struct RecipientsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recipients",
+        abstract: "Print the controller's age recipients, newest first (to seal format v2 offline with --recipients-file).")
+
+    @OptionGroup var controller: ControllerOptions
+
+    @Option(name: [.customShort("w"), .customLong("output")], help: "Write the recipients to this file instead of stdout.")
+    var output: String?
+
+    func run() throws {
+        let text = try ControllerCalls.fetchRecipients(controller.values.client).map { "\($0)\n" }.joined()
+        if let output {
+            try OutputFiles.replace(output, contents: Array(text.utf8), mode: 0o644)
+        } else {
+            try StandardStreams.writeOutput(text)
+        }
+    }
+}
+
 /// `cachet validate`: ask the controller whether it can decrypt SealedSecrets (kubeseal's `--validate`).
 struct ValidateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -140,7 +161,7 @@ struct ReencryptCommand: ParsableCommand {
 
         if rotated.count == 1, let editor = try? SealedSecretEditor(file: input) {
             // One object: change only the values (and the sealed-by hint), so the diff shows just them.
-            return try inFile(inputName) { try editor.settingItems(rotated[0].encryptedData, sealedBy: rotated[0].sealedBy.first) }
+            return try inFile(inputName) { try editor.settingItems(rotated[0].encryptedData, sealedBy: rotated[0].sealedBy) }
         }
         let isJSON = input.withUnsafeBytes { ManifestReader.isJSON($0) }
         let chosen: ManifestFormat = format.map { $0 == .yaml ? .yaml : .json } ?? (isJSON ? .json : .yaml)
@@ -156,16 +177,7 @@ enum ControllerCalls {
     /// The certificate PEM, checked to be a certificate (a proxy's error page must not end up in a file). A
     /// controller that has just started answers 503 until its first key exists: that is waited for, briefly.
     static func fetchCertificate(_ client: ControllerClient) throws -> [UInt8] {
-        var response = try client.send("GET", "/v1/cert.pem", accept: "application/x-pem-file, */*")
-        var waited = 0
-        while response.status == 503, waited < firstKeyWait {
-            if waited == 0 {
-                StandardError.write("cachet: \(client.target) has no sealing key yet; waiting up to \(firstKeyWait) s for it")
-            }
-            sleep(1)
-            waited += 1
-            response = try client.send("GET", "/v1/cert.pem", accept: "application/x-pem-file, */*")
-        }
+        let response = try getWaitingForFirstKey(client, "/v1/cert.pem", accept: "application/x-pem-file, */*")
         guard response.status == 200 else { throw unexpected(response, from: "/v1/cert.pem", client: client) }
         do {
             _ = try Certificate(pem: response.body)
@@ -175,7 +187,44 @@ enum ControllerCalls {
         return response.body
     }
 
-    /// Every SealedSecret of the input, checked locally first (so errors name the file, document and line).
+    /// The controller's age recipients, newest first (`/v1/recipients.txt`). Refuses a controller that cannot open
+    /// format v2, so that `cachet seal --v2` never writes values the cluster cannot read.
+    static func fetchRecipients(_ client: ControllerClient) throws -> [AgeRecipient] {
+        let response = try getWaitingForFirstKey(client, "/v1/recipients.txt", accept: "text/plain, */*")
+        if response.status == 404 {
+            throw CommandFailure("\(client.target) serves no age recipients: it is Bitnami's controller or an older cachet-controller, which cannot open format v2",
+                                 hint: "seal format v1 (without --v2), or upgrade the controller")
+        }
+        guard response.status == 200 else { throw unexpected(response, from: "/v1/recipients.txt", client: client) }
+        let text = String(decoding: response.body, as: UTF8.self)
+        let lines = text.split(whereSeparator: \.isNewline).filter { !$0.hasPrefix("#") && !$0.isEmpty }
+        guard !lines.isEmpty else {
+            throw CommandFailure("\(client.target) holds no age identity yet (its keys predate format v2), so it cannot open v2 values",
+                                 hint: "it gets one with its next key renewal (kill -USR1 renews now); until then seal format v1")
+        }
+        do {
+            return try AgeRecipient.list(in: text)
+        } catch let error as CachetCryptoError {
+            throw CommandFailure("\(client.target) answered /v1/recipients.txt with something that is not a recipients list: \(error.message)")
+        }
+    }
+
+    /// GET `path`; a controller that has just started answers 503 until its first key exists: that is waited for,
+    /// briefly.
+    private static func getWaitingForFirstKey(_ client: ControllerClient, _ path: String, accept: String) throws -> BlockingHTTP.Response {
+        var response = try client.send("GET", path, accept: accept)
+        var waited = 0
+        while response.status == 503, waited < firstKeyWait {
+            if waited == 0 {
+                StandardError.write("cachet: \(client.target) has no sealing key yet; waiting up to \(firstKeyWait) s for it")
+            }
+            sleep(1)
+            waited += 1
+            response = try client.send("GET", path, accept: accept)
+        }
+        return response
+    }
+
     /// Every SealedSecret of the input, checked locally first (so errors name the file, document and line), and the
     /// input's bytes (read once: stdin cannot be read twice).
     static func readSealedSecrets(_ file: String?) throws -> (bytes: [UInt8], objects: [(ManifestObject, SealedSecretManifest)]) {

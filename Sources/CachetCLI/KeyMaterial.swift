@@ -10,16 +10,31 @@ struct KeyMaterial {
         case certificate(Certificate)
         case publicKey(RSAPublicKey)
         case privateKey(RSAPrivateKey)
+        case ageRecipient(AgeRecipient)
+        case ageIdentity(AgeIdentity)
     }
 
     let kind: Kind
     let path: String
 
-    var publicKey: RSAPublicKey {
+    /// The id `cachet.dev/sealed-by` and the controller's logs use, the same rule for both kinds of key.
+    var keyID: KeyID {
         switch kind {
-        case .certificate(let certificate): certificate.publicKey
-        case .publicKey(let key): key
-        case .privateKey(let key): key.publicKey
+        case .certificate(let certificate): certificate.publicKey.keyID
+        case .publicKey(let key): key.keyID
+        case .privateKey(let key): key.keyID
+        case .ageRecipient(let recipient): recipient.keyID
+        case .ageIdentity(let identity): identity.keyID
+        }
+    }
+
+    /// `RSA-4096` or `X25519`.
+    var algorithm: String {
+        switch kind {
+        case .certificate(let certificate): "RSA-\(certificate.publicKey.bits)"
+        case .publicKey(let key): "RSA-\(key.bits)"
+        case .privateKey(let key): "RSA-\(key.publicKey.bits)"
+        case .ageRecipient, .ageIdentity: "X25519"
         }
     }
 
@@ -28,18 +43,19 @@ struct KeyMaterial {
         case .certificate: "certificate"
         case .publicKey: "public key"
         case .privateKey: "private key"
+        case .ageRecipient: "age recipient"
+        case .ageIdentity: "age identity"
         }
     }
 
-    /// Loads every key a path names: the file itself (a PEM, or a Secret backup as `unseal --key` takes), or
-    /// `tls.crt` and `tls.key` in a key directory.
+    /// Loads every key a path names: the file itself (a PEM, an age identity or recipients file, or a Secret backup
+    /// as `unseal --key` takes), or the key files of a key directory.
     static func load(_ path: String) throws -> [KeyMaterial] {
         guard SecretFiles.isDirectory(path) else { return try loadFile(path) }
-        let files = [KeyFiles.certificateFileName, KeyFiles.privateKeyFileName]
-            .map { SecretFiles.join(path, $0) }
-            .filter(SecretFiles.exists)
+        let names = [KeyFiles.certificateFileName, KeyFiles.privateKeyFileName, KeyRing.ageIdentityItem, KeyRing.ageRecipientsItem]
+        let files = names.map { SecretFiles.join(path, $0) }.filter(SecretFiles.exists)
         guard !files.isEmpty else {
-            throw CommandFailure("\(path) holds neither \(KeyFiles.certificateFileName) nor \(KeyFiles.privateKeyFileName)")
+            throw CommandFailure("\(path) holds none of " + names.joined(separator: ", "))
         }
         return try files.flatMap { file throws in try loadFile(file) }
     }
@@ -47,6 +63,7 @@ struct KeyMaterial {
     private static func loadFile(_ path: String) throws -> [KeyMaterial] {
         let pem = try SecretFiles.read(path, limit: SecretFiles.defaultLimit)
         do {
+            if let keys = try ageKeys(pem, path: path) { return keys }
             switch PEMContent(pem: pem) {
             case .certificate:
                 return [KeyMaterial(kind: .certificate(try Certificate(pem: pem)), path: path)]
@@ -62,6 +79,22 @@ struct KeyMaterial {
         } catch let error as CachetCryptoError {
             throw CommandFailure("\(path): \(error.message)")
         }
+    }
+
+    /// The identities or recipients of an age key file (by its first line that is not a comment); nil for other files.
+    private static func ageKeys(_ contents: SecureBytes, path: String) throws -> [KeyMaterial]? {
+        let text = contents.withUnsafeBytes { bytes in
+            bytes.split(separator: UInt8(ascii: "\n")).first { !$0.isEmpty && $0.first != UInt8(ascii: "#") }.map { Array($0.prefix(15)) } ?? []
+        }
+        if text.starts(with: "AGE-SECRET-KEY-".utf8) {
+            try SecretFiles.refuseIfExposed(path)
+            return try AgeIdentity.list(in: contents).map { KeyMaterial(kind: .ageIdentity($0), path: path) }
+        }
+        if text.starts(with: "age1".utf8) {
+            let recipients = try AgeRecipient.list(in: contents.withUnsafeBytes { String(decoding: $0, as: UTF8.self) })
+            return recipients.map { KeyMaterial(kind: .ageRecipient($0), path: path) }
+        }
+        return nil
     }
 
     /// The certificates and keys of a Secret backup (`kubectl get secret -l sealedsecrets.bitnami.com/sealed-secrets-key
@@ -81,6 +114,9 @@ struct KeyMaterial {
             if let key = secret.items[KeyFiles.privateKeyFileName] {
                 keys.append(KeyMaterial(kind: .privateKey(try RSAPrivateKey(pem: key)), path: name))
             }
+            if let identities = secret.items[KeyRing.ageIdentityItem] {
+                keys += try AgeIdentity.list(in: identities).map { KeyMaterial(kind: .ageIdentity($0), path: name) }
+            }
         }
         guard !keys.isEmpty else { throw CommandFailure("\(path): its Secrets hold no tls.crt or tls.key, so it is not a key backup") }
         return keys
@@ -89,7 +125,7 @@ struct KeyMaterial {
 
 /// The key files `cachet keys list` and `cachet keys inspect` read: at least one.
 struct KeyFileArguments: ParsableArguments {
-    @Argument(help: "Certificates, public or private keys, or key directories (holding tls.crt and tls.key).")
+    @Argument(help: "Certificates, public or private keys, age identity or recipients files, key backups, or key directories.")
     var paths: [String]
 
     func validate() throws {

@@ -7,18 +7,21 @@ import CachetManifests
 import CachetProgram
 import FoundationEssentials
 
-/// `cachet keys generate --out DIR`: a new RSA key pair with a Bitnami-style certificate.
+/// `cachet keys generate --out DIR`: a new RSA key pair with a Bitnami-style certificate, and an age identity.
 struct KeysGenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Generate a key pair: DIR/tls.key (private, mode 0600) and DIR/tls.crt.",
+        abstract: "Generate keys: DIR/tls.key and DIR/age-identity.txt (private, mode 0600), DIR/tls.crt and DIR/age-recipients.txt.",
         discussion: """
             The certificate has Bitnami's fields (empty subject, KeyUsage encipherOnly, CA:TRUE), so the pair can be \
-            loaded into a cluster as a sealed-secrets key Secret. Existing files are never overwritten.
+            loaded into a cluster as a sealed-secrets key Secret. The age identity (format v2) is in age's own text \
+            forms, as age-keygen writes them: `age -d -i DIR/age-identity.txt` opens v2 values, and \
+            DIR/age-recipients.txt is what `cachet seal --recipients-file` and `age -R` take. Existing files are never \
+            overwritten.
             """
     )
 
-    @Option(help: "The directory to write tls.key and tls.crt into (created, mode 0700, if missing).")
+    @Option(help: "The directory to write the key files into (created, mode 0700, if missing).")
     var out: String
 
     @Option(name: .customLong("rsa-bits"), help: "RSA key size: 2048, 3072 or 4096.")
@@ -37,8 +40,10 @@ struct KeysGenerateCommand: ParsableCommand {
     func run() throws {
         let keyPath = SecretFiles.join(out, KeyFiles.privateKeyFileName)
         let certificatePath = SecretFiles.join(out, KeyFiles.certificateFileName)
+        let identityPath = SecretFiles.join(out, KeyRing.ageIdentityItem)
+        let recipientsPath = SecretFiles.join(out, KeyRing.ageRecipientsItem)
         // Check before the (slow) generation; createExclusively checks again, atomically.
-        for path in [keyPath, certificatePath] where SecretFiles.exists(path) {
+        for path in [keyPath, certificatePath, identityPath, recipientsPath] where SecretFiles.exists(path) {
             throw CommandFailure("\(path) already exists; cachet never overwrites a key file",
                                  hint: "choose another --out directory, or move the old key away first")
         }
@@ -46,23 +51,30 @@ struct KeysGenerateCommand: ParsableCommand {
 
         let key = try RSAPrivateKey.generate(bits: rsaBits)
         let certificate = try Certificate.selfSigned(for: key, validity: TimeInterval(validityDays) * 24 * 3600)
-        let keyPEM = try key.pkcs1PEM()
-        let certificatePEM = Array(try certificate.pem.utf8)
-
-        try keyPEM.withUnsafeBytes { bytes throws in
-            try KeyFiles.createExclusively(keyPath, contents: bytes, mode: 0o600)
-        }
+        let identity = try AgeIdentity.generate()
+        let files: [(path: String, contents: SecureBytes, mode: mode_t)] = [
+            (keyPath, try key.pkcs1PEM(), 0o600),
+            (certificatePath, try SecureBytes(copying: Array(try certificate.pem.utf8)), 0o644),
+            (identityPath, try identity.fileContents(created: Date().formatted(.iso8601)), 0o600),
+            (recipientsPath, try SecureBytes(copying: Array("\(identity.recipient)\n".utf8)), 0o644),
+        ]
+        var written: [String] = []
         do {
-            try certificatePEM.withUnsafeBytes { bytes throws in
-                try KeyFiles.createExclusively(certificatePath, contents: bytes, mode: 0o644)
+            for file in files {
+                try file.contents.withUnsafeBytes { bytes throws in
+                    try KeyFiles.createExclusively(file.path, contents: bytes, mode: file.mode)
+                }
+                written.append(file.path)
             }
         } catch {
-            // Leave no private key without its certificate.
-            unlink(keyPath)
+            // All or nothing: no private key without its public half.
+            for path in written { unlink(path) }
             throw error
         }
         StandardError.write(
             "cachet: wrote \(keyPath) and \(certificatePath): RSA-\(rsaBits), key id \(key.keyID), valid until \(certificate.notAfter.formatted(.iso8601))")
+        StandardError.write(
+            "cachet: wrote \(identityPath) and \(recipientsPath): X25519, key id \(identity.keyID), recipient \(identity.recipient)")
     }
 
     private func createDirectory(_ path: String) throws {

@@ -17,9 +17,14 @@ struct KeysInspectCommand: ParsableCommand {
             var fields: [(String, String)] = [
                 ("file", key.path),
                 ("kind", key.kindName),
-                ("key id", key.publicKey.keyID.hex),
-                ("algorithm", "RSA-\(key.publicKey.bits)"),
+                ("key id", key.keyID.hex),
+                ("algorithm", key.algorithm),
             ]
+            switch key.kind {
+            case .ageIdentity(let identity): fields.append(("recipient", identity.recipient.description))
+            case .ageRecipient(let recipient): fields.append(("recipient", recipient.description))
+            default: break
+            }
             if case .certificate(let certificate) = key.kind {
                 let now = Date()
                 let state = now < certificate.notBefore ? "not yet valid" : now > certificate.notAfter ? "expired" : "valid"

@@ -6,16 +6,16 @@ import FoundationEssentials
 struct KeysListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
-        abstract: "List the keys in files or key directories: key id, kind, size, expiry, file."
+        abstract: "List the keys in files or key directories: key id, kind, algorithm, expiry, file."
     )
 
     @OptionGroup var files: KeyFileArguments
 
     func run() throws {
         let keys = try files.load()
-        let rows = [["KEY ID", "KIND", "BITS", "NOT AFTER", "FILE"]] + keys.map { key in
+        let rows = [["KEY ID", "KIND", "ALGORITHM", "NOT AFTER", "FILE"]] + keys.map { key in
             let expiry = if case .certificate(let certificate) = key.kind { certificate.notAfter.formatted(.iso8601) } else { "-" }
-            return [key.publicKey.keyID.hex, key.kindName, String(key.publicKey.bits), expiry, key.path]
+            return [key.keyID.hex, key.kindName, key.algorithm, expiry, key.path]
         }
         let widths = (0..<4).map { column in rows.map { $0[column].count }.max()! }
         let lines = rows.map { row in

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CachetCrypto
 import CachetManifests
+import CachetProgram
 
 /// `cachet seal`: Secrets in, SealedSecrets out (or one value with `--raw`), with only the public key.
 struct SealCommand: ParsableCommand {
@@ -14,6 +15,11 @@ struct SealCommand: ParsableCommand {
 
             With --raw, seals the bytes read from stdin (or --from-file) exactly as given, trailing newline included \
             (use printf or echo -n), and prints the sealed value as one line of base64 with no trailing newline.
+
+            Format v1 (the default, Bitnami's) seals to one certificate. Format v2 (age) seals to age recipients: \
+            --recipient and --recipients-file name them (no controller is contacted), --v2 adds the controller's own \
+            recipients (and refuses a controller that cannot open v2). A v2 value also opens with `age -d` and the \
+            matching identity (docs/operations.md, break-glass recovery).
             """
     )
 
@@ -28,6 +34,20 @@ struct SealCommand: ParsableCommand {
 
     @Option(name: .customLong("cert-ca"), help: "With an https:// --cert: the CA certificate to verify the server with (default: the system's).")
     var certificateAuthority: String?
+
+    @Option(name: .customLong("recipient"), parsing: .singleValue,
+            help: "Seal format v2 (age) to this recipient (age1…). Repeatable; combines with --recipients-file and --v2.")
+    var recipients: [String] = []
+
+    @Option(name: .customLong("recipients-file"), parsing: .singleValue,
+            help: "Seal format v2 (age) to the recipients in this file (age's format: one per line, # comments). Repeatable.")
+    var recipientsFiles: [String] = []
+
+    @Flag(name: .customLong("v2"), help: "Seal format v2 (age) to the controller's recipients (cachet recipients), plus any --recipient.")
+    var controllerRecipients = false
+
+    @Option(help: "With --raw: the item key (encryptedData key) the value is for; format v2 binds it. Default: the key of --from-file KEY=PATH.")
+    var item: String?
 
     @OptionGroup(title: "Without --cert, the certificate comes from the controller") var controller: ControllerOptions
     @OptionGroup var scope: ScopeOptions
@@ -45,21 +65,33 @@ struct SealCommand: ParsableCommand {
     var mergeInto: String?
 
     @Option(name: .customLong("from-file"),
-            help: "With --raw: read the value from this file ([key=]path, as kubeseal; the key is ignored).")
+            help: "With --raw: read the value from this file ([key=]path, as kubeseal; the key is the v2 item key).")
     var fromFile: String?
 
     /// kubeseal's `--from-file=[key=]path`: the part after the first `=` is the path, unless the whole argument
     /// names an existing file.
     static func path(fromFileArgument argument: String) -> String {
-        guard !SecretFiles.exists(argument), let equals = argument.firstIndex(of: "=") else { return argument }
-        return String(argument[argument.index(after: equals)...])
+        split(fromFileArgument: argument).path
     }
+
+    /// `--from-file`'s key (nil when none is given) and path.
+    static func split(fromFileArgument argument: String) -> (key: String?, path: String) {
+        guard !SecretFiles.exists(argument), let equals = argument.firstIndex(of: "=") else { return (nil, argument) }
+        return (String(argument[..<equals]), String(argument[argument.index(after: equals)...]))
+    }
+
+    /// Whether this run seals format v2.
+    var sealsV2: Bool { !recipients.isEmpty || !recipientsFiles.isEmpty || controllerRecipients }
 }
 
 extension SealCommand {
     /// What no single option group can check (each group validates itself first).
     func validate() throws {
         let io = self.io.values, scope = self.scope.values
+        if sealsV2, cert != nil {
+            throw ValidationError("--cert seals format v1 to one certificate; --recipient, --recipients-file and --v2 seal v2 to age recipients: use one or the other (the controller's recipients come with --v2, or from cachet recipients)")
+        }
+        if item != nil, !raw { throw ValidationError("--item applies to --raw only: a Secret's items are its own keys") }
         if raw {
             let manifestOnly: [(Bool, String)] = [
                 (io.file != nil, "-f"), (io.output != nil, "-w"), (io.format != nil, "-o"), (mergeInto != nil, "--merge-into"),
@@ -79,18 +111,12 @@ extension SealCommand {
 
     func run() throws {
         let controller = self.controller.values, io = self.io.values, scope = self.scope.values
-        let key: SealingKey
-        if let cert {
-            key = try KeyFiles.readSealingKey(at: cert, certificateAuthority: certificateAuthority)
-        } else {
-            let client = controller.client
-            key = try KeyFiles.sealingKey(pem: try ControllerCalls.fetchCertificate(client), source: client.target)
-        }
+        let target = try sealingTarget()
         if raw {
-            try sealRawValue(to: key)
+            try sealRawValue(to: target)
             return
         }
-        var sealer = Sealer(sealingKey: key)
+        var sealer = Sealer(target: target)
         sealer.scope = scope.scope
         sealer.namespace = scope.namespace
         sealer.name = scope.name
@@ -118,7 +144,37 @@ extension SealCommand {
         try io.write(sealed, mode: 0o644)
     }
 
-    private func sealRawValue(to key: SealingKey) throws {
+    /// What to seal to: v2 recipients when any are asked for, else the certificate (`--cert`, or the controller's).
+    private func sealingTarget() throws -> SealingTarget {
+        guard sealsV2 else {
+            if let cert { return .certificate(try KeyFiles.readSealingKey(at: cert, certificateAuthority: certificateAuthority)) }
+            let client = controller.values.client
+            return .certificate(try KeyFiles.sealingKey(pem: try ControllerCalls.fetchCertificate(client), source: client.target))
+        }
+        var list: [AgeRecipient] = []
+        // The controller's first: its stanza is the one opened on every reconcile, so it is where openers look first.
+        if controllerRecipients { list += try ControllerCalls.fetchRecipients(controller.values.client) }
+        for (index, text) in recipients.enumerated() {
+            do {
+                list.append(try AgeRecipient(text))
+            } catch let error as CachetCryptoError {
+                throw CommandFailure("--recipient #\(index + 1): \(error.message)")
+            }
+        }
+        for file in recipientsFiles {
+            let contents = try SecretFiles.read(file, limit: KeyFiles.sizeLimit)
+            do {
+                list += try AgeRecipient.list(in: contents.withUnsafeBytes { String(decoding: $0, as: UTF8.self) })
+            } catch let error as CachetCryptoError {
+                throw CommandFailure("\(file): \(error.message)")
+            }
+        }
+        return .recipients(list.reduce(into: []) { distinct, recipient in
+            if !distinct.contains(recipient) { distinct.append(recipient) }
+        })
+    }
+
+    private func sealRawValue(to target: SealingTarget) throws {
         let controller = self.controller.values
         var scope = self.scope.values
         if scope.namespace == nil, (scope.scope ?? .strict) != .clusterWide {
@@ -127,7 +183,13 @@ extension SealCommand {
             StandardStreams.warn("sealing for namespace \"\(fallback.namespace)\" (\(fallback.origin)); pass -n to choose")
         }
         let sealingScope = try scope.rawScope
-        let value = try SecretFiles.read(fromFile.map(SealCommand.path(fromFileArgument:)) ?? "-", limit: SealCommand.rawValueLimit)
-        try StandardStreams.writeOutput(try EnvelopeV1.sealedValue(value, to: key.publicKey, scope: sealingScope))
+        let source = fromFile.map(SealCommand.split(fromFileArgument:))
+        let item = self.item ?? source?.key
+        if case .recipients = target, item == nil {
+            throw ValidationError("format v2 binds the item key: pass --item KEY (the encryptedData key the value goes under), or --from-file KEY=PATH")
+        }
+        if let item { try EnvelopeV2.validateItem(item) }
+        let value = try SecretFiles.read(source?.path ?? "-", limit: SealCommand.rawValueLimit)
+        try StandardStreams.writeOutput(try target.sealedValue(value, scope: sealingScope, item: item ?? ""))
     }
 }

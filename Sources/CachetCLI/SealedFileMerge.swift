@@ -42,7 +42,7 @@ enum SealedFileMerge {
             StandardStreams.warn("only the items are merged; the Secret's labels and annotations are not copied into \(path)")
         }
         let merged = try inFile(path) {
-            try editor.settingItems(result.sealedSecret.encryptedData, sealedBy: sealer.sealingKey.keyID)
+            try editor.settingItems(result.sealedSecret.encryptedData, sealedBy: sealer.target.keyIDs)
         }
         try OutputFiles.replace(path, contents: merged, mode: 0o644, keepExistingMode: true)
     }

@@ -21,7 +21,7 @@ struct UnsealCommand: ParsableCommand {
     var raw = false
 
     @Option(name: .customLong("key"), parsing: .singleValue,
-            help: "A PEM private key, a key directory holding tls.key, or a Secret backup (kubectl get secret -o yaml). Repeatable.")
+            help: "A PEM private key, an age identity file, a key directory (tls.key, age-identity.txt), or a Secret backup (kubectl get secret -o yaml). Repeatable.")
     var keys: [String] = []
 
     @Option(help: "With --raw: the scope the value was sealed for (strict, namespace-wide, cluster-wide; default strict). A SealedSecret's own annotations say its scope.")
@@ -33,6 +33,9 @@ struct UnsealCommand: ParsableCommand {
 
     @Option(help: "With --raw: the name it was sealed for (strict scope).")
     var name: String?
+
+    @Option(help: "With --raw: the item key (encryptedData key) of a v2 value; format v2 binds it.")
+    var item: String?
 
     @OptionGroup var ioOptions: ManifestIOOptions
     private var scopeValues: ScopeValues { ScopeValues(scope: scope, namespace: namespace, name: name) }
@@ -49,8 +52,8 @@ struct UnsealCommand: ParsableCommand {
             }
             _ = try scopeValues.rawScope
         }
-        if !raw, scope != nil || name != nil {
-            throw ValidationError("--scope and --name apply to --raw only: a SealedSecret's scope comes from its own annotations")
+        if !raw, scope != nil || name != nil || item != nil {
+            throw ValidationError("--scope, --name and --item apply to --raw only: a SealedSecret's scope comes from its own annotations")
         }
     }
 
@@ -76,12 +79,18 @@ struct UnsealCommand: ParsableCommand {
         let sealingScope = try scopeValues.rawScope
         let input = try SecretFiles.read("-", limit: Self.rawInputLimit)
         let text = input.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+        let isV2 = SealedValue.isV2(text)
+        if isV2, item == nil {
+            throw ValidationError("this is a format v2 value, which binds its item key: pass --item KEY (its encryptedData key)")
+        }
+        if let item { try EnvelopeV2.validateItem(item) }
         do {
-            try StandardStreams.writeOutput(try keyRing.open(sealedValue: text, scope: sealingScope).plaintext)
+            try StandardStreams.writeOutput(try keyRing.open(sealedValue: text, scope: sealingScope, item: item ?? "").plaintext)
         } catch let error as CachetCryptoError where error.code == .cannotOpen {
-            let tried = keyRing.keys.count == 1 ? "this key" : "any of the \(keyRing.keys.count) keys"
+            let tried = keyRing.count == 1 ? "this key" : "any of the \(keyRing.count) keys"
+            let place = isV2 ? "scope \(sealingScope) and item \(item ?? "")" : "scope \(sealingScope)"
             throw CommandFailure(
-                "cannot decrypt with \(tried) for scope \(sealingScope): wrong key, wrong scope, or the value was altered",
+                "cannot decrypt with \(tried) for \(place): wrong key, wrong scope\(isV2 ? " or item" : ""), or the value was altered",
                 hint: sealingScope.kind == .strict ? "check -n/--namespace and --name, and --scope" : "check --scope and the key")
         }
     }

@@ -1,6 +1,7 @@
 import Synchronization
 
-/// A cap on the RSA private-key operations one piece of work may cause, and a count of those it did.
+/// A cap on the private-key operations (RSA decryptions, X25519 unwraps) one piece of work may cause, and a count of
+/// those it did.
 ///
 /// Opening a value tries keys until one fits; with many rotated keys and no hint that is one operation per key. Work
 /// done on someone else's request (the controller's `/v1/verify` and `/v1/rotate`) carries a budget, so that no

@@ -35,7 +35,7 @@ package struct SealedSecretEditor {
     /// The file with `items` (name → sealed value) added or replaced, and, if the file already has a
     /// `cachet.dev/sealed-by` annotation, `sealedBy` put first in it — alone when `items` replace every value the
     /// file had (a re-encryption), since no value is left that an older key sealed. Everything else keeps its bytes.
-    package func settingItems(_ items: [String: String], sealedBy: KeyID?) throws -> [UInt8] {
+    package func settingItems(_ items: [String: String], sealedBy: [KeyID]) throws -> [UInt8] {
         guard let spec = root["spec"], let dataEntry = spec.entries?.last(where: { $0.key == "encryptedData" }) else {
             throw ManifestError("the SealedSecret has no spec.encryptedData to merge into", path: "spec", document: 1)
         }
@@ -53,10 +53,10 @@ package struct SealedSecretEditor {
         if !newKeys.isEmpty {
             edits += try insertions(newKeys, values: items, into: mapping, under: dataEntry)
         }
-        if let sealedBy, let annotation = root["metadata"]?["annotations"]?.entries?.last(where: { $0.key == Annotations.sealedBy }) {
+        if !sealedBy.isEmpty, let annotation = root["metadata"]?["annotations"]?.entries?.last(where: { $0.key == Annotations.sealedBy }) {
             let replacesAll = existing.allSatisfy { items[$0.key] != nil }
-            let current = replacesAll ? [] : sealedSecret.sealedBy.filter { $0 != sealedBy }
-            let value = ([sealedBy] + current).map(\.hex).joined(separator: ",")
+            let current = replacesAll ? [] : sealedSecret.sealedBy.filter { !sealedBy.contains($0) }
+            let value = (sealedBy + current).map(\.hex).joined(separator: ",")
             edits.append(Edit(range: annotation.value.range, text: scalarText(value, like: annotation.value)))
         }
         var result = original

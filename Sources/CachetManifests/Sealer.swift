@@ -1,8 +1,31 @@
 import CachetCrypto
 
-/// Turns Secrets into SealedSecrets with Bitnami's mapping; needs only the public key.
+/// What values are sealed to: a certificate (format v1, one cluster key, Bitnami's) or age recipients (format v2,
+/// any number of clusters and offline keys).
+package enum SealingTarget: Sendable {
+    case certificate(SealingKey)
+    case recipients([AgeRecipient])
+
+    /// The ids `cachet.dev/sealed-by` names: the key, or every recipient in stanza order.
+    package var keyIDs: [KeyID] {
+        switch self {
+        case .certificate(let key): [key.keyID]
+        case .recipients(let recipients): recipients.map(\.keyID)
+        }
+    }
+
+    /// Seals one item's value for `scope`.
+    package func sealedValue(_ value: SecureBytes, scope: SealingScope, item: String) throws -> String {
+        switch self {
+        case .certificate(let key): try EnvelopeV1.sealedValue(value, to: key.publicKey, scope: scope)
+        case .recipients(let recipients): try EnvelopeV2.sealedValue(value, to: recipients, scope: scope, item: item)
+        }
+    }
+}
+
+/// Turns Secrets into SealedSecrets with Bitnami's mapping; needs only public keys.
 package struct Sealer: Sendable {
-    package var sealingKey: SealingKey
+    package var target: SealingTarget
     /// `--scope`: when nil, the Secret's own scope annotations decide (cluster-wide wins), else strict.
     package var scope: SealingScope.Kind?
     /// `-n`: fills a missing namespace; a different namespace in the Secret is an error.
@@ -18,8 +41,12 @@ package struct Sealer: Sendable {
     /// Allow a Secret with no items (otherwise an error, as kubeseal).
     package var allowEmptyData = false
 
+    package init(target: SealingTarget) {
+        self.target = target
+    }
+
     package init(sealingKey: SealingKey) {
-        self.sealingKey = sealingKey
+        self.init(target: .certificate(sealingKey))
     }
 
     /// Metadata fields the API server sets. They describe one live object, so copying them into a template would at
@@ -97,7 +124,7 @@ package struct Sealer: Sendable {
 
         var metadata = ObjectMeta(name: name, namespace: namespace)
         if let scopeAnnotation { metadata.annotations[scopeAnnotation] = "true" }
-        metadata.annotations[Annotations.sealedBy] = sealingKey.keyID.hex
+        metadata.annotations[Annotations.sealedBy] = target.keyIDs.map(\.hex).joined(separator: ",")
         for (key, value) in template.annotations where keepAnnotationPrefixes.contains(where: { key.hasPrefix($0) }) {
             metadata.annotations[key] = value
         }
@@ -105,7 +132,7 @@ package struct Sealer: Sendable {
         var encryptedData: [String: String] = [:]
         for (item, value) in secret.items {
             do {
-                encryptedData[item] = try EnvelopeV1.sealedValue(value, to: sealingKey.publicKey, scope: sealingScope)
+                encryptedData[item] = try target.sealedValue(value, scope: sealingScope, item: item)
             } catch let failure as CachetCryptoError {
                 throw error(failure.message, path: "data." + item)
             }
@@ -129,6 +156,10 @@ extension Sealer {
     /// Re-encrypts every item of `sealed` (opened by `unsealer`) to this sealer's key: what the controller's
     /// `/v1/rotate` does after a key renewal.
     ///
+    /// v2 values are verified (they must open) but kept byte for byte: they may be sealed to recipients this
+    /// controller does not know (other clusters, an offline key), and re-sealing to its own key alone would silently
+    /// drop them. Their recipients stay named in `cachet.dev/sealed-by`, after the new key.
+    ///
     /// The scope is the one the values were sealed for, read from the **top-level** annotations only: taking it from
     /// the template (which anyone can edit) would let a strict value be widened to cluster-wide and then be moved
     /// (CVE-2026-22728). The top-level metadata is kept, minus what the API server sets; the template is the opened
@@ -141,9 +172,24 @@ extension Sealer {
         sealer.namespace = nil
         sealer.allowEmptyData = true
         let resealed = try sealer.seal(secret).sealedSecret
+        var encryptedData = resealed.encryptedData
+        let keptV2 = sealed.encryptedData.filter { SealedValue.isV2($0.value) }
+        for (item, value) in keptV2 { encryptedData[item] = value }
         var metadata = sealed.metadata
         for field in Self.serverSetFields { metadata.removeField(field) }
-        metadata.annotations[Annotations.sealedBy] = sealingKey.keyID.hex
-        return SealedSecretManifest(metadata: metadata, encryptedData: resealed.encryptedData, template: resealed.template)
+        let newIDs = target.keyIDs
+        let kept = keptV2.isEmpty ? [] : sealed.sealedBy.filter { !newIDs.contains($0) }
+        metadata.annotations[Annotations.sealedBy] = (newIDs + kept).map(\.hex).joined(separator: ",")
+        return SealedSecretManifest(metadata: metadata, encryptedData: encryptedData, template: resealed.template)
+    }
+}
+
+/// Facts about a sealed value's text that need no key.
+package enum SealedValue {
+    /// Whether the base64 text is a v2 (age) value; false for v1 and for text that is not base64 at all. Only the
+    /// first 32 characters are decoded: the format is told by its first bytes (docs/wire-format.md §5.1).
+    package static func isV2(_ text: String) -> Bool {
+        let head = text.utf8.filter { $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\n") }.prefix(32)
+        return (try? Base64.decode(utf8: Array(head))).map { EnvelopeV2.isV2($0) } ?? false
     }
 }

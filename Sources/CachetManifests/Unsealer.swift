@@ -8,7 +8,8 @@ package struct Unsealer: Sendable {
     /// Fills a missing `metadata.namespace` (SealedSecrets kept without one, for kustomize to set); a different
     /// namespace in the object is an error.
     package var namespace: String?
-    /// Caps the RSA operations of everything this unsealer opens (for work done on request); nil for no cap.
+    /// Caps the private-key operations (RSA decryptions, X25519 unwraps) of everything this unsealer opens (for work
+    /// done on request); nil for no cap.
     package var budget: OperationBudget?
 
     package init(keyRing: KeyRing, namespace: String? = nil) {
@@ -83,24 +84,25 @@ package struct Unsealer: Sendable {
     private func openInParallel(
         _ work: [(object: Int, item: String)], prepared: [Result<Prepared, any Error>], jobs: Int
     ) -> [Result<SecureBytes, CachetCryptoError>] {
-        let units = work.map { unit -> (value: String, scope: SealingScope, hints: [KeyID]) in
+        let units = work.map { unit -> (value: String, scope: SealingScope, item: String, hints: [KeyID]) in
             let object = try! prepared[unit.object].get()
-            return (object.sealed.encryptedData[unit.item]!, object.scope, object.sealed.sealedBy)
+            return (object.sealed.encryptedData[unit.item]!, object.scope, unit.item, object.sealed.sealedBy)
         }
         let results = ResultSlots<Result<SecureBytes, CachetCryptoError>>(count: units.count)
         let next = WorkCounter()
-        // Keys that opened recent values are tried next: a repository's values are mostly sealed by one or two keys,
-        // so even values without a cachet.dev/sealed-by hint cost about one RSA operation.
-        let recent = Mutex<[KeyID]>([])
+        // Keys that opened recent values (and, for v2, the stanza) are tried next: a repository's values are mostly
+        // sealed by one or two keys, so even values without a cachet.dev/sealed-by hint cost about one operation.
+        let recent = Mutex<[KeyRing.Opening]>([])
         DispatchQueue.concurrentPerform(iterations: max(1, min(jobs, units.count))) { _ in
             while let index = next.take(below: units.count) {
                 let unit = units[index]
-                let hints = unit.hints + recent.withLock { $0 }
                 do {
-                    let (plaintext, keyID) = try keyRing.open(sealedValue: unit.value, scope: unit.scope, preferring: hints, budget: budget)
+                    let (plaintext, opening) = try keyRing.open(
+                        sealedValue: unit.value, scope: unit.scope, item: unit.item, preferring: unit.hints,
+                        recent: recent.withLock { $0 }, budget: budget)
                     results.set(index, .success(plaintext))
-                    recent.withLock { keys in
-                        if keys.first != keyID { keys = [keyID] + keys.filter { $0 != keyID }.prefix(3) }
+                    recent.withLock { openings in
+                        if openings.first != opening { openings = [opening] + openings.filter { $0.keyID != opening.keyID }.prefix(3) }
                     }
                 } catch let error as CachetCryptoError {
                     results.set(index, .failure(error))
@@ -131,7 +133,7 @@ package struct Unsealer: Sendable {
         }
         if !malformed.isEmpty { throw error("not a sealed value: " + Self.list(malformed)) }
         if !failed.isEmpty {
-            let keys = keyRing.keys.count == 1 ? "the key" : "any of the \(keyRing.keys.count) keys"
+            let keys = keyRing.count == 1 ? "the key" : "any of the \(keyRing.count) keys"
             throw error("cannot decrypt \(Self.list(failed)) with \(keys) for scope \(object.scope): "
                         + "wrong key, wrong scope, or the value was altered" + Self.movedHint(object))
         }

@@ -41,9 +41,16 @@ package enum Program {
             Glibc.exit(0)
         }
         let prefix = "Error: "
-        if !message.isEmpty {
-            StandardError.write("\(program): error: " + (message.hasPrefix(prefix) ? String(message.dropFirst(prefix.count)) : message))
+        var text = Substring(message.hasPrefix(prefix) ? String(message.dropFirst(prefix.count)) : message)
+        // argument-parser appends the usage after the error, on lines of its own. Those lines come from the command's
+        // own definition and are written as lines; the error part may quote input and stays one escaped line.
+        var usage: [Substring] = []
+        if let range = text.ranges(of: "\nUsage: ").last {
+            usage = text[text.index(after: range.lowerBound)...].split(separator: "\n")
+            text = text[..<range.lowerBound]
         }
+        if !text.isEmpty { StandardError.write("\(program): error: \(text)") }
+        for line in usage { StandardError.write(String(line)) }
         Glibc.exit(exitCode.rawValue)
     }
 }

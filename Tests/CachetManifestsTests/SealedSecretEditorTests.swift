@@ -26,7 +26,7 @@ struct SealedSecretEditorTests {
 
     func merge(_ file: String, _ items: [String: String], sealedBy: String? = nil) throws -> String {
         let editor = try SealedSecretEditor(file: Array(file.utf8))
-        let result = try editor.settingItems(items, sealedBy: sealedBy.flatMap(KeyID.init))
+        let result = try editor.settingItems(items, sealedBy: sealedBy.flatMap(KeyID.init).map { [$0] } ?? [])
         return String(decoding: result, as: UTF8.self)
     }
 

@@ -20,7 +20,8 @@ package struct ControllerRequestContext: RequestContext {
     }
 }
 
-/// Bitnami's HTTP API, on `--listen-addr`: `/healthz`, `GET /v1/cert.pem`, `POST /v1/verify`, `POST /v1/rotate`.
+/// Bitnami's HTTP API, on `--listen-addr`: `/healthz`, `GET /v1/cert.pem`, `POST /v1/verify`, `POST /v1/rotate`; and
+/// Cachet's `GET /v1/recipients.txt` (the age recipients for format v2, newest first).
 ///
 /// It answers before the first reconcile (the certificate once a key is loaded: 503 until then). The two POSTs
 /// decrypt on request, which makes them an oracle and a lever on the controller's CPU if unbounded, so:
@@ -49,7 +50,7 @@ struct ControllerAPI: HTTPResponder {
 
     /// Largest body accepted: a SealedSecret is at most the API server's 1.5 MiB object limit in practice.
     static let maxBodyBytes = 2 << 20
-    static let measuredPaths: Set<String> = ["/v1/cert.pem", "/v1/verify", "/v1/rotate"]
+    static let measuredPaths: Set<String> = ["/v1/cert.pem", "/v1/recipients.txt", "/v1/verify", "/v1/rotate"]
 
     init(keys: KeyManager, metrics: ControllerMetrics, rate: Double, burst: Double, limits: APIWorkLimits = APIWorkLimits()) {
         self.keys = keys
@@ -85,6 +86,14 @@ struct ControllerAPI: HTTPResponder {
             }
             return Response(status: .ok, headers: [.contentType: "application/x-pem-file"],
                             body: .init(byteBuffer: ByteBuffer(string: pem)))
+        case "/v1/recipients.txt":
+            // Public keys only, as /v1/cert.pem. An empty list (200, no lines) means the keys predate v2: cachet seal
+            // refuses to seal v2 then, rather than write values this cluster cannot open.
+            guard request.method == .get || request.method == .head else { return Self.methodNotAllowed("GET") }
+            guard let recipients = keys.newestFirstRecipients else {
+                return Self.text(.serviceUnavailable, "no sealing key yet; try again shortly\n")
+            }
+            return Self.text(.ok, recipients.map { "\($0)\n" }.joined())
         case "/v1/verify", "/v1/rotate":
             guard request.method == .post else { return Self.methodNotAllowed("POST") }
             let address = Self.clientAddress(of: request, context: context)

@@ -9,6 +9,11 @@ import Synchronization
 /// The controller's keys, kept as Bitnami keeps them: `kubernetes.io/tls` Secrets in the controller's namespace,
 /// labelled `sealedsecrets.bitnami.com/sealed-secrets-key=active` (so Bitnami's keys and backups work unchanged).
 ///
+/// Each key the controller generates also holds an age X25519 identity (format v2) under the extra data item
+/// `age-identity.txt`: Bitnami's controller ignores extra items, so the Secret still loads there unchanged. Bitnami's
+/// own key Secrets have none and keep working for v1; the controller never edits an existing key Secret, so v2 comes
+/// to such a cluster with its next renewal.
+///
 /// The newest key (by certificate notBefore, Bitnami's default order, or by key Secret creation) seals; every key
 /// unseals. A key is generated when none exists, every `renewPeriod`, and when the newest is older than `cutoff`. Key
 /// Secrets added by someone else are picked up from a watch, without a restart.
@@ -52,6 +57,8 @@ package final class KeyManager: Service, Sendable {
         let certificate: Certificate
         let certificatePEM: String
         let sealingKey: SealingKey
+        /// The key pair's age identity, if its Secret holds one.
+        let ageIdentity: AgeIdentity?
         /// What "newest" compares (`Settings.order`).
         let orderTime: Date
     }
@@ -73,7 +80,13 @@ package final class KeyManager: Service, Sendable {
 
     /// Every key, for unsealing.
     package var keyRing: KeyRing {
-        KeyRing(keys: keys.withLock { $0.map(\.privateKey) })
+        keys.withLock { keys in KeyRing(keys: keys.map(\.privateKey), ageIdentities: keys.reversed().compactMap(\.ageIdentity)) }
+    }
+
+    /// The age recipients, newest key first, for sealing format v2 (nil until the keys are ready; empty when no key
+    /// has an identity yet).
+    package var newestFirstRecipients: [AgeRecipient]? {
+        isReady ? keys.withLock { $0.reversed().compactMap(\.ageIdentity?.recipient) } : nil
     }
 
     /// The newest certificate, for sealing (nil until the keys are ready: before that, a key older than the cutoff
@@ -168,29 +181,58 @@ package final class KeyManager: Service, Sendable {
             let loaded = LoadedKey(secretName: name, privateKey: privateKey, certificate: certificate,
                                    certificatePEM: String(decoding: certificatePEM, as: UTF8.self),
                                    sealingKey: try SealingKey(certificate: certificate),
+                                   ageIdentity: ageIdentity(in: secret, name: name),
                                    orderTime: settings.order == .certificateNotBefore ? certificate.notBefore : created ?? Date())
-            let added = keys.withLock { keys -> Bool in
-                guard !keys.contains(where: { $0.privateKey.keyID == privateKey.keyID }) else { return false }
+            let change = keys.withLock { keys -> String? in
+                if let index = keys.firstIndex(where: { $0.privateKey.keyID == privateKey.keyID }) {
+                    // A key already held gains its identity when its Secret is edited to add one (picked up hot, as
+                    // a new key is); an identity is never replaced or removed, so values sealed to it keep opening.
+                    guard keys[index].ageIdentity == nil, loaded.ageIdentity != nil else { return nil }
+                    keys[index] = loaded
+                    return "registered an age identity for a sealing key"
+                }
                 keys.append(loaded)
                 // Ties (two certificates from the same second) are broken by key id, so the sealing key is the same on
                 // every start, whatever order the API server lists the Secrets in.
                 keys.sort { ($0.orderTime, $0.privateKey.keyID.hex) < ($1.orderTime, $1.privateKey.keyID.hex) }
-                return true
+                return "registered a sealing key"
             }
-            if added {
-                logger.info("registered a sealing key", metadata: ["secret": "\(name)", "keyID": "\(privateKey.keyID)"])
+            if let change {
+                var metadata: Logger.Metadata = ["secret": "\(name)", "keyID": "\(privateKey.keyID)"]
+                if let identity = loaded.ageIdentity { metadata["ageKeyID"] = "\(identity.keyID)" }
+                logger.info("\(change)", metadata: metadata)
                 keyAdded.signal()
             }
-            return added
+            return change != nil
         } catch {
             logger.warning("key Secret could not be read; skipped", metadata: ["secret": "\(name)", "reason": "\(error)"])
             return false
         }
     }
 
-    /// A new key and Bitnami-style certificate, stored as a new key Secret (generateName: the key prefix).
+    /// The age identity of a key Secret (`data["age-identity.txt"]`, exactly one), or nil. A damaged one is logged
+    /// and ignored: the RSA key beside it still opens every v1 value.
+    private func ageIdentity(in secret: ManifestValue, name: String) -> AgeIdentity? {
+        guard let text = secret.string(at: ["data", KeyRing.ageIdentityItem]) else { return nil }
+        do {
+            let identities = try AgeIdentity.list(in: try SecureBytes(copying: try Base64.decode(text)))
+            guard identities.count == 1 else {
+                logger.warning("key Secret's age identity item holds \(identities.count) identities, not one; ignored", metadata: ["secret": "\(name)"])
+                return nil
+            }
+            return identities[0]
+        } catch {
+            logger.warning("key Secret's age identity could not be read; ignored", metadata: ["secret": "\(name)", "reason": "\(error)"])
+            return nil
+        }
+    }
+
+    /// A new key and Bitnami-style certificate, and an age identity, stored as a new key Secret (generateName: the
+    /// key prefix).
     func generate() async throws {
         let privateKey = try RSAPrivateKey.generate(bits: settings.keyBits)
+        let identity = try AgeIdentity.generate()
+        let identityFile = try identity.fileContents(created: Date().formatted(.iso8601))
         let validity = Double(settings.keyValidity.components.seconds)
         let certificate = try Certificate.selfSigned(for: privateKey, commonName: settings.commonName, validity: validity)
         let keyPEM = try privateKey.pkcs1PEM()
@@ -204,6 +246,7 @@ package final class KeyManager: Service, Sendable {
             ("data", .object([
                 ("tls.crt", .string(Base64.encode(Array(try certificate.pem.utf8)))),
                 ("tls.key", .string(Base64.encode(keyPEM))),
+                (KeyRing.ageIdentityItem, .string(Base64.encode(identityFile))),
             ])),
         ])
         let created = try await client.create(.secrets, secret, namespace: settings.namespace)
