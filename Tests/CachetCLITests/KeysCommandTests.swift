@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 struct KeysCommandTests {
-    @Test("keys generate writes tls.key (0600, PKCS#1) and tls.crt, and never overwrites")
+    @Test("keys generate writes tls.key (0600, PKCS#1), tls.crt and the age files, and never overwrites")
     func generate() throws {
         let directory = try TemporaryDirectory()
         let out = directory.path("new/keys")
@@ -21,7 +21,7 @@ struct KeysCommandTests {
         #expect(key.hasPrefix("-----BEGIN RSA PRIVATE KEY-----"))
         #expect(certificate.hasPrefix("-----BEGIN CERTIFICATE-----"))
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
-        #expect(leftovers == ["tls.crt", "tls.key"], "no temporary files left behind")
+        #expect(leftovers == ["age-identity.txt", "age-recipients.txt", "tls.crt", "tls.key"], "no temporary files left behind")
 
         let second = try CachetProcess.run(["keys", "generate", "--out", out, "--rsa-bits", "2048"])
         #expect(second.status == 1)
@@ -59,10 +59,12 @@ struct KeysCommandTests {
         let list = try CachetProcess.run(["keys", "list", keys.keyDirectory])
         #expect(list.status == 0, "\(list.error)")
         let lines = list.outputText.split(separator: "\n")
-        #expect(lines.count == 3)
+        #expect(lines.count == 5)
         let ids = lines.dropFirst().map { $0.split(separator: " ")[0] }
-        #expect(ids.count == 2 && ids[0] == ids[1] && ids[0].count == 16, "certificate and key have one id")
+        #expect(ids.count == 4 && ids[0] == ids[1] && ids[0].count == 16, "certificate and key have one id")
+        #expect(ids.count == 4 && ids[2] == ids[3] && ids[2] != ids[0], "the age identity and recipient have one id, their own")
         #expect(lines[1].contains("certificate") && lines[2].contains("private key"))
+        #expect(lines[3].contains("age identity") && lines[4].contains("age recipient"))
 
         let inspect = try CachetProcess.run(["keys", "inspect", keys.privateKey, keys.certificate])
         #expect(inspect.status == 0, "\(inspect.error)")

@@ -145,8 +145,8 @@ struct CLIControllerTests {
             let sealed = try SealedSecretManifest(try #require(try ManifestReader.objects(in: ManifestReader.documents(in: Array(rewritten.utf8))).first))
             #expect(sealed.sealedBy == [newest.keyID], "every value re-encrypted: only the new key is named")
             let value = try #require(sealed.encryptedData["password"])
-            let (_, keyID) = try harness.controller.keys.keyRing.open(sealedValue: value, scope: .strict(namespace: "team-a", name: "rot"), preferring: [])
-            #expect(keyID == newest.keyID)
+            let opened = try harness.controller.keys.keyRing.open(sealedValue: value, scope: .strict(namespace: "team-a", name: "rot"), item: "password")
+            #expect(opened.opening.keyID == newest.keyID)
 
             // Something the controller cannot open is not rewritten.
             var moved = try ControllerHarness.sealed("rot")

@@ -73,10 +73,10 @@ struct ControllerAPITests {
             // The rotated values open only for team-a/r, only with the new key.
             let keyRing = harness.controller.keys.keyRing
             let value = try #require(rotated.encryptedData["password"])
-            let (plaintext, keyID) = try keyRing.open(sealedValue: value, scope: .strict(namespace: "team-a", name: "r"), preferring: [])
-            #expect(keyID == newest.keyID)
+            let (plaintext, opening) = try keyRing.open(sealedValue: value, scope: .strict(namespace: "team-a", name: "r"), item: "password")
+            #expect(opening.keyID == newest.keyID)
             #expect(plaintext.withUnsafeBytes { Array($0) } == Array(Support.canary.utf8))
-            #expect(throws: (any Error).self) { try keyRing.open(sealedValue: value, scope: .clusterWide, preferring: []) }
+            #expect(throws: (any Error).self) { try keyRing.open(sealedValue: value, scope: .clusterWide, item: "k", preferring: []) }
 
             // What cannot be opened cannot be rotated: the same 409 as verify.
             var broken = object

@@ -110,7 +110,7 @@ struct KubesealModeTests {
             let rotated = try SealedSecretManifest(try #require(try ManifestReader.objects(in: ManifestReader.documents(
                 in: Array(try Self.read(directory, "my_sealed_secret.json").utf8))).first))
             let value = try #require(rotated.encryptedData["password"])
-            #expect(try harness.controller.keys.keyRing.open(sealedValue: value, scope: .strict(namespace: "team-a", name: "rot")).keyID == newest.keyID)
+            #expect(try harness.controller.keys.keyRing.open(sealedValue: value, scope: .strict(namespace: "team-a", name: "rot"), item: "password").opening.keyID == newest.keyID)
 
             // Recovery with backed-up private keys: comma-separated, and repeated.
             try FileManager.default.copyItem(atPath: FixtureKeys.rsa2048File, toPath: directory.appendingPathComponent("file1.key").path)

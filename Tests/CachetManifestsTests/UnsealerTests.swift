@@ -95,7 +95,7 @@ struct UnsealerTests {
         #expect(ring.candidates(modulusBytes: 256, hints: []).map(\.keyID) == [other2048.keyID, Support.privateKey.keyID])
         #expect(ring.candidates(modulusBytes: 256, hints: [Support.privateKey.keyID]).map(\.keyID) == [Support.privateKey.keyID, other2048.keyID])
         let value = try EnvelopeV1.sealedValue([1], to: Support.privateKey.publicKey, scope: .clusterWide)
-        #expect(try ring.open(sealedValue: value, scope: .clusterWide).keyID == Support.privateKey.keyID)
+        #expect(try ring.open(sealedValue: value, scope: .clusterWide, item: "k").opening.keyID == Support.privateKey.keyID)
     }
 }
 
@@ -108,14 +108,14 @@ struct OperationBudgetTests {
         let ring = KeyRing(keys: keys)
         let value = try EnvelopeV1.sealedValue([1], to: stranger.publicKey, scope: .clusterWide)
         let unbounded = OperationBudget(limit: .max)
-        #expect(throws: CachetCryptoError.self) { _ = try ring.open(sealedValue: value, scope: .clusterWide, budget: unbounded) }
+        #expect(throws: CachetCryptoError.self) { _ = try ring.open(sealedValue: value, scope: .clusterWide, item: "k", budget: unbounded) }
         #expect(unbounded.used == 3)
         let capped = OperationBudget(limit: 2)
-        #expect(throws: CachetCryptoError.self) { _ = try ring.open(sealedValue: value, scope: .clusterWide, budget: capped) }
+        #expect(throws: CachetCryptoError.self) { _ = try ring.open(sealedValue: value, scope: .clusterWide, item: "k", budget: capped) }
         #expect(capped.used == 2)
         let opens = try EnvelopeV1.sealedValue([1], to: keys[2].publicKey, scope: .clusterWide)
-        #expect(throws: CachetCryptoError.self) { _ = try ring.open(sealedValue: opens, scope: .clusterWide, budget: OperationBudget(limit: 2)) }
-        #expect(try ring.open(sealedValue: opens, scope: .clusterWide, budget: OperationBudget(limit: 3)).keyID == keys[2].keyID)
+        #expect(throws: CachetCryptoError.self) { _ = try ring.open(sealedValue: opens, scope: .clusterWide, item: "k", budget: OperationBudget(limit: 2)) }
+        #expect(try ring.open(sealedValue: opens, scope: .clusterWide, item: "k", budget: OperationBudget(limit: 3)).opening.keyID == keys[2].keyID)
     }
 }
 
