@@ -87,7 +87,12 @@ struct UnsealCommand: ParsableCommand {
         do {
             try StandardStreams.writeOutput(try keyRing.open(sealedValue: text, scope: sealingScope, item: item ?? "").plaintext)
         } catch let error as CachetCryptoError where error.code == .cannotOpen {
-            let tried = keyRing.count == 1 ? "this key" : "any of the \(keyRing.count) keys"
+            let count = isV2 ? keyRing.ageIdentities.count : keyRing.keys.count
+            let tried = switch count {
+            case 0: isV2 ? "no age identity (a v2 value needs age-identity.txt)" : "no RSA key (a v1 value needs tls.key)"
+            case 1: "this key"
+            default: "any of the \(count) keys"
+            }
             let place = isV2 ? "scope \(sealingScope) and item \(item ?? "")" : "scope \(sealingScope)"
             throw CommandFailure(
                 "cannot decrypt with \(tried) for \(place): wrong key, wrong scope\(isV2 ? " or item" : ""), or the value was altered",

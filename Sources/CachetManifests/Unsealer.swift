@@ -133,7 +133,14 @@ package struct Unsealer: Sendable {
         }
         if !malformed.isEmpty { throw error("not a sealed value: " + Self.list(malformed)) }
         if !failed.isEmpty {
-            let keys = keyRing.count == 1 ? "the key" : "any of the \(keyRing.count) keys"
+            // Counted among the keys of the kinds that could have opened them: RSA keys for v1, identities for v2.
+            let kinds = Set(failed.map { SealedValue.isV2(object.sealed.encryptedData[$0] ?? "") })
+            let count = (kinds.contains(false) ? keyRing.keys.count : 0) + (kinds.contains(true) ? keyRing.ageIdentities.count : 0)
+            let keys = switch count {
+            case 0: "no key of their kind (v1 values need an RSA key, v2 values an age identity)"
+            case 1: "the key"
+            default: "any of the \(count) keys"
+            }
             throw error("cannot decrypt \(Self.list(failed)) with \(keys) for scope \(object.scope): "
                         + "wrong key, wrong scope, or the value was altered" + Self.movedHint(object))
         }

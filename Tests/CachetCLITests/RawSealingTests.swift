@@ -136,7 +136,7 @@ struct RawSealingRefusalTests {
         (["seal", "--raw", "--cert", "x", "--scope", "everywhere"], "--scope"),
         (["seal", "--cert", "x", "--from-file", "x"], "--from-file works only with --raw"),
         (["seal", "--raw", "--cert", "x", "--scope", "cluster-wide", "-w", "out"], "-w seals manifests"),
-        (["unseal", "--key", "x", "--scope", "cluster-wide"], "--scope and --name apply to --raw only"),
+        (["unseal", "--key", "x", "--scope", "cluster-wide"], "--scope, --name and --item apply to --raw only"),
         (["seal", "--raw", "--cert", "x", "-n", "Team_A", "--name", "app"], "namespace \"Team_A\""),
         (["seal", "--raw", "--cert", "x", "-n", "ns", "--name", "a/b"], "name \"a/b\""),
         (["unseal", "--raw", "--scope", "cluster-wide"], "--key"),

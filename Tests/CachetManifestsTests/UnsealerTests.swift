@@ -154,3 +154,56 @@ struct APIObjectTests {
         #expect(fromAPI.map { !$0.description.contains(":0:") } == true, "\(String(describing: fromAPI))")
     }
 }
+
+/// Format v2 in the unsealer: mixed objects, and what a ring of many keys costs per value.
+struct UnsealerV2Tests {
+    static let items = (0..<10).map { "item-\($0)" }
+
+    /// A SealedSecret with ten v2 items (to one held identity and two others) and one v1 item.
+    static func mixed(held: AgeIdentity, others: [AgeIdentity], keepSealedBy: Bool) throws -> SealedSecretManifest {
+        let secret = SecretManifest(
+            metadata: ObjectMeta(name: "app", namespace: "team-a"),
+            items: try Dictionary(uniqueKeysWithValues: items.map { ($0, try SecureBytes(copying: Array("value of \($0)".utf8))) }),
+            type: nil, immutable: nil)
+        let sealer = Sealer(target: .recipients(others.prefix(1).map(\.recipient) + [held.recipient] + others.dropFirst().map(\.recipient)))
+        var sealed = try sealer.seal(secret).sealedSecret
+        var data = sealed.encryptedData
+        data["legacy"] = try EnvelopeV1.sealedValue(Array("v1 value".utf8), to: Support.privateKey.publicKey, scope: .strict(namespace: "team-a", name: "app"))
+        var metadata = sealed.metadata
+        if !keepSealedBy { metadata.annotations[Annotations.sealedBy] = nil }
+        sealed = SealedSecretManifest(metadata: metadata, encryptedData: data, template: sealed.template)
+        return sealed
+    }
+
+    @Test("v1 and v2 values open side by side; with the sealed-by hint each v2 value costs one X25519 operation")
+    func mixedAndCheap() throws {
+        let ring = try (0..<4).map { _ in try AgeIdentity.generate() }
+        let others = try (0..<2).map { _ in try AgeIdentity.generate() }
+        let keyRing = KeyRing(keys: [Support.privateKey], ageIdentities: ring)
+        for keepSealedBy in [true, false] {
+            let sealed = try Self.mixed(held: ring[2], others: others, keepSealedBy: keepSealedBy)
+            let budget = OperationBudget(limit: 1000)
+            var unsealer = Unsealer(keyRing: keyRing)
+            unsealer.budget = budget
+            let secret = try unsealer.unsealAll([sealed], jobs: 1)[0].get()
+            for item in Self.items { #expect(Support.text(secret.items[item]) == "value of \(item)") }
+            #expect(Support.text(secret.items["legacy"]) == "v1 value")
+            if keepSealedBy {
+                // sealed-by names the held identity at its stanza's place: 10 X25519 operations and one RSA.
+                #expect(budget.used == 11)
+            } else {
+                // Without it, the first value tries identities in ring order (3 stanzas each for the two before the
+                // right one, then its stanza); every later value goes straight to the identity and stanza that opened.
+                #expect(budget.used == 3 + 3 + 2 + 9 + 1)
+            }
+        }
+    }
+
+    @Test("an object whose v2 values no held identity opens names the items and the kind of key missing")
+    func noIdentity() throws {
+        let sealed = try Self.mixed(held: try AgeIdentity.generate(), others: [], keepSealedBy: true)
+        Support.expectError(["cannot decrypt item-0, item-1", "with no key of their kind"]) {
+            _ = try Unsealer(keyRing: Support.keyRing).unseal(sealed)
+        }
+    }
+}
