@@ -42,6 +42,28 @@ struct RenderCommandTests {
         #expect(missing.status == 64 && missing.error.contains("--keys"))
     }
 
+    @Test("v1 and v2 values render together with a key directory holding tls.key and age-identity.txt")
+    func formatV2() throws {
+        let keys = directory.appendingPathComponent("keys")
+        try FileManager.default.createDirectory(at: keys, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: FixtureKeys.rsa2048File, toPath: keys.appendingPathComponent("tls.key").path)
+        let identity = try AgeIdentity.generate()
+        let identityFile = keys.appendingPathComponent("age-identity.txt").path
+        try identity.fileContents(created: "now").withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: identityFile)) }
+        for file in ["tls.key", "age-identity.txt"] {
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: keys.appendingPathComponent(file).path)
+        }
+        var sealed = try SealedSecretManifest(try #require(try ManifestReader.objects(in: ManifestReader.documents(
+            in: Array(try Support.sealedSecret(name: "app").utf8))).first))
+        var data = sealed.encryptedData
+        data["token"] = try EnvelopeV2.sealedValue(Array("v2 \(Support.canary)".utf8), to: [identity.recipient],
+                                                   scope: .strict(namespace: "team-a", name: "app"), item: "token")
+        sealed = SealedSecretManifest(metadata: sealed.metadata, encryptedData: data, template: sealed.template)
+        let result = try render(["--keys", keys.path], stdin: String(decoding: sealed.manifestValue.jsonBytes, as: UTF8.self))
+        #expect(result.status == 0, "\(result.error)")
+        #expect(try Support.secretData(Array(result.output), name: "app") == ["password": Support.canary, "token": "v2 \(Support.canary)"])
+    }
+
     @Test("directories: manifest files in path order, kustomization files and hidden entries skipped")
     func directoryInput() throws {
         try write(try Support.sealedSecret(name: "b-secret"), to: "app/b.yaml")
