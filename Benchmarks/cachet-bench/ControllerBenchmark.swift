@@ -14,7 +14,7 @@ import Foundation
 /// control plane on the same node would; its cost is part of the figure.
 enum ControllerBenchmark {
     static func run(_ arguments: [String]) async throws {
-        var objects = 1000, items = 3, workers: Int?
+        var objects = 1000, items = 3, workers: Int?, formatV2 = false
         var keyPath = "keys.example/tls.key", certificatePath = "keys.example/tls.crt"
         var controllerPath = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             .appendingPathComponent("cachet-controller").path
@@ -27,9 +27,10 @@ enum ControllerBenchmark {
             case "--key": keyPath = iterator.next() ?? keyPath
             case "--cert": certificatePath = iterator.next() ?? certificatePath
             case "--controller": controllerPath = iterator.next() ?? controllerPath
+            case "--v2": formatV2 = true
             default:
                 FileHandle.standardError.write(Data(
-                    "usage: cachet-bench controller [--objects N] [--items K] [--workers W] [--key PEM] [--cert PEM] [--controller PATH]\n".utf8))
+                    "usage: cachet-bench controller [--objects N] [--items K] [--workers W] [--key PEM] [--cert PEM] [--controller PATH] [--v2]\n".utf8))
                 exit(64)
             }
         }
@@ -46,8 +47,13 @@ enum ControllerBenchmark {
         let cluster = await DevCluster(settings: settings)
         try await cluster.start()
         let client = try KubeClient(config: cluster.clientConfig())
-        try await ControllerBenchmark.installKeyAndNamespace(client: client, key: key, certificatePEM: certificatePEM)
-        let sealer = Sealer(sealingKey: sealingKey)
+        // --v2: the key Secret also holds an age identity, and every value is v2 to three recipients (the cluster's
+        // first, as `cachet seal --v2` writes them, then two it does not hold: another cluster, an offline key).
+        let identity = formatV2 ? try AgeIdentity.generate() : nil
+        try await ControllerBenchmark.installKeyAndNamespace(client: client, key: key, certificatePEM: certificatePEM, ageIdentity: identity)
+        let sealer = try identity.map { identity in
+            Sealer(target: .recipients([identity.recipient] + (try (0..<2).map { _ in try AgeIdentity.generate().recipient })))
+        } ?? Sealer(sealingKey: sealingKey)
         let sealedObjects = try (0..<objects).map { index -> ManifestValue in
             var values: [String: SecureBytes] = [:]
             for item in 0..<items { values["value-\(item)"] = try SecureBytes(copying: Array("secret-\(index)-\(item)".utf8)) }
@@ -65,8 +71,8 @@ enum ControllerBenchmark {
             }
             try await group.waitForAll()
         }
-        print(String(format: "loaded %d SealedSecrets × %d values (RSA-%d) into the dev API server in %.1f s",
-                     objects, items, key.bits, (ContinuousClock.now - loadStart).seconds))
+        print(String(format: "loaded %d SealedSecrets × %d values (%@) into the dev API server in %.1f s",
+                     objects, items, formatV2 ? "v2, 3 recipients" : "v1, RSA-\(key.bits)", (ContinuousClock.now - loadStart).seconds))
 
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cachet-bench-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -114,25 +120,32 @@ enum ControllerBenchmark {
         let bare = max(bareBefore, bareAfter)
         let operations = Double(objects * items)
         let floor = operations / bare
-        print(String(format: "controller: all %d Secrets after %.2f s (first after %.2f s); %.0f RSA ops/s; peak RSS %.1f MiB",
-                     seen.count, elapsed.seconds, firstSecret?.seconds ?? .nan, operations / elapsed.seconds, Double(peakRSS) / 1024))
-        print(String(format: "bare OpenSSL RSA-%d OAEP decrypt on %d cores: %.1f ops/s (before %.1f, after %.1f) → floor %.2f s for %d operations",
-                     key.bits, cores, bare, bareBefore, bareAfter, floor, objects * items))
-        print(String(format: "controller time / floor: %.2f× (the dev API server shares these cores)", elapsed.seconds / floor))
-        print(String(format: "CPU: controller %.1f s (%.1f s of it the RSA floor); this process (dev API server, loading, bare runs) %.1f s",
-                     controllerCPU, operations / (bare / Double(cores)), serverCPU))
+        print(String(format: "controller: all %d Secrets after %.2f s (first after %.2f s); %.0f values/s; peak RSS %.1f MiB; CPU %.1f s",
+                     seen.count, elapsed.seconds, firstSecret?.seconds ?? .nan, operations / elapsed.seconds, Double(peakRSS) / 1024, controllerCPU))
+        if formatV2 {
+            print(String(format: "v2 values: no RSA floor applies (one X25519 operation each); this process (dev API server, loading) %.1f s CPU", serverCPU))
+        } else {
+            print(String(format: "bare OpenSSL RSA-%d OAEP decrypt on %d cores: %.1f ops/s (before %.1f, after %.1f) → floor %.2f s for %d operations",
+                         key.bits, cores, bare, bareBefore, bareAfter, floor, objects * items))
+            print(String(format: "controller time / floor: %.2f× (the dev API server shares these cores)", elapsed.seconds / floor))
+            print(String(format: "CPU: controller %.1f s (%.1f s of it the RSA floor); this process (dev API server, loading, bare runs) %.1f s",
+                         controllerCPU, operations / (bare / Double(cores)), serverCPU))
+        }
         if seen.count < objects { print("WARNING: the controller stopped before every Secret existed"); exit(1) }
     }
 
     /// The key as a Bitnami key Secret in kube-system, and the namespace `bench` the benchmarks' objects live in.
-    static func installKeyAndNamespace(client: KubeClient, key: RSAPrivateKey, certificatePEM: String) async throws {
+    static func installKeyAndNamespace(
+        client: KubeClient, key: RSAPrivateKey, certificatePEM: String, ageIdentity: AgeIdentity? = nil
+    ) async throws {
+        let identityItem = try ageIdentity.map { [(KeyRing.ageIdentityItem, ManifestValue.string(Base64.encode(try $0.fileContents(created: "bench"))))] } ?? []
         _ = try await client.create(.secrets, .object([
             ("apiVersion", .string("v1")), ("kind", .string("Secret")),
             ("metadata", .object([("name", .string("sealed-secrets-keybench")), ("namespace", .string("kube-system")),
                                   ("labels", .stringMap(["sealedsecrets.bitnami.com/sealed-secrets-key": "active"]))])),
             ("type", .string("kubernetes.io/tls")),
             ("data", .object([("tls.crt", .string(Base64.encode(Array(certificatePEM.utf8)))),
-                              ("tls.key", .string(Base64.encode(try key.pkcs1PEM())))])),
+                              ("tls.key", .string(Base64.encode(try key.pkcs1PEM())))] + identityItem)),
         ]), namespace: "kube-system")
         _ = try await client.create(.namespaces, .object([("apiVersion", .string("v1")), ("kind", .string("Namespace")),
                                                           ("metadata", .object([("name", .string("bench"))]))]))

@@ -3,6 +3,7 @@
 //   swift run -c release cachet-bench crypto [--key PEM] [--iterations N] [--rounds R] [--value-bytes B]
 //   swift run -c release cachet-bench yaml [--megabytes M]
 //   swift run -c release cachet-bench render [--objects N] [--key PEM]
+//   swift run -c release cachet-bench v2 [--key PEM] [--values N] [--rounds R]
 //   swift run -c release cachet-bench controller [--objects N] [--items K] [--workers W]   (run from the repository root)
 //   swift run -c release cachet-bench api [--clients N] [--items K] [--seconds S]            (run from the repository root)
 //
@@ -79,6 +80,10 @@ if arguments.first == "api" {
 }
 if arguments.first == "controller" {
     try await ControllerBenchmark.run(Array(arguments.dropFirst()))
+    exit(0)
+}
+if arguments.first == "v2" {
+    try V2Benchmark.run(Array(arguments.dropFirst()))
     exit(0)
 }
 if arguments.first == "render" {
