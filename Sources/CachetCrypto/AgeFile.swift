@@ -122,11 +122,18 @@ package enum AgeFile {
         }
     }
 
-    /// Unwraps the file key with `identity`, trying `preferredStanza` first. Returns nil when no stanza opens with
-    /// it; stops early (nil) when `allowOperation` refuses the next X25519 operation.
+    /// Lends `body` wiped scratch space for a file key (16 bytes): it never reaches the heap, and is zeroed after.
+    package static func withFileKeySpace<Result>(_ body: (UnsafeMutableRawBufferPointer) throws -> Result) throws -> Result {
+        try withWipedScratch(byteCount: fileKeyByteCount, body)
+    }
+
+    /// Unwraps the file key with `identity` into `fileKey` (16 bytes), trying `preferredStanza` first. Returns the
+    /// stanza that opened, or nil when none opens with it; stops early (nil) when `allowOperation` refuses the next
+    /// X25519 operation.
     package static func unwrapFileKey(
-        _ header: Header, identity: AgeIdentity, preferredStanza: Int? = nil, allowOperation: () -> Bool = { true }
-    ) throws -> (fileKey: SecureBytes, stanza: Int)? {
+        _ header: Header, identity: AgeIdentity, into fileKey: UnsafeMutableRawBufferPointer, preferredStanza: Int? = nil,
+        allowOperation: () -> Bool = { true }
+    ) throws -> Int? {
         var order = header.x25519Stanzas
         if let preferred = preferredStanza, let at = order.firstIndex(of: preferred) {
             order.remove(at: at)
@@ -135,18 +142,21 @@ package enum AgeFile {
         for index in order {
             guard allowOperation() else { return nil }
             let stanza = header.stanzas[index]
-            let share = Array(stanza.arguments[1].utf8).withUnsafeBytes { Base64.decodeUnpadded($0)! }
-            let fileKey: SecureBytes?
-            fileKey = try unwrap(stanza.body, share: share, identity: identity)
-            if let fileKey { return (fileKey, index) }
+            // Checked to decode to 32 bytes by parseHeader; a failure here would be a bug, reported as damage.
+            guard let share = Array(stanza.arguments[1].utf8).withUnsafeBytes({ Base64.decodeUnpadded($0) }) else {
+                throw AgeFailure.header("an X25519 stanza's share is not canonical base64")
+            }
+            if try unwrap(stanza.body, share: share, identity: identity, into: fileKey) { return index }
         }
         return nil
     }
 
-    /// One stanza: nil if it is not for this identity; throws for an all-zero shared secret (age aborts the file).
-    private static func unwrap(_ body: [UInt8], share: [UInt8], identity: AgeIdentity) throws -> SecureBytes? {
-        let fileKey = try SecureBytes(count: fileKeyByteCount)
-        let opened = try withWipedScratch(byteCount: 2 * X25519.keyByteCount) { scratch in
+    /// One stanza: false if it is not for this identity; throws for an all-zero shared secret (age aborts the file).
+    private static func unwrap(
+        _ body: [UInt8], share: [UInt8], identity: AgeIdentity, into fileKey: UnsafeMutableRawBufferPointer
+    ) throws -> Bool {
+        precondition(fileKey.count == fileKeyByteCount)
+        return try withWipedScratch(byteCount: 2 * X25519.keyByteCount) { scratch in
             let shared = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<32])
             let wrapKey = UnsafeMutableRawBufferPointer(rebasing: scratch[32..<64])
             guard identity.secret.withUnsafeBytes({ X25519.sharedSecret($0, share, into: shared) }) else {
@@ -156,12 +166,9 @@ package enum AgeFile {
                 HKDFSHA256.derive(ikm: UnsafeRawBufferPointer(shared), salt: salt, info: x25519Label, into: wrapKey)
             }
             return body.withUnsafeBytes { body in
-                fileKey.withUnsafeMutableBytes { output in
-                    ChaCha20Poly1305.open(body, key: UnsafeRawBufferPointer(wrapKey), nonce: zeroNonce, into: output)
-                }
+                ChaCha20Poly1305.open(body, key: UnsafeRawBufferPointer(wrapKey), nonce: zeroNonce, into: fileKey)
             }
         }
-        return opened ? fileKey : nil
     }
 
     static let zeroNonce = [UInt8](repeating: 0, count: ChaCha20Poly1305.nonceByteCount)
@@ -171,13 +178,13 @@ package enum AgeFile {
     /// before a payload failure is what the specification calls released plaintext (a caller that must release
     /// all or nothing collects it and discards it on failure).
     package static func decryptPayload(
-        _ bytes: UnsafeRawBufferPointer, header: Header, fileKey: SecureBytes,
+        _ bytes: UnsafeRawBufferPointer, header: Header, fileKey: UnsafeRawBufferPointer,
         release: (UnsafeRawBufferPointer) throws -> Void
     ) throws {
         let macOK = try withWipedScratch(byteCount: 64) { scratch in
             let macKey = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<32])
             let computed = UnsafeMutableRawBufferPointer(rebasing: scratch[32..<64])
-            fileKey.withUnsafeBytes { HKDFSHA256.derive(ikm: $0, salt: UnsafeRawBufferPointer(start: nil, count: 0), info: "header", into: macKey) }
+            HKDFSHA256.derive(ikm: fileKey, salt: UnsafeRawBufferPointer(start: nil, count: 0), info: "header", into: macKey)
             HMACSHA256.authenticate(
                 key: UnsafeRawBufferPointer(macKey), [UnsafeRawBufferPointer(rebasing: bytes[0..<header.macInputEnd])], into: computed)
             return header.mac.withUnsafeBytes { HMACSHA256.equal(UnsafeRawBufferPointer(computed), $0) }
@@ -186,11 +193,10 @@ package enum AgeFile {
 
         let nonce = UnsafeRawBufferPointer(rebasing: bytes[header.payloadStart..<header.payloadStart + nonceByteCount])
         let payload = UnsafeRawBufferPointer(rebasing: bytes[(header.payloadStart + nonceByteCount)...])
-        try withWipedScratch(byteCount: 32 + chunkSize) { scratch in
+        // Room for one chunk's plaintext, no more than the payload can hold (values are mostly far below 64 KiB).
+        try withWipedScratch(byteCount: 32 + min(chunkSize, payload.count)) { scratch in
             let payloadKey = UnsafeRawBufferPointer(rebasing: scratch[0..<32])
-            fileKey.withUnsafeBytes {
-                HKDFSHA256.derive(ikm: $0, salt: nonce, info: "payload", into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<32]))
-            }
+            HKDFSHA256.derive(ikm: fileKey, salt: nonce, info: "payload", into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<32]))
             let plaintext = UnsafeMutableRawBufferPointer(rebasing: scratch[32...])
             let sealedChunk = chunkSize + ChaCha20Poly1305.tagByteCount
             var offset = 0
@@ -224,6 +230,16 @@ package enum AgeFile {
                 }
             }
         }
+    }
+
+    /// The plaintext a payload holds if it is well formed: its size less one tag per chunk (nil for a size no
+    /// well-formed payload has). Lets an opener allocate its output once.
+    package static func plaintextLength(_ bytes: UnsafeRawBufferPointer, header: Header) -> Int? {
+        let payload = bytes.count - header.payloadStart - nonceByteCount
+        let sealedChunk = chunkSize + ChaCha20Poly1305.tagByteCount
+        let chunks = max(1, (payload + sealedChunk - 1) / sealedChunk)
+        let length = payload - chunks * ChaCha20Poly1305.tagByteCount
+        return length >= 0 ? length : nil
     }
 
     /// The STREAM nonce: an 11-byte big-endian counter, then 1 on the final chunk and 0 otherwise.

@@ -99,38 +99,56 @@ public enum EnvelopeV2 {
             throw CachetCryptoError(.malformedValue, "not a v2 sealed value: \(reason)")
         }
         for (index, identity) in identities.enumerated() {
-            let unwrapped: (fileKey: SecureBytes, stanza: Int)?
-            do {
-                unwrapped = try AgeFile.unwrapFileKey(
-                    header, identity: identity, preferredStanza: preferredStanza(identity), allowOperation: allowOperation)
-            } catch AgeFailure.header(let reason) {
-                throw CachetCryptoError(.malformedValue, "not a v2 sealed value: \(reason)")
-            }
-            guard let (fileKey, stanza) = unwrapped else { continue }
-            // Released only once every chunk has verified: collect into guarded memory, discard on any failure.
-            let collected = try SecureBytes(count: envelope.count)
-            var filled = 0
-            do {
-                try AgeFile.decryptPayload(envelope, header: header, fileKey: fileKey) { chunk in
-                    collected.withUnsafeMutableBytes { output in
-                        UnsafeMutableRawBufferPointer(rebasing: output[filled..<filled + chunk.count]).copyMemory(from: chunk)
-                    }
-                    filled += chunk.count
+            let opened = try AgeFile.withFileKeySpace { fileKey throws -> (SecureBytes, Int)? in
+                let stanza: Int?
+                do {
+                    stanza = try AgeFile.unwrapFileKey(
+                        header, identity: identity, into: fileKey, preferredStanza: preferredStanza(identity),
+                        allowOperation: allowOperation)
+                } catch AgeFailure.header(let reason) {
+                    throw CachetCryptoError(.malformedValue, "not a v2 sealed value: \(reason)")
                 }
-            } catch is AgeFailure {
-                throw CachetCryptoError.cannotOpen
+                guard let stanza else { return nil }
+                // The file key belonged to this identity, so no other identity can give another plaintext: from here
+                // every failure is final, and reads exactly as a wrong key does.
+                return (try decrypt(envelope, header: header, fileKey: UnsafeRawBufferPointer(fileKey), binding: binding), stanza)
             }
-            let bound = collected.withUnsafeBytes { plaintext in
-                filled >= binding.count && plaintext.prefix(binding.count).elementsEqual(binding)
-            }
-            // The file key belonged to this identity, so no other identity can give another plaintext: a binding for
-            // another place is final, and it reads exactly as a wrong key does.
-            guard bound else { throw CachetCryptoError.cannotOpen }
-            let value = try collected.withUnsafeBytes { plaintext in
-                try SecureBytes(copying: UnsafeRawBufferPointer(rebasing: plaintext[binding.count..<filled]))
-            }
-            return (value, index, stanza)
+            if let (value, stanza) = opened { return (value, index, stanza) }
         }
         throw CachetCryptoError.cannotOpen
+    }
+
+    /// Decrypts the payload into guarded memory allocated once: the binding line is compared as it goes by, the
+    /// value after it is kept. Nothing is returned unless every chunk verified and the binding matched.
+    private static func decrypt(
+        _ envelope: UnsafeRawBufferPointer, header: AgeFile.Header, fileKey: UnsafeRawBufferPointer, binding: [UInt8]
+    ) throws -> SecureBytes {
+        guard let length = AgeFile.plaintextLength(envelope, header: header), length >= binding.count else {
+            throw CachetCryptoError.cannotOpen
+        }
+        let value = try SecureBytes(count: length - binding.count)
+        var offset = 0
+        var bound = true
+        do {
+            try AgeFile.decryptPayload(envelope, header: header, fileKey: fileKey) { chunk in
+                // A chunk boundary can never fall inside the binding line (at most ~600 bytes, chunks 64 KiB), but
+                // nothing here assumes it.
+                let skip = max(0, min(chunk.count, binding.count - offset))
+                for position in 0..<skip where chunk[position] != binding[offset + position] { bound = false }
+                let end = offset + chunk.count - binding.count
+                guard end <= value.count else { throw AgeFailure.payload }
+                if chunk.count > skip {
+                    value.withUnsafeMutableBytes { output in
+                        UnsafeMutableRawBufferPointer(rebasing: output[(offset + skip - binding.count)..<end])
+                            .copyMemory(from: UnsafeRawBufferPointer(rebasing: chunk[skip...]))
+                    }
+                }
+                offset += chunk.count
+            }
+        } catch is AgeFailure {
+            throw CachetCryptoError.cannotOpen
+        }
+        guard bound, offset == length else { throw CachetCryptoError.cannotOpen }
+        return value
     }
 }

@@ -90,12 +90,14 @@ struct CCTVAgeTests {
             let identities = try vector.values("identity").map { try AgeIdentity(text: Array($0.utf8)) }
             try file.withUnsafeBytes { bytes in
                 let header = try AgeFile.parseHeader(bytes)
-                var unwrapped: (fileKey: SecureBytes, stanza: Int)?
-                for identity in identities where unwrapped == nil {
-                    unwrapped = try AgeFile.unwrapFileKey(header, identity: identity)
+                try AgeFile.withFileKeySpace { fileKey in
+                    var unwrapped = false
+                    for identity in identities where !unwrapped {
+                        unwrapped = try AgeFile.unwrapFileKey(header, identity: identity, into: fileKey) != nil
+                    }
+                    guard unwrapped else { throw AgeFailure.noMatch }
+                    try AgeFile.decryptPayload(bytes, header: header, fileKey: UnsafeRawBufferPointer(fileKey)) { released += $0 }
                 }
-                guard let unwrapped else { throw AgeFailure.noMatch }
-                try AgeFile.decryptPayload(bytes, header: header, fileKey: unwrapped.fileKey) { released += $0 }
             }
             return ("success", released)
         } catch let failure as AgeFailure {
