@@ -237,6 +237,45 @@ struct FormatV2Tests {
         }
     }
 
+    /// Each damage the format names, made to a real value in a sealed file: one line naming the file, document and
+    /// item, exit 1, no output file, no value.
+    @Test("damaged v2 values: non-canonical or all-zero share, a header that is not age's, tampered MAC or chunk")
+    func damagedValues() throws {
+        let yaml = try seal().outputText
+        let value = Self.values(yaml)["password"]!
+        var envelope = [UInt8](Data(base64Encoded: value)!)
+        let text = String(decoding: envelope, as: UTF8.self)
+        let share = String(text.split(separator: "\n")[1].dropFirst("-> X25519 ".count))
+        func replacing(_ old: String, _ new: String) -> [UInt8] {
+            let header = envelope.firstRange(of: Array("\n--- ".utf8))!.upperBound + 44
+            return Array(String(decoding: envelope[..<header], as: UTF8.self).replacingOccurrences(of: old, with: new).utf8) + envelope[header...]
+        }
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+        let nonCanonical = share.dropLast() + String(alphabet[alphabet.firstIndex(of: share.last!)! ^ 1])
+        let zero = String(repeating: "A", count: 43)
+        var tamperedMAC = envelope
+        let macStart = envelope.firstRange(of: Array("\n--- ".utf8))!.upperBound
+        tamperedMAC[macStart + 10] = tamperedMAC[macStart + 10] == UInt8(ascii: "B") ? UInt8(ascii: "C") : UInt8(ascii: "B")
+        envelope[envelope.count - 3] ^= 0x40
+        let tamperedChunk = envelope
+        let out = directory.path("damaged-out.yaml")
+        for (label, damaged, message) in [
+            ("non-canonical share", replacing(share, String(nonCanonical)), "not a sealed value: password"),
+            ("all-zero share", replacing(share, zero), "not a sealed value: password"),
+            ("not age's header", replacing("age-encryption.org/v1", "age-encryption.org/v9"), "not a sealed value: password"),
+            ("tampered MAC", tamperedMAC, "cannot decrypt password"),
+            ("tampered chunk", tamperedChunk, "cannot decrypt password"),
+        ] {
+            let edited = yaml.replacingOccurrences(of: value, with: Data(damaged).base64EncodedString())
+            let result = try CachetProcess.run(["unseal", "--key", cluster, "-f", "-", "-w", out], stdin: Data(edited.utf8))
+            #expect(result.status == 1, "\(label): \(result.error)")
+            #expect(result.error.hasPrefix("cachet: error: -:2:1: document 1: spec.encryptedData: ") && result.error.contains(message),
+                    "\(label): \(result.error)")
+            #expect(result.error.split(separator: "\n").count == 1 && !result.error.contains("hunter2"))
+            #expect(!FileManager.default.fileExists(atPath: out))
+        }
+    }
+
     @Test("--merge-into puts v2 items beside v1 ones; both open, sealed-by names the v2 recipients first")
     func mergeIntoV1() throws {
         let v1 = try CachetProcess.run(["seal", "--cert", cluster + "/tls.crt", "-o", "yaml"], stdin: Data(Self.secret.utf8))
