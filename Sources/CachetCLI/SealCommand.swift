@@ -169,9 +169,7 @@ extension SealCommand {
                 throw CommandFailure("\(file): \(error.message)")
             }
         }
-        return .recipients(list.reduce(into: []) { distinct, recipient in
-            if !distinct.contains(recipient) { distinct.append(recipient) }
-        })
+        return .recipients(list)
     }
 
     private func sealRawValue(to target: SealingTarget) throws {

@@ -6,11 +6,11 @@ package enum SealingTarget: Sendable {
     case certificate(SealingKey)
     case recipients([AgeRecipient])
 
-    /// The ids `cachet.dev/sealed-by` names: the key, or every recipient in stanza order.
+    /// The ids `cachet.dev/sealed-by` names: the key, or every recipient in stanza order (each once, as the stanzas).
     package var keyIDs: [KeyID] {
         switch self {
         case .certificate(let key): [key.keyID]
-        case .recipients(let recipients): recipients.map(\.keyID)
+        case .recipients(let recipients): recipients.map(\.keyID).reduce(into: []) { ids, id in if !ids.contains(id) { ids.append(id) } }
         }
     }
 
