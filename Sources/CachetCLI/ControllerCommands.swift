@@ -28,11 +28,11 @@ struct CertCommand: ParsableCommand {
     }
 }
 
-/// `cachet recipients`: the controller's age recipients, newest first (format v2's `cachet cert`).
+/// `cachet recipients`: the age recipient the controller seals v2 to, its newest key's (format v2's `cachet cert`).
 struct RecipientsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recipients",
-        abstract: "Print the controller's age recipients, newest first (to seal format v2 offline with --recipients-file).")
+        abstract: "Print the controller's age recipient (its newest key's), to seal format v2 offline with --recipients-file.")
 
     @OptionGroup var controller: ControllerOptions
 
@@ -187,7 +187,7 @@ enum ControllerCalls {
         return response.body
     }
 
-    /// The controller's age recipients, newest first (`/v1/recipients.txt`). Refuses a controller that cannot open
+    /// The controller's age recipients (`/v1/recipients.txt`: its newest key's). Refuses a controller that cannot open
     /// format v2, so that `cachet seal --v2` never writes values the cluster cannot read.
     static func fetchRecipients(_ client: ControllerClient) throws -> [AgeRecipient] {
         let response = try getWaitingForFirstKey(client, "/v1/recipients.txt", accept: "text/plain, */*")
@@ -199,7 +199,7 @@ enum ControllerCalls {
         let text = String(decoding: response.body, as: UTF8.self)
         let lines = text.split(whereSeparator: \.isNewline).filter { !$0.hasPrefix("#") && !$0.isEmpty }
         guard !lines.isEmpty else {
-            throw CommandFailure("\(client.target) holds no age identity yet (its keys predate format v2), so it cannot open v2 values",
+            throw CommandFailure("\(client.target) holds no age identity yet on its newest key (keys made before format v2 have none), so there is nothing to seal v2 values to",
                                  hint: "it gets one with its next key renewal (kill -USR1 renews now); until then seal format v1")
         }
         do {

@@ -86,7 +86,7 @@ struct KeyMaterial {
         let text = contents.withUnsafeBytes { bytes in
             bytes.split(separator: UInt8(ascii: "\n")).first { !$0.isEmpty && $0.first != UInt8(ascii: "#") }.map { Array($0.prefix(15)) } ?? []
         }
-        if text.starts(with: "AGE-SECRET-KEY-".utf8) {
+        if text.map({ $0 >= 0x61 && $0 <= 0x7A ? $0 - 32 : $0 }).starts(with: "AGE-SECRET-KEY-".utf8) {
             try SecretFiles.refuseIfExposed(path)
             return try AgeIdentity.list(in: contents).map { KeyMaterial(kind: .ageIdentity($0), path: path) }
         }
@@ -114,7 +114,7 @@ struct KeyMaterial {
             if let key = secret.items[KeyFiles.privateKeyFileName] {
                 keys.append(KeyMaterial(kind: .privateKey(try RSAPrivateKey(pem: key)), path: name))
             }
-            if let identities = secret.items[KeyRing.ageIdentityItem] {
+            if let identities = secret.items[KeyRing.ageIdentityItem] {  // as unseal --key reads it
                 keys += try AgeIdentity.list(in: identities).map { KeyMaterial(kind: .ageIdentity($0), path: name) }
             }
         }

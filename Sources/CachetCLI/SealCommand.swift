@@ -92,6 +92,9 @@ extension SealCommand {
             throw ValidationError("--cert seals format v1 to one certificate; --recipient, --recipients-file and --v2 seal v2 to age recipients: use one or the other (the controller's recipients come with --v2, or from cachet recipients)")
         }
         if item != nil, !raw { throw ValidationError("--item applies to --raw only: a Secret's items are its own keys") }
+        if item != nil, !sealsV2 {
+            throw ValidationError("--item applies to format v2 (--recipient, --recipients-file, --v2): a v1 value does not bind its item")
+        }
         if raw {
             let manifestOnly: [(Bool, String)] = [
                 (io.file != nil, "-f"), (io.output != nil, "-w"), (io.format != nil, "-o"), (mergeInto != nil, "--merge-into"),
@@ -184,7 +187,7 @@ extension SealCommand {
         let source = fromFile.map(SealCommand.split(fromFileArgument:))
         let item = self.item ?? source?.key
         if case .recipients = target, item == nil {
-            throw ValidationError("format v2 binds the item key: pass --item KEY (the encryptedData key the value goes under), or --from-file KEY=PATH")
+            throw CommandFailure.usage("format v2 binds the item key: pass --item KEY (the encryptedData key the value goes under), or --from-file KEY=PATH")
         }
         if let item { try EnvelopeV2.validateItem(item) }
         let value = try SecretFiles.read(source?.path ?? "-", limit: SealCommand.rawValueLimit)

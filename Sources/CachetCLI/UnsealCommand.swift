@@ -81,7 +81,7 @@ struct UnsealCommand: ParsableCommand {
         let text = input.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
         let isV2 = SealedValue.isV2(text)
         if isV2, item == nil {
-            throw ValidationError("this is a format v2 value, which binds its item key: pass --item KEY (its encryptedData key)")
+            throw CommandFailure.usage("this is a format v2 value, which binds its item key: pass --item KEY (its encryptedData key)")
         }
         if let item { try EnvelopeV2.validateItem(item) }
         do {

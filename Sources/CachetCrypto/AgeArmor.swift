@@ -4,7 +4,8 @@ import FoundationEssentials
 /// 64-column lines, no PEM headers. Only whitespace around the whole block and CR LF line ends are tolerated;
 /// anything else non-canonical is refused, so an armored file has one spelling.
 ///
-/// Sealed values are never armored; Cachet reads armor where people hand it age output (`age -a`).
+/// Sealed values are never armored (docs/wire-format.md §5.1): this reader exists for the C2SP test kit, whose armor
+/// vectors check the same strictness, and is fuzzed; no command accepts armored input.
 package enum AgeArmor {
     static let beginLine = Array("-----BEGIN AGE ENCRYPTED FILE-----".utf8)
     static let endLine = Array("-----END AGE ENCRYPTED FILE-----".utf8)

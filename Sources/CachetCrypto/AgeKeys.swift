@@ -22,7 +22,9 @@ public struct AgeRecipient: Hashable, Sendable, CustomStringConvertible {
             do {
                 return try Bech32.decode(bytes) { hrp, data throws -> [UInt8] in
                     guard hrp == "age" else {
-                        throw CachetCryptoError(.invalidKey, "not an age X25519 recipient: it should start with \"age1\"")
+                        throw CachetCryptoError(.invalidKey, hrp == "AGE"
+                            ? "not an age recipient: recipients are written in lower case (age1…), as age requires"
+                            : "not an age X25519 recipient: it should start with \"age1\"")
                     }
                     guard data.count == X25519.keyByteCount else {
                         throw CachetCryptoError(
@@ -95,8 +97,10 @@ public final class AgeIdentity: Sendable, CustomStringConvertible {
         let secret = try text.withUnsafeBytes { bytes throws in
             do {
                 return try Bech32.decode(bytes) { hrp, data throws -> SecureBytes in
-                    guard hrp == "age-secret-key-" else {
-                        throw CachetCryptoError(.invalidKey, "not an age identity: it should start with \"AGE-SECRET-KEY-1\"")
+                    guard hrp == "AGE-SECRET-KEY-" else {
+                        throw CachetCryptoError(.invalidKey, hrp == "age-secret-key-"
+                            ? "not an age identity: identities are written in upper case (AGE-SECRET-KEY-1…), as age requires"
+                            : "not an age identity: it should start with \"AGE-SECRET-KEY-1\"")
                     }
                     guard data.count == X25519.keyByteCount else {
                         throw CachetCryptoError(.unsupportedKey, "not an age X25519 identity: it holds \(data.count) bytes, not 32")

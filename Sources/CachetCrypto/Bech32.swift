@@ -36,8 +36,9 @@ package enum Bech32 {
         return output
     }
 
-    /// Decodes `text` (ASCII bytes), returning its lower-case HRP; the data bytes go to `body`, whose buffer is
-    /// wiped when it returns.
+    /// Decodes `text` (ASCII bytes), returning its HRP as written (callers check its case: age requires `age` for
+    /// recipients and `AGE-SECRET-KEY-` for identities, exactly); the data bytes go to `body`, whose buffer is wiped
+    /// when it returns.
     package static func decode<Result>(
         _ text: UnsafeRawBufferPointer, _ body: (_ hrp: String, _ data: UnsafeRawBufferPointer) throws -> Result
     ) throws -> Result {
@@ -55,6 +56,7 @@ package enum Bech32 {
             throw Failure(reason: "it is not Bech32 (no '1' separator followed by a checksum)")
         }
         let hrp = Array(lower[..<separator])
+        let writtenHRP = String(decoding: text[..<separator], as: UTF8.self)
         var groups: [UInt8] = []
         defer { wipe(&groups) }
         groups.reserveCapacity(lower.count - separator - 1)
@@ -69,7 +71,7 @@ package enum Bech32 {
         groups.removeLast(6)
         var data = try convertFromGroups(groups)
         defer { wipe(&data) }
-        return try data.withUnsafeBytes { try body(String(decoding: hrp, as: UTF8.self), $0) }
+        return try data.withUnsafeBytes { try body(writtenHRP, $0) }
     }
 
     private static func polymod(_ values: [UInt8]) -> UInt32 {

@@ -105,8 +105,11 @@ public enum EnvelopeV2 {
                     stanza = try AgeFile.unwrapFileKey(
                         header, identity: identity, into: fileKey, preferredStanza: preferredStanza(identity),
                         allowOperation: allowOperation)
-                } catch AgeFailure.header(let reason) {
-                    throw CachetCryptoError(.malformedValue, "not a v2 sealed value: \(reason)")
+                } catch is AgeFailure {
+                    // A low-order share (age aborts the file). Whether it is reached depends on which identity is
+                    // tried and whether an earlier stanza opened, so a distinct error would tell a prober whether a
+                    // copied stanza is this cluster's: it is the one wrong-key error instead.
+                    throw CachetCryptoError.cannotOpen
                 }
                 guard let stanza else { return nil }
                 // The file key belonged to this identity, so no other identity can give another plaintext: from here

@@ -138,7 +138,7 @@ extension KeyRing {
             throw FileError("\(file) holds a public key or certificate; opening needs the private key (tls.key)")
         case .unrecognized:
             switch firstLine(of: contents) {
-            case let line where line.hasPrefix("AGE-SECRET-KEY-"):
+            case let line where line.uppercased().hasPrefix("AGE-SECRET-KEY-"):  // a lower-case one gets AgeIdentity's message
                 do {
                     return KeyRing(keys: [], ageIdentities: try AgeIdentity.list(in: contents))
                 } catch let error as CachetCryptoError {
@@ -181,11 +181,17 @@ extension KeyRing {
                     throw object.error(error.message, path: "data.tls.key")
                 }
                 if let identity = secret.items[ageIdentityItem] {
+                    // Damage is named, as for tls.key: a recovery must not quietly run with fewer keys than it was given.
+                    let identities: [AgeIdentity]
                     do {
-                        ring = ring.adding(KeyRing(keys: [], ageIdentities: try AgeIdentity.list(in: identity)))
+                        identities = try AgeIdentity.list(in: identity)
                     } catch let error as CachetCryptoError {
                         throw object.error(error.message, path: "data.\(ageIdentityItem)")
                     }
+                    guard identities.count == 1 else {
+                        throw object.error("holds \(identities.count) age identities; a key Secret holds exactly one", path: "data.\(ageIdentityItem)")
+                    }
+                    ring = ring.adding(KeyRing(keys: [], ageIdentities: identities))
                 }
             }
             return ring

@@ -49,11 +49,22 @@ package struct SealedSecretManifest: Sendable {
         return .strict
     }
 
-    /// The key ids of the `cachet.dev/sealed-by` annotation, newest first; unknown or malformed entries are ignored.
+    /// The most key ids `cachet.dev/sealed-by` is read for: a v2 value has at most 256 recipients, and a v1 key
+    /// comes on top. The annotation comes from whoever wrote the object, and every id is tried against every item,
+    /// so an unbounded list would be work (and memory) a hostile object could demand.
+    static let maximumSealedBy = 2 * 256
+
+    /// The key ids of the `cachet.dev/sealed-by` annotation in order, each once, at most ``maximumSealedBy``;
+    /// unknown or malformed entries are ignored.
     package var sealedBy: [KeyID] {
-        (metadata.annotations[Annotations.sealedBy] ?? "").split(separator: ",").compactMap {
-            KeyID(String($0.filter { $0 != " " }))
+        var ids: [KeyID] = []
+        var seen = Set<KeyID>()
+        // maxSplits bounds the splitting itself; what is left over lands in one last entry, never a valid id.
+        for entry in (metadata.annotations[Annotations.sealedBy] ?? "").split(separator: ",", maxSplits: 2 * Self.maximumSealedBy) {
+            guard ids.count < Self.maximumSealedBy else { break }
+            if let id = KeyID(String(entry.filter { $0 != " " })), seen.insert(id).inserted { ids.append(id) }
         }
+        return ids
     }
 
     /// Reads a SealedSecret the Kubernetes API returned (already parsed: no second parse).

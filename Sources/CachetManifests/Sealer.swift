@@ -177,9 +177,14 @@ extension Sealer {
         for (item, value) in keptV2 { encryptedData[item] = value }
         var metadata = sealed.metadata
         for field in Self.serverSetFields { metadata.removeField(field) }
+        // sealed-by: the kept v2 values' recipients first, in stanza order (openers use an id's place as a stanza hint),
+        // minus ids of RSA keys this controller holds (its v1 values are all re-sealed now); then the new key, if any
+        // v1 value is left to name it.
         let newIDs = target.keyIDs
-        let kept = keptV2.isEmpty ? [] : sealed.sealedBy.filter { !newIDs.contains($0) }
-        metadata.annotations[Annotations.sealedBy] = (newIDs + kept).map(\.hex).joined(separator: ",")
+        let rsaIDs = Set(unsealer.keyRing.keys.map(\.keyID))
+        let recipientIDs = keptV2.isEmpty ? [] : sealed.sealedBy.filter { !rsaIDs.contains($0) && !newIDs.contains($0) }
+        let ids = recipientIDs + (encryptedData.count > keptV2.count ? newIDs : [])
+        metadata.annotations[Annotations.sealedBy] = ids.isEmpty ? nil : ids.map(\.hex).joined(separator: ",")
         return SealedSecretManifest(metadata: metadata, encryptedData: encryptedData, template: resealed.template)
     }
 }

@@ -46,6 +46,8 @@ package struct Unsealer: Sendable {
         let name: String
         let namespace: String?
         let scope: SealingScope
+        /// `cachet.dev/sealed-by`, read once for all the object's items.
+        let hints: [KeyID]
     }
 
     func prepare(_ sealed: SealedSecretManifest) throws -> Prepared {
@@ -77,7 +79,7 @@ package struct Unsealer: Sendable {
         } catch let failure as CachetCryptoError {
             throw error(failure.message, path: "metadata")  // named with its file and document, like every other problem
         }
-        return Prepared(sealed: sealed, name: name, namespace: namespace, scope: scope)
+        return Prepared(sealed: sealed, name: name, namespace: namespace, scope: scope, hints: sealed.sealedBy)
     }
 
     /// Opens each (object, item) on a pool of `jobs` threads pulling from a shared counter.
@@ -86,7 +88,7 @@ package struct Unsealer: Sendable {
     ) -> [Result<SecureBytes, CachetCryptoError>] {
         let units = work.map { unit -> (value: String, scope: SealingScope, item: String, hints: [KeyID]) in
             let object = try! prepared[unit.object].get()
-            return (object.sealed.encryptedData[unit.item]!, object.scope, unit.item, object.sealed.sealedBy)
+            return (object.sealed.encryptedData[unit.item]!, object.scope, unit.item, object.hints)
         }
         let results = ResultSlots<Result<SecureBytes, CachetCryptoError>>(count: units.count)
         let next = WorkCounter()

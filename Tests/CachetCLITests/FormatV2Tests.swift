@@ -209,6 +209,31 @@ struct FormatV2Tests {
         let raw = try CachetProcess.run(["seal", "--raw", "--recipient", recipient, "--scope", "cluster-wide"], stdin: Data("v".utf8))
         #expect(raw.status == 64 && raw.error.contains("pass --item"), "\(raw.error)")
 
+        let v1Item = try CachetProcess.run(["seal", "--raw", "--cert", cluster + "/tls.crt", "--scope", "cluster-wide", "--item", "k"], stdin: Data("v".utf8))
+        #expect(v1Item.status == 64 && v1Item.error.contains("--item applies to format v2"), "\(v1Item.error)")
+
+        let identityLine = try String(contentsOfFile: cluster + "/age-identity.txt", encoding: .utf8).split(separator: "\n").last!
+        let lower = try directory.write("lower-identity.txt", identityLine.lowercased() + "\n")
+        let lowerResult = try CachetProcess.run(["unseal", "--key", lower, "-f", "-"], stdin: Data(try seal().output))
+        #expect(lowerResult.status == 1 && lowerResult.error.contains("line 1: not an age identity: identities are written in upper case"),
+                "\(lowerResult.error)")
+        #expect(!lowerResult.error.contains(identityLine.lowercased().dropFirst(16).prefix(10)))
+
+        let tlsKey = try Data(contentsOf: URL(fileURLWithPath: cluster + "/tls.key")).base64EncodedString()
+        let twoIdentities = Data((identityLine + "\n" + identityLine + "\n").utf8).base64EncodedString()
+        let backup = try directory.write("backup.yaml", """
+            apiVersion: v1
+            kind: Secret
+            metadata: {name: sealed-secrets-key1, namespace: kube-system}
+            type: kubernetes.io/tls
+            data:
+              tls.key: \(tlsKey)
+              age-identity.txt: \(twoIdentities)
+            """)
+        let backupResult = try CachetProcess.run(["unseal", "--key", backup, "-f", "-"], stdin: Data(try seal().output))
+        #expect(backupResult.status == 1 && backupResult.error.contains("data.age-identity.txt") && backupResult.error.contains("exactly one"),
+                "\(backupResult.error)")
+
         let exposed = try directory.write("exposed-identity.txt", try String(contentsOfFile: cluster + "/age-identity.txt", encoding: .utf8), mode: 0o644)
         let sealed = try directory.write("sealed.yaml", try seal().outputText, mode: 0o644)
         let refused = try CachetProcess.run(["unseal", "--key", exposed, "-f", sealed])
@@ -261,7 +286,7 @@ struct FormatV2Tests {
         let out = directory.path("damaged-out.yaml")
         for (label, damaged, message) in [
             ("non-canonical share", replacing(share, String(nonCanonical)), "not a sealed value: password"),
-            ("all-zero share", replacing(share, zero), "not a sealed value: password"),
+            ("all-zero share", replacing(share, zero), "cannot decrypt password"),
             ("not age's header", replacing("age-encryption.org/v1", "age-encryption.org/v9"), "not a sealed value: password"),
             ("tampered MAC", tamperedMAC, "cannot decrypt password"),
             ("tampered chunk", tamperedChunk, "cannot decrypt password"),

@@ -39,7 +39,7 @@ struct ControllerV2Tests {
 
             let listed = try await CLIControllerTests.run(["recipients", "--kubeconfig", kubeconfig.path])
             #expect(listed.status == 0, "\(listed.error)")
-            let recipient = try #require(harness.controller.keys.newestFirstRecipients?.first)
+            let recipient = try #require(harness.controller.keys.sealingRecipients?.first)
             #expect(listed.outputText == "\(recipient)\n")
             #expect([UInt8](listed.output) == (try await harness.request(harness.apiURL + "/v1/recipients.txt")).body)
 
@@ -69,7 +69,16 @@ struct ControllerV2Tests {
             #expect(rotated.status == 0, "\(rotated.error)")
             let after = try String(contentsOf: file, encoding: .utf8)
             #expect(after.contains(value))
-            #expect(after.contains("\(recipient.keyID),\(offline.recipient.keyID)"), "\(after)")
+            #expect(after.contains("cachet.dev/sealed-by: \(recipient.keyID),\(offline.recipient.keyID)\n"), "only v2 values: no RSA id: \(after)")
+
+            // A second renewal: only the newest key's recipient is served and sealed to; the older identity still opens.
+            await harness.controller.keys.renewNow()
+            let newer = try #require(harness.controller.keys.sealingRecipients)
+            #expect(newer.count == 1 && newer != [recipient])
+            let relisted = try await CLIControllerTests.run(["recipients", "--kubeconfig", kubeconfig.path])
+            #expect(relisted.outputText == "\(newer[0])\n", "\(relisted.outputText)")
+            let revalidated = try await CLIControllerTests.run(["validate", "--kubeconfig", kubeconfig.path, "-f", file.path])
+            #expect(revalidated.status == 0, "\(revalidated.error)")
         }
     }
 
@@ -81,7 +90,7 @@ struct ControllerV2Tests {
             var keySecret = try await harness.client.get(.secrets, name: "sealed-secrets-keyfixture", namespace: ControllerHarness.namespace)
             keySecret.setValue(.string(Base64.encode(try identity.fileContents(created: "now"))), at: ["data", "age-identity.txt"])
             _ = try await harness.client.update(.secrets, keySecret)
-            try await eventually("the identity") { harness.controller.keys.newestFirstRecipients == [identity.recipient] }
+            try await eventually("the identity") { harness.controller.keys.sealingRecipients == [identity.recipient] }
 
             let sealer = Sealer(target: .recipients([identity.recipient]))
             var metadata = ObjectMeta(name: "hot", namespace: "team-a")

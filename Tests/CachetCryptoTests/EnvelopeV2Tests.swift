@@ -141,10 +141,20 @@ struct EnvelopeV2Tests {
         let last = alphabet.firstIndex(of: share.last!)!
         let nonCanonical = share.dropLast() + String(alphabet[last ^ 1])
         let zero = Base64.encodeUnpadded([UInt8](repeating: 0, count: 32))
-        for replacement in [String(nonCanonical), zero, String(share.dropLast()), share + "A", share + "="] {
+        for replacement in [String(nonCanonical), String(share.dropLast()), share + "A", share + "="] {
             let damaged = Self.editHeader(envelope) { $0.replacingOccurrences(of: String(share), with: replacement) }
             let error = #expect(throws: CachetCryptoError.self) { try Self.open(damaged, [key]) }
             #expect(error?.code == .malformedValue, "share \(replacement)")
+        }
+        // An all-zero (low-order) share is the wrong-key error, whichever identity meets it: a second stanza that
+        // opens with one identity must not make the answer differ from another identity's.
+        let other = try AgeIdentity.generate()
+        let two = try EnvelopeV2.seal(Array("v".utf8), to: [key.recipient, other.recipient], scope: Self.strict, item: "password")
+        let otherShare = String(decoding: two, as: UTF8.self).split(separator: "\n")[3].dropFirst("-> X25519 ".count)
+        let lowOrder = Self.editHeader(two) { $0.replacingOccurrences(of: String(otherShare), with: zero) }
+        let stranger = try AgeIdentity.generate()
+        for identity in [key, other, stranger] {
+            #expect(Self.code { try Self.open(lowOrder, [identity]) } == .cannotOpen)
         }
     }
 
@@ -203,7 +213,8 @@ struct EnvelopeV2Tests {
         let recipient = key.recipient.description
         #expect(recipient.hasPrefix("age1") && recipient.count == 62)
         #expect(try AgeRecipient(recipient) == key.recipient)
-        #expect(try AgeRecipient(recipient.uppercased()) == key.recipient)  // one case throughout is allowed
+        // Bech32 allows one case throughout; age requires lower case for recipients and upper for identities.
+        #expect(Self.code { try AgeRecipient(recipient.uppercased()) } == .invalidKey)
         let flipped = recipient.dropLast() + (recipient.last == "q" ? "p" : "q")
         let mixed = "AGE" + recipient.dropFirst(3)
         for (text, reason) in [(String(flipped), "checksum"), (mixed, "mixes upper and lower case"), ("age1", "Bech32"),
@@ -223,7 +234,8 @@ struct EnvelopeV2Tests {
         #expect(error?.message.hasPrefix("line 2: ") == true)
         #expect(error.map { !$0.message.contains(line.dropFirst(16).prefix(10)) } == true)
         #expect(!String(describing: key).contains(line.dropFirst(16).prefix(10)))
-        #expect(try AgeRecipient.list(in: "# cluster\n\(recipient)\n\n\(recipient.uppercased())\n").count == 2)
+        #expect(try AgeRecipient.list(in: "# cluster\n\(recipient)\n\n\(recipient)\r\n").count == 2)
+        #expect(Self.code { try AgeIdentity(text: Array(line.lowercased().utf8)) } == .invalidKey)
         #expect(Self.code { try AgeRecipient.list(in: "# nothing\n") } == .invalidKey)
     }
 

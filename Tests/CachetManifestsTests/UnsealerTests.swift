@@ -199,6 +199,20 @@ struct UnsealerV2Tests {
         }
     }
 
+    @Test("a sealed-by annotation of 40,000 ids is read for its first 512 distinct ones; the value still opens")
+    func hugeSealedBy() throws {
+        let identity = try AgeIdentity.generate()
+        var sealed = try Self.mixed(held: identity, others: [], keepSealedBy: true)
+        let fake = (0..<40_000).map { String(format: "%016x", $0 % 1000) }.joined(separator: ",")
+        sealed.metadata.annotations[Annotations.sealedBy] = fake + "," + identity.keyID.hex
+        #expect(sealed.sealedBy.count == 512)
+        let budget = OperationBudget(limit: 1000)
+        var unsealer = Unsealer(keyRing: KeyRing(keys: [Support.privateKey], ageIdentities: [identity]))
+        unsealer.budget = budget
+        let secret = try unsealer.unseal(sealed)
+        #expect(Support.text(secret.items["item-0"]) == "value of item-0")
+    }
+
     @Test("an object whose v2 values no held identity opens names the items and the kind of key missing")
     func noIdentity() throws {
         let sealed = try Self.mixed(held: try AgeIdentity.generate(), others: [], keepSealedBy: true)

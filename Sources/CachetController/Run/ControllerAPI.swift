@@ -21,7 +21,7 @@ package struct ControllerRequestContext: RequestContext {
 }
 
 /// Bitnami's HTTP API, on `--listen-addr`: `/healthz`, `GET /v1/cert.pem`, `POST /v1/verify`, `POST /v1/rotate`; and
-/// Cachet's `GET /v1/recipients.txt` (the age recipients for format v2, newest first).
+/// Cachet's `GET /v1/recipients.txt` (the age recipient format v2 values are sealed to: the newest key's).
 ///
 /// It answers before the first reconcile (the certificate once a key is loaded: 503 until then). The two POSTs
 /// decrypt on request, which makes them an oracle and a lever on the controller's CPU if unbounded, so:
@@ -87,10 +87,11 @@ struct ControllerAPI: HTTPResponder {
             return Response(status: .ok, headers: [.contentType: "application/x-pem-file"],
                             body: .init(byteBuffer: ByteBuffer(string: pem)))
         case "/v1/recipients.txt":
-            // Public keys only, as /v1/cert.pem. An empty list (200, no lines) means the keys predate v2: cachet seal
-            // refuses to seal v2 then, rather than write values this cluster cannot open.
+            // Public keys only, as /v1/cert.pem: the newest key's recipient, as the newest key's certificate. An empty
+            // list (200, no lines) means the newest key has no identity: cachet seal refuses v2 then, rather than write
+            // values this cluster cannot open.
             guard request.method == .get || request.method == .head else { return Self.methodNotAllowed("GET") }
-            guard let recipients = keys.newestFirstRecipients else {
+            guard let recipients = keys.sealingRecipients else {
                 return Self.text(.serviceUnavailable, "no sealing key yet; try again shortly\n")
             }
             return Self.text(.ok, recipients.map { "\($0)\n" }.joined())

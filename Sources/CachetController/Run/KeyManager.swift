@@ -83,10 +83,11 @@ package final class KeyManager: Service, Sendable {
         keys.withLock { keys in KeyRing(keys: keys.map(\.privateKey), ageIdentities: keys.reversed().compactMap(\.ageIdentity)) }
     }
 
-    /// The age recipients, newest key first, for sealing format v2 (nil until the keys are ready; empty when no key
-    /// has an identity yet).
-    package var newestFirstRecipients: [AgeRecipient]? {
-        isReady ? keys.withLock { $0.reversed().compactMap(\.ageIdentity?.recipient) } : nil
+    /// The recipient v2 values are sealed to: the newest key's, as the newest key alone seals v1 (nil until the keys
+    /// are ready; empty when the newest key has no identity). Older identities keep opening, but sealing to them
+    /// would make renewal and the key cutoff worthless for v2, and grow every value by a stanza per renewal.
+    package var sealingRecipients: [AgeRecipient]? {
+        isReady ? keys.withLock { $0.last?.ageIdentity.map { [$0.recipient] } ?? [] } : nil
     }
 
     /// The newest certificate, for sealing (nil until the keys are ready: before that, a key older than the cutoff
@@ -134,6 +135,9 @@ package final class KeyManager: Service, Sendable {
     }
 
     package var keyCount: Int { keys.withLock { $0.count } }
+
+    /// The keys that hold an age identity.
+    package var identityCount: Int { keys.withLock { $0.filter { $0.ageIdentity != nil }.count } }
 
     /// Loads every active key Secret; generates one if none exists or the newest is older than the cutoff.
     package func prepare() async throws {
@@ -186,9 +190,14 @@ package final class KeyManager: Service, Sendable {
             let change = keys.withLock { keys -> String? in
                 if let index = keys.firstIndex(where: { $0.privateKey.keyID == privateKey.keyID }) {
                     // A key already held gains its identity when its Secret is edited to add one (picked up hot, as
-                    // a new key is); an identity is never replaced or removed, so values sealed to it keep opening.
-                    guard keys[index].ageIdentity == nil, loaded.ageIdentity != nil else { return nil }
-                    keys[index] = loaded
+                    // a new key is); an identity is never replaced or removed while running, so values sealed to it
+                    // keep opening. Only the identity is taken from the edit: certificate and order stay as loaded.
+                    let held = keys[index]
+                    guard let identity = loaded.ageIdentity, held.ageIdentity?.keyID != identity.keyID else { return nil }
+                    guard held.ageIdentity == nil else { return "ignored a changed age identity of a loaded key (the one loaded first is kept until restart)" }
+                    keys[index] = LoadedKey(secretName: held.secretName, privateKey: held.privateKey, certificate: held.certificate,
+                                            certificatePEM: held.certificatePEM, sealingKey: held.sealingKey,
+                                            ageIdentity: identity, orderTime: held.orderTime)
                     return "registered an age identity for a sealing key"
                 }
                 keys.append(loaded)
@@ -197,13 +206,16 @@ package final class KeyManager: Service, Sendable {
                 keys.sort { ($0.orderTime, $0.privateKey.keyID.hex) < ($1.orderTime, $1.privateKey.keyID.hex) }
                 return "registered a sealing key"
             }
-            if let change {
-                var metadata: Logger.Metadata = ["secret": "\(name)", "keyID": "\(privateKey.keyID)"]
-                if let identity = loaded.ageIdentity { metadata["ageKeyID"] = "\(identity.keyID)" }
-                logger.info("\(change)", metadata: metadata)
-                keyAdded.signal()
+            guard let change else { return false }
+            var metadata: Logger.Metadata = ["secret": "\(name)", "keyID": "\(privateKey.keyID)"]
+            if let identity = loaded.ageIdentity { metadata["ageKeyID"] = "\(identity.keyID)" }
+            if change.hasPrefix("ignored") {
+                logger.warning("\(change)", metadata: metadata)
+                return false
             }
-            return change != nil
+            logger.info("\(change)", metadata: metadata)
+            keyAdded.signal()
+            return true
         } catch {
             logger.warning("key Secret could not be read; skipped", metadata: ["secret": "\(name)", "reason": "\(error)"])
             return false
@@ -215,7 +227,10 @@ package final class KeyManager: Service, Sendable {
     private func ageIdentity(in secret: ManifestValue, name: String) -> AgeIdentity? {
         guard let text = secret.string(at: ["data", KeyRing.ageIdentityItem]) else { return nil }
         do {
-            let identities = try AgeIdentity.list(in: try SecureBytes(copying: try Base64.decode(text)))
+            var decoded = try Base64.decode(text)
+            // The decoded file is an identity: it goes to guarded memory, and the ordinary copy is zeroed.
+            defer { decoded.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+            let identities = try AgeIdentity.list(in: try SecureBytes(copying: decoded))
             guard identities.count == 1 else {
                 logger.warning("key Secret's age identity item holds \(identities.count) identities, not one; ignored", metadata: ["secret": "\(name)"])
                 return nil

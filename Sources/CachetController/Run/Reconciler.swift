@@ -66,6 +66,7 @@ package final class Reconciler: Service, Sendable {
         let sealedSecret: String
         let secretResourceVersion: String?
         let keyCount: Int
+        let identityCount: Int
     }
 
     package init(client: KubeClient, keys: KeyManager, metrics: ControllerMetrics, settings: Settings, logger: Logger) {
@@ -285,7 +286,7 @@ package final class Reconciler: Service, Sendable {
         let sealedIdentity = [sealedObject.string(at: ["metadata", "uid"]) ?? "", Self.generation(sealedObject), sealedAnnotations]
             .joined(separator: "|")
         func fingerprint(_ secret: ManifestValue?) -> Fingerprint {
-            Fingerprint(sealedSecret: sealedIdentity, secretResourceVersion: secret?.resourceVersionText, keyCount: keys.keyCount)
+            Fingerprint(sealedSecret: sealedIdentity, secretResourceVersion: secret?.resourceVersionText, keyCount: keys.keyCount, identityCount: keys.identityCount)
         }
         if existing != nil, inLine.withLock({ $0[key] }) == fingerprint(existing) { return false }
 
