@@ -25,7 +25,7 @@ struct ControllerV2Tests {
             #expect(empty.status == 200 && empty.body.isEmpty)
             let refused = try await CLIControllerTests.run(["seal", "--v2", "--kubeconfig", kubeconfig.path], stdin: Self.secretYAML)
             #expect(refused.status == 1 && refused.output.isEmpty)
-            #expect(refused.error.hasPrefix("cachet: error: ") && refused.error.contains("holds no age identity yet"), "\(refused.error)")
+            #expect(refused.error.hasPrefix("cachet: error: ") && refused.error.contains("holds no age identity yet on its newest key"), "\(refused.error)")
             let noRecipients = try await CLIControllerTests.run(["recipients", "--kubeconfig", kubeconfig.path])
             #expect(noRecipients.status == 1 && noRecipients.error.contains("kill -USR1"), "\(noRecipients.error)")
 
