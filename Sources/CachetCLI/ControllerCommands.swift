@@ -197,9 +197,8 @@ enum ControllerCalls {
         }
         guard response.status == 200 else { throw unexpected(response, from: "/v1/recipients.txt", client: client) }
         let text = String(decoding: response.body, as: UTF8.self)
-        let lines = text.split(whereSeparator: \.isNewline).filter { !$0.hasPrefix("#") && !$0.isEmpty }
-        guard !lines.isEmpty else {
-            throw CommandFailure("\(client.target) holds no age identity yet on its newest key (keys made before format v2 have none), so there is nothing to seal v2 values to",
+        guard text.utf8.split(separator: UInt8(ascii: "\n")).contains(where: { !$0.isEmpty && $0.first != UInt8(ascii: "#") }) else {
+            throw CommandFailure("\(client.target) holds no age identity on its newest key (keys made before format v2, or imported without one, have none), so there is nothing to seal v2 values to",
                                  hint: "it gets one with its next key renewal (kill -USR1 renews now); until then seal format v1")
         }
         do {

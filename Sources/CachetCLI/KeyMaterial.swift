@@ -90,7 +90,7 @@ struct KeyMaterial {
             try SecretFiles.refuseIfExposed(path)
             return try AgeIdentity.list(in: contents).map { KeyMaterial(kind: .ageIdentity($0), path: path) }
         }
-        if text.starts(with: "age1".utf8) {
+        if text.map({ $0 >= 0x41 && $0 <= 0x5A ? $0 + 32 : $0 }).starts(with: "age1".utf8) {
             let recipients = try AgeRecipient.list(in: contents.withUnsafeBytes { String(decoding: $0, as: UTF8.self) })
             return recipients.map { KeyMaterial(kind: .ageRecipient($0), path: path) }
         }
@@ -114,8 +114,12 @@ struct KeyMaterial {
             if let key = secret.items[KeyFiles.privateKeyFileName] {
                 keys.append(KeyMaterial(kind: .privateKey(try RSAPrivateKey(pem: key)), path: name))
             }
-            if let identities = secret.items[KeyRing.ageIdentityItem] {  // as unseal --key reads it
-                keys += try AgeIdentity.list(in: identities).map { KeyMaterial(kind: .ageIdentity($0), path: name) }
+            if let item = secret.items[KeyRing.ageIdentityItem] {  // as unseal --key reads it: exactly one
+                let identities = try AgeIdentity.list(in: item)
+                guard identities.count == 1 else {
+                    throw CommandFailure("\(name): data.\(KeyRing.ageIdentityItem) holds \(identities.count) age identities; a key Secret holds exactly one")
+                }
+                keys.append(KeyMaterial(kind: .ageIdentity(identities[0]), path: name))
             }
         }
         guard !keys.isEmpty else { throw CommandFailure("\(path): its Secrets hold no tls.crt or tls.key, so it is not a key backup") }

@@ -15,7 +15,7 @@ public struct AgeRecipient: Hashable, Sendable, CustomStringConvertible {
     /// bad checksum, mixed case.
     public init(_ text: some StringProtocol) throws {
         let text = String(text)
-        if text.hasPrefix("AGE-SECRET-KEY-") {
+        if text.uppercased().hasPrefix("AGE-SECRET-KEY-") {
             throw CachetCryptoError(.unsupportedKey, "this is an age identity (a private key); sealing needs its recipient (age1…, from age-keygen -y)")
         }
         let key = try Array(text.utf8).withUnsafeBytes { bytes throws in
@@ -51,13 +51,17 @@ public struct AgeRecipient: Hashable, Sendable, CustomStringConvertible {
 
     /// Reads a recipients file in age's format (`age -R`): one recipient per line; blank lines and lines starting
     /// with `#` ignored. The error names the line. An empty list is an error: sealing to nobody is a mistake.
+    ///
+    /// Lines end at LF only (one CR before it is dropped), exactly as age reads them: were a vertical tab, a lone CR
+    /// or U+2028 also a line break, a committed file could hide a recipient inside what age, `wc -l` and a reviewer
+    /// all read as a comment.
     public static func list(in text: some StringProtocol) throws -> [AgeRecipient] {
         var recipients: [AgeRecipient] = []
-        // Swift reads CR LF as one Character, a newline: CRLF files split like LF ones.
-        for (index, trimmed) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
-            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+        for (index, line) in String(text).utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.last == UInt8(ascii: "\r") ? line.dropLast() : line
+            if trimmed.isEmpty || trimmed.first == UInt8(ascii: "#") { continue }
             do {
-                recipients.append(try AgeRecipient(trimmed))
+                recipients.append(try AgeRecipient(String(decoding: trimmed, as: UTF8.self)))
             } catch let error as CachetCryptoError {
                 throw CachetCryptoError(error.code, "line \(index + 1): \(error.message)")
             }

@@ -102,7 +102,8 @@ extension KeyRing {
         var ring = KeyRing(keys: [], ageIdentities: [])
         for path in paths {
             var files = [path]
-            if SecretFiles.isDirectory(path) {
+            let isKeyDirectory = SecretFiles.isDirectory(path)
+            if isKeyDirectory {
                 files = ["tls.key", ageIdentityItem].map { SecretFiles.join(path, $0) }.filter(SecretFiles.exists)
                 guard !files.isEmpty else { throw FileError("\(path) holds neither tls.key nor \(ageIdentityItem)") }
             }
@@ -110,6 +111,10 @@ extension KeyRing {
                 try SecretFiles.refuseIfExposed(file)
                 let found = try loadKeys(from: try SecretFiles.read(file), file: file)
                 guard !found.isEmpty else { throw FileError("\(file) holds no private key") }
+                // A key directory is what a mounted key Secret looks like, and a key Secret's item holds one identity.
+                if isKeyDirectory, found.ageIdentities.count > 1 {
+                    throw FileError("\(file) holds \(found.ageIdentities.count) age identities; a key directory's holds exactly one (pass a file of several directly)")
+                }
                 ring = ring.adding(found)
             }
         }
@@ -144,7 +149,7 @@ extension KeyRing {
                 } catch let error as CachetCryptoError {
                     throw FileError("\(file): \(error.message)")
                 }
-            case let line where line.hasPrefix("age1"):
+            case let line where line.lowercased().hasPrefix("age1"):
                 throw FileError("\(file) holds age recipients (public keys); opening needs the identity (\(ageIdentityItem))")
             default:
                 return try keysFromSecretBackup(contents, file: file)

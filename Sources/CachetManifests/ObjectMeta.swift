@@ -59,7 +59,8 @@ package enum Annotations {
     package static let managed = "sealedsecrets.bitnami.com/managed"
     package static let patch = "sealedsecrets.bitnami.com/patch"
     package static let skipSetOwnerReferences = "sealedsecrets.bitnami.com/skip-set-owner-references"
-    /// Which keys sealed the object, newest first, comma-separated key ids: a hint for the opener, never trusted.
+    /// Which keys sealed the object, comma-separated key ids (docs/wire-format.md §3): a hint for the opener, never
+    /// trusted.
     package static let sealedBy = "cachet.dev/sealed-by"
 
     /// kubectl apply and kubecfg store the whole object here, so on a Secret it holds the plaintext.

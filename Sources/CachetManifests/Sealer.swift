@@ -158,7 +158,7 @@ extension Sealer {
     ///
     /// v2 values are verified (they must open) but kept byte for byte: they may be sealed to recipients this
     /// controller does not know (other clusters, an offline key), and re-sealing to its own key alone would silently
-    /// drop them. Their recipients stay named in `cachet.dev/sealed-by`, after the new key.
+    /// drop them. Their recipients stay named in `cachet.dev/sealed-by`, first (docs/controller.md, `/v1/rotate`).
     ///
     /// The scope is the one the values were sealed for, read from the **top-level** annotations only: taking it from
     /// the template (which anyone can edit) would let a strict value be widened to cluster-wide and then be moved
@@ -184,7 +184,7 @@ extension Sealer {
         let rsaIDs = Set(unsealer.keyRing.keys.map(\.keyID))
         let recipientIDs = keptV2.isEmpty ? [] : sealed.sealedBy.filter { !rsaIDs.contains($0) && !newIDs.contains($0) }
         let ids = recipientIDs + (encryptedData.count > keptV2.count ? newIDs : [])
-        metadata.annotations[Annotations.sealedBy] = ids.isEmpty ? nil : ids.map(\.hex).joined(separator: ",")
+        if !ids.isEmpty { metadata.annotations[Annotations.sealedBy] = ids.map(\.hex).joined(separator: ",") }
         return SealedSecretManifest(metadata: metadata, encryptedData: encryptedData, template: resealed.template)
     }
 }

@@ -219,6 +219,13 @@ struct FormatV2Tests {
                 "\(lowerResult.error)")
         #expect(!lowerResult.error.contains(identityLine.lowercased().dropFirst(16).prefix(10)))
 
+        let twoInDirectory = directory.path("two-identities")
+        try FileManager.default.createDirectory(atPath: twoInDirectory, withIntermediateDirectories: true)
+        _ = try directory.write("two-identities/age-identity.txt", identityLine + "\n" + identityLine + "\n")
+        let directoryResult = try CachetProcess.run(["unseal", "--key", twoInDirectory, "-f", "-"], stdin: Data(try seal().output))
+        #expect(directoryResult.status == 1 && directoryResult.error.contains("holds 2 age identities; a key directory's holds exactly one"),
+                "\(directoryResult.error)")
+
         let tlsKey = try Data(contentsOf: URL(fileURLWithPath: cluster + "/tls.key")).base64EncodedString()
         let twoIdentities = Data((identityLine + "\n" + identityLine + "\n").utf8).base64EncodedString()
         let backup = try directory.write("backup.yaml", """

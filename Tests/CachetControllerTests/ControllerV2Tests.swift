@@ -25,7 +25,7 @@ struct ControllerV2Tests {
             #expect(empty.status == 200 && empty.body.isEmpty)
             let refused = try await CLIControllerTests.run(["seal", "--v2", "--kubeconfig", kubeconfig.path], stdin: Self.secretYAML)
             #expect(refused.status == 1 && refused.output.isEmpty)
-            #expect(refused.error.hasPrefix("cachet: error: ") && refused.error.contains("holds no age identity yet on its newest key"), "\(refused.error)")
+            #expect(refused.error.hasPrefix("cachet: error: ") && refused.error.contains("holds no age identity on its newest key"), "\(refused.error)")
             let noRecipients = try await CLIControllerTests.run(["recipients", "--kubeconfig", kubeconfig.path])
             #expect(noRecipients.status == 1 && noRecipients.error.contains("kill -USR1"), "\(noRecipients.error)")
 
@@ -79,6 +79,22 @@ struct ControllerV2Tests {
             #expect(relisted.outputText == "\(newer[0])\n", "\(relisted.outputText)")
             let revalidated = try await CLIControllerTests.run(["validate", "--kubeconfig", kubeconfig.path, "-f", file.path])
             #expect(revalidated.status == 0, "\(revalidated.error)")
+        }
+    }
+
+    @Test("an imported key without an identity that becomes newest turns v2 sealing off, with a warning")
+    func newestWithoutIdentity() async throws {
+        try await ControllerHarness.with { harness in
+            await harness.controller.keys.renewNow()
+            #expect(harness.controller.keys.sealingRecipients?.count == 1)
+            let imported = try RSAPrivateKey.generate(bits: 2048)
+            let certificate = try Certificate.selfSigned(for: imported, notBefore: Date().addingTimeInterval(3600))
+            _ = try await harness.client.create(
+                .secrets, try ControllerHarness.keySecret(name: "imported-key", key: imported, certificatePEM: certificate.pem),
+                namespace: ControllerHarness.namespace)
+            try await eventually("the imported key") { harness.controller.keys.keyCount == 3 }
+            #expect(harness.controller.keys.sealingRecipients == [])
+            #expect(harness.logs.text.contains("the newest key has no age identity"))
         }
     }
 

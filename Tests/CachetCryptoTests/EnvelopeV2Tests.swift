@@ -237,6 +237,12 @@ struct EnvelopeV2Tests {
         #expect(try AgeRecipient.list(in: "# cluster\n\(recipient)\n\n\(recipient)\r\n").count == 2)
         #expect(Self.code { try AgeIdentity(text: Array(line.lowercased().utf8)) } == .invalidKey)
         #expect(Self.code { try AgeRecipient.list(in: "# nothing\n") } == .invalidKey)
+        // Lines end at LF only, as age reads them: nothing can hide a recipient inside what reads as a comment.
+        let other = try AgeIdentity.generate().recipient.description
+        for separator in ["\u{2028}", "\u{0B}", "\u{0C}", "\u{85}"] {
+            #expect(try AgeRecipient.list(in: "\(recipient)\n# rotated\(separator)\(other)\n") == [key.recipient], "\(separator.unicodeScalars.first!.value)")
+        }
+        #expect(Self.code { try AgeRecipient.list(in: "\(recipient)\r# x\r\(other)") } == .invalidKey)
     }
 
     /// Key ids follow the RSA rule over RFC 8410's SubjectPublicKeyInfo; Python `cryptography` builds that DER

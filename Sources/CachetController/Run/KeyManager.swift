@@ -67,6 +67,8 @@ package final class KeyManager: Service, Sendable {
     let settings: Settings
     let logger: Logger
     private let keys = Mutex<[LoadedKey]>([])
+    /// Key ids whose changed identity was already warned about (a watch relists: one warning, not one per event).
+    private let warnedIdentityChanges = Mutex<Set<KeyID>>([])
     /// Whether the keys are loaded, and who waits for that (``waitUntilReady()``).
     private let readiness = Mutex<(ready: Bool, waiters: [Int: CheckedContinuation<Void, Never>], next: Int)>((false, [:], 0))
     /// Signalled whenever a key is added (the reconciler then retries what failed: the new key may open it).
@@ -169,11 +171,13 @@ package final class KeyManager: Service, Sendable {
         let name = secret.string(at: ["metadata", "name"]) ?? "?"
         guard !requireLabel || secret.string(at: ["metadata", "labels", Self.keyLabel]) == "active" else { return false }
         guard let keyText = secret.string(at: ["data", "tls.key"]), let certificateText = secret.string(at: ["data", "tls.crt"]),
-              let keyPEM = try? Base64.decode(keyText), let certificatePEM = try? Base64.decode(certificateText)
+              var keyPEM = try? Base64.decode(keyText), let certificatePEM = try? Base64.decode(certificateText)
         else {
             logger.warning("key Secret has no tls.key and tls.crt; skipped", metadata: ["secret": "\(name)"])
             return false
         }
+        // The private key goes to OpenSSL's secure heap; this ordinary copy is zeroed.
+        defer { keyPEM.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
         do {
             let privateKey = try RSAPrivateKey(pem: try SecureBytes(copying: keyPEM))
             let certificate = try Certificate(pem: certificatePEM)
@@ -194,7 +198,10 @@ package final class KeyManager: Service, Sendable {
                     // keep opening. Only the identity is taken from the edit: certificate and order stay as loaded.
                     let held = keys[index]
                     guard let identity = loaded.ageIdentity, held.ageIdentity?.keyID != identity.keyID else { return nil }
-                    guard held.ageIdentity == nil else { return "ignored a changed age identity of a loaded key (the one loaded first is kept until restart)" }
+                    guard held.ageIdentity == nil else {
+                        return warnedIdentityChanges.withLock { $0.insert(held.privateKey.keyID).inserted }
+                            ? "ignored" : "ignored quietly"
+                    }
                     keys[index] = LoadedKey(secretName: held.secretName, privateKey: held.privateKey, certificate: held.certificate,
                                             certificatePEM: held.certificatePEM, sealingKey: held.sealingKey,
                                             ageIdentity: identity, orderTime: held.orderTime)
@@ -210,10 +217,20 @@ package final class KeyManager: Service, Sendable {
             var metadata: Logger.Metadata = ["secret": "\(name)", "keyID": "\(privateKey.keyID)"]
             if let identity = loaded.ageIdentity { metadata["ageKeyID"] = "\(identity.keyID)" }
             if change.hasPrefix("ignored") {
-                logger.warning("\(change)", metadata: metadata)
+                if change == "ignored" {
+                    logger.warning("""
+                        the age identity of a loaded key was changed in its Secret and is ignored while running; after a \
+                        restart the new one replaces it and values sealed to the old one stop opening: restore the original item
+                        """, metadata: metadata)
+                }
                 return false
             }
             logger.info("\(change)", metadata: metadata)
+            if self.keys.withLock({ keys in keys.last?.ageIdentity == nil && keys.contains { $0.ageIdentity != nil } }) {
+                // Only the newest key's recipient is sealed to (sealingRecipients): v2 sealing is off until it has one.
+                logger.warning("the newest key has no age identity: format v2 sealing (/v1/recipients.txt) is off until a key with one is newest (kill -USR1 makes one)",
+                               metadata: metadata)
+            }
             keyAdded.signal()
             return true
         } catch {
