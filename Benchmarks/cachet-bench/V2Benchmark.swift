@@ -49,8 +49,15 @@ enum V2Benchmark {
         report("v2 open (X25519, 1 stanza)", v2Samples)
         let ratio = median(v1Samples.map(\.cpu)) / median(v2Samples.map(\.cpu))
         let roundRatios = zip(v1Samples, v2Samples).map { $0.cpu / $1.cpu }
+        #if DEBUG
+        // The suite runs this short form on its debug build, where Swift's share of the cost is many times larger:
+        // the target is about release builds (scripts/bench).
+        let verdict = "not judged: a debug build"
+        #else
+        let verdict = ratio >= 30 ? "met" : "MISSED"
+        #endif
         print(String(format: "v2 values/s ÷ v1 values/s: %.1f (target ≥ 30: %@); per-round min %.1f max %.1f",
-                     ratio, ratio >= 30 ? "met" : "MISSED", roundRatios.min()!, roundRatios.max()!))
+                     ratio, verdict, roundRatios.min()!, roundRatios.max()!))
 
         // Ring: 20 RSA keys (2048-bit: their size does not matter, v2 values never reach them) and 4 identities.
         let rsaKeys = try (0..<20).map { _ in try RSAPrivateKey.generate(bits: 2048) }
