@@ -98,6 +98,24 @@ struct ControllerV2Tests {
         }
     }
 
+    @Test("an object demanding more key operations than its size warrants stops at the bound, and its status says so")
+    func boundedWork() async throws {
+        try await ControllerHarness.with { harness in
+            await harness.controller.keys.renewNow()
+            // 256 stanzas, none for this controller: 256 X25519 operations per value without a bound.
+            let strangers = try (0..<256).map { _ in try AgeIdentity.generate().recipient }
+            let items = try ["a": SecureBytes(copying: Array("x".utf8)), "b": SecureBytes(copying: Array("y".utf8))]
+            let sealed = try Sealer(target: .recipients(strangers)).seal(
+                SecretManifest(metadata: ObjectMeta(name: "costly", namespace: "team-a"), items: items, type: nil, immutable: nil)).sealedSecret
+            _ = try await harness.apply(sealed.manifestValue)
+            try await eventually("the bounded failure") {
+                guard let synced = (try? await harness.sealedSecret("costly"))?.synced else { return false }
+                return synced.status == "False" && synced.message.contains("stopped after 32 key operations")
+            }
+            #expect(await harness.secret("costly") == nil)
+        }
+    }
+
     @Test("a key Secret with an identity is picked up hot, as is an identity added to a key Secret later")
     func identitiesPickedUpHot() async throws {
         try await ControllerHarness.with { harness in

@@ -184,6 +184,15 @@ package final class Reconciler: Service, Sendable {
         }
     }
 
+    /// The private-key operations (RSA decryptions, X25519 unwraps) one reconcile of an object may cost. An object
+    /// sealed to keys this controller holds needs about one per value (the sealed-by hint, then the key that opened
+    /// the previous value), plus, for its first value without a hint, one per key (and per stanza, for v2). But
+    /// whoever can create a SealedSecret chooses its items, stanzas and hints: without a bound, 256 items tried
+    /// against dozens of rotated keys would cost minutes of CPU on every retry.
+    static func operationBudget(items: Int, keyRing: KeyRing) -> OperationBudget {
+        OperationBudget(limit: 2 * items + 2 * keyRing.keys.count + 8 * keyRing.ageIdentities.count + 16)
+    }
+
     /// Failed objects again at once when a key is added: it may be the one they need.
     private func retryFailuresOnNewKeys() async {
         while !Task.isCancelled {
@@ -291,11 +300,19 @@ package final class Reconciler: Service, Sendable {
         if existing != nil, inLine.withLock({ $0[key] }) == fingerprint(existing) { return false }
 
         let secret: SecretManifest
+        let keyRing = keys.keyRing
+        var budget: OperationBudget?
         do {
             let sealed = try SealedSecretManifest(apiObject: sealedObject)
-            let keyRing = keys.keyRing
-            secret = try await Self.offCooperativePool { try Unsealer(keyRing: keyRing).unseal(sealed) }
+            var unsealer = Unsealer(keyRing: keyRing)
+            unsealer.budget = Self.operationBudget(items: sealed.encryptedData.count, keyRing: keyRing)
+            budget = unsealer.budget
+            secret = try await Self.offCooperativePool { [unsealer] in try unsealer.unseal(sealed) }
         } catch let error as ManifestError {
+            if let budget, budget.used >= budget.limit {
+                throw ReconcileFailure(.unseal, "Failed to unseal: \(error.message); stopped after \(budget.limit) key operations, "
+                                       + "the most an object of this size may cost (the keys it names in cachet.dev/sealed-by are tried first)")
+            }
             throw ReconcileFailure(.unseal, "Failed to unseal: \(error.message)")
         } catch {
             throw ReconcileFailure(.unseal, "Failed to unseal: \(error)")
