@@ -19,6 +19,11 @@ struct APIError: Error, Sendable {
                  + "the object has been modified; please apply your changes to the latest version and try again")
     }
     static func gone(_ message: String) -> APIError { APIError(code: 410, reason: "Expired", message: message) }
+    /// A watch from a resourceVersion the server has not reached (its state went back, as after an etcd restore):
+    /// kube-apiserver's answer, a Timeout whose message clients recognise and answer by listing again.
+    static func tooLargeResourceVersion(_ requested: Int, current: Int) -> APIError {
+        APIError(code: 504, reason: "Timeout", message: "Too large resource version: \(requested), current: \(current)")
+    }
     static func invalid(_ message: String) -> APIError { APIError(code: 422, reason: "Invalid", message: message) }
     static func methodNotAllowed(_ message: String) -> APIError { APIError(code: 405, reason: "MethodNotAllowed", message: message) }
     static func unsupportedMediaType(_ message: String) -> APIError {

@@ -199,6 +199,22 @@ package final class DevCluster: Service, Sendable {
         await store.compact()
     }
 
+    /// The state at one moment, for ``restoreState(_:)``.
+    package struct StateSnapshot: Sendable {
+        fileprivate let stored: ObjectStore.SavedState
+    }
+
+    /// The state now, for ``restoreState(_:)``.
+    package func stateSnapshot() async -> StateSnapshot {
+        StateSnapshot(stored: await store.saveState())
+    }
+
+    /// Fault: the state goes back to `snapshot` (an etcd restore): later objects are gone, earlier ones are back,
+    /// the resourceVersion is lower than clients have seen.
+    package func restoreState(_ snapshot: StateSnapshot) async {
+        await store.restore(snapshot.stored)
+    }
+
     package var openWatchCount: Int {
         get async { await store.openWatchCount }
     }

@@ -226,6 +226,8 @@ actor ObjectStore {
         let (stream, continuation) = AsyncStream.makeStream(of: ManifestValue.self)
         let watcher = Watcher(resource: resource, namespace: namespace, labels: labels, fields: fields, continuation: continuation)
         if let version, let start = Int(version), start > 0 {
+            // Never reached: kube-apiserver does not pretend a future version exists (the state went back).
+            guard start <= resourceVersion else { throw APIError.tooLargeResourceVersion(start, current: resourceVersion) }
             guard start >= compactedThrough else {
                 throw APIError.gone("too old resource version: \(start) (\(compactedThrough + 1))")
             }
@@ -273,6 +275,26 @@ actor ObjectStore {
         compactedThrough = resourceVersion
         history.removeAll()
         snapshots.removeAll()
+    }
+
+    /// What ``restore(_:)`` goes back to.
+    struct SavedState: Sendable {
+        fileprivate let objects: [Key: ManifestValue]
+        fileprivate let resourceVersion: Int
+    }
+
+    /// The objects and the resourceVersion now, for a later ``restore(_:)``.
+    func saveState() -> SavedState {
+        SavedState(objects: objects, resourceVersion: resourceVersion)
+    }
+
+    /// The state goes back in time, as after an etcd restore: the objects and the resourceVersion of `snapshot`,
+    /// no history. Watches end; a client resuming from a version it saw after the snapshot is told it is too large.
+    func restore(_ snapshot: SavedState) {
+        objects = snapshot.objects
+        _ = dropAllWatches()
+        resourceVersion = snapshot.resourceVersion
+        compact()
     }
 
     /// Loses every object (a restart without state). The resourceVersion keeps counting, so no old version is ever

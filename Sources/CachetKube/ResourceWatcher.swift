@@ -71,8 +71,9 @@ package struct ResourceWatcher: AsyncSequence, Sendable {
                     succeeded()
                     if event.kind == .bookmark { continue }
                     return .event(event)
-                } catch let error as KubeError where error.code == .gone {
-                    resourceVersion = nil  // missed events: list again
+                } catch let error as KubeError where error.code == .gone || error.isTooLargeResourceVersion {
+                    // Missed events, or a version the server never reached (its state went back): list again.
+                    resourceVersion = nil
                     events = nil
                 } catch is CancellationError {
                     return nil

@@ -58,6 +58,12 @@ package struct KubeError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// kube-apiserver's answer to a watch from a resourceVersion it has not reached (its state went back, as after
+    /// an etcd restore, or a cache lags): like 410 Gone, it means "list again".
+    package var isTooLargeResourceVersion: Bool {
+        status == 504 && message.hasPrefix("Too large resource version")
+    }
+
     package var description: String {
         status.map { "\(message) (HTTP \($0))" } ?? message
     }

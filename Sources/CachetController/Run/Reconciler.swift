@@ -130,8 +130,13 @@ package final class Reconciler: Service, Sendable {
                     for key in removed { known[key] = nil }
                     // After a relist, only objects that are new or whose spec changed need work (the resync covers
                     // the rest); at start-up that is every object.
+                    // A different uid is another object under the same name (deleted and re-created, or the state
+                    // went back): work, whatever its generation.
                     let changed = seen.filter { key, object in
-                        known[key].map { Self.generation($0) != Self.generation(object) } ?? true
+                        known[key].map {
+                            Self.generation($0) != Self.generation(object)
+                                || $0.string(at: ["metadata", "uid"]) != object.string(at: ["metadata", "uid"])
+                        } ?? true
                     }.map(\.key)
                     known.merge(seen) { $1 }
                     return (removed, changed)
@@ -205,8 +210,13 @@ package final class Reconciler: Service, Sendable {
     private func resyncPeriodically() async throws {
         while true {
             try await Task.sleep(for: settings.resyncPeriod)
-            for key in known.withLock({ Array($0.keys) }).sorted() { await queue.add(key) }
+            await resyncNow()
         }
+    }
+
+    /// Every known SealedSecret queued again (what a periodic resync does).
+    package func resyncNow() async {
+        for key in known.withLock({ Array($0.keys) }).sorted() { await queue.add(key) }
     }
 
     private func forget(_ key: String) {
@@ -258,7 +268,16 @@ package final class Reconciler: Service, Sendable {
 
         let instance = sealedObject.string(at: ["metadata", "labels", "app.kubernetes.io/instance"]) ?? ""
         do {
-            let changed = try await apply(sealedObject, namespace: namespace, name: name)
+            let applied = try await apply(sealedObject, namespace: namespace, name: name)
+            if applied == .sealedSecretGone {
+                // The cache was stale: forget the object (unless the watch has already replaced it with another).
+                known.withLock { known in
+                    if known[key]?.string(at: ["metadata", "uid"]) == sealedObject.string(at: ["metadata", "uid"]) { known[key] = nil }
+                }
+                forget(key)
+                return true
+            }
+            let changed = applied == .written
             metrics.condition(namespace: namespace, name: name, instance: instance, synced: true)
             lastFailure.withLock { $0[key] = nil }
             if changed {
@@ -285,8 +304,12 @@ package final class Reconciler: Service, Sendable {
         }
     }
 
-    /// Unseals and writes the Secret, as ``SecretWrite`` decides; returns whether anything was written.
-    private func apply(_ sealedObject: ManifestValue, namespace: String, name: String) async throws(ReconcileFailure) -> Bool {
+    /// What ``apply(_:namespace:name:)`` did.
+    enum Applied { case unchanged, written, sealedSecretGone }
+
+    /// Unseals and writes the Secret, as ``SecretWrite`` decides; says whether anything was written, or that the
+    /// SealedSecret turned out not to exist any more.
+    private func apply(_ sealedObject: ManifestValue, namespace: String, name: String) async throws(ReconcileFailure) -> Applied {
         let key = namespace + "/" + name
         // The Secret is read first (live, never from a cache): if it, the SealedSecret and the keys are as they were
         // when this controller last brought them in line, there is nothing to decrypt.
@@ -297,7 +320,7 @@ package final class Reconciler: Service, Sendable {
         func fingerprint(_ secret: ManifestValue?) -> Fingerprint {
             Fingerprint(sealedSecret: sealedIdentity, secretResourceVersion: secret?.resourceVersionText, keyCount: keys.keyCount, identityCount: keys.identityCount)
         }
-        if existing != nil, inLine.withLock({ $0[key] }) == fingerprint(existing) { return false }
+        if existing != nil, inLine.withLock({ $0[key] }) == fingerprint(existing) { return .unchanged }
 
         let secret: SecretManifest
         let keyRing = keys.keyRing
@@ -325,14 +348,19 @@ package final class Reconciler: Service, Sendable {
             switch SecretWrite.decide(desired, existing: existing) {
             case .unchanged:
                 inLine.withLock { $0[key] = fingerprint(existing) }
-                return false
+                return .unchanged
             case .refuse(let failure):
                 throw failure
             case .create(let object):
+                // A Secret is created only for a SealedSecret that exists now, as this very object (its uid). The
+                // watch cache can be stale — after the API server's state went back (an etcd restore), until the
+                // relist is seen — and a create would write plaintext for an object nobody holds any more. One GET,
+                // paid only when the Secret is missing.
+                guard try await stillExists(sealedObject, namespace: namespace, name: name) else { return .sealedSecretGone }
                 do {
                     let created = try await client.create(.secrets, object, namespace: namespace)
                     inLine.withLock { $0[key] = fingerprint(created) }
-                    return true
+                    return .written
                 } catch let error as KubeError where error.code == .alreadyExists {
                     // It appeared since the GET: read it and decide again (taken over, patched, or refused as
                     // unmanaged) instead of reporting a failure that the retry would contradict.
@@ -346,13 +374,25 @@ package final class Reconciler: Service, Sendable {
                 do {
                     let written = try await client.update(.secrets, object)
                     inLine.withLock { $0[key] = fingerprint(written) }
-                    return true
+                    return .written
                 } catch let error as KubeError where error.code == .conflict {
                     throw ReconcileFailure(.update, "the Secret changed while it was being updated; will retry")
                 } catch {
                     throw ReconcileFailure(.update, "cannot update the Secret: \(error)")
                 }
             }
+        }
+    }
+
+    /// Whether the SealedSecret `sealedObject` (as cached) still exists as the same object (uid) on the API server.
+    private func stillExists(_ sealedObject: ManifestValue, namespace: String, name: String) async throws(ReconcileFailure) -> Bool {
+        do {
+            let live = try await client.get(.sealedSecrets, name: name, namespace: namespace)
+            return live.string(at: ["metadata", "uid"]) == sealedObject.string(at: ["metadata", "uid"])
+        } catch let error as KubeError where error.code == .notFound {
+            return false
+        } catch {
+            throw ReconcileFailure(.update, "cannot read the SealedSecret before creating its Secret: \(error)")
         }
     }
 
