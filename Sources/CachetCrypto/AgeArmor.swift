@@ -50,16 +50,7 @@ package enum AgeArmor {
 
     /// Armors `bytes` as age does: begin line, 64-column padded base64, end line.
     package static func encode(_ bytes: some ContiguousBytes) -> String {
-        let text = Base64.encode(bytes)
-        var lines = ["-----BEGIN AGE ENCRYPTED FILE-----"]
-        var index = text.startIndex
-        while index < text.endIndex {
-            let next = text.index(index, offsetBy: 64, limitedBy: text.endIndex) ?? text.endIndex
-            lines.append(String(text[index..<next]))
-            index = next
-        }
-        lines.append("-----END AGE ENCRYPTED FILE-----")
-        return lines.joined(separator: "\n") + "\n"
+        pemText("AGE ENCRYPTED FILE", bytes)
     }
 
     private static func isWhitespace(_ byte: UInt8) -> Bool {

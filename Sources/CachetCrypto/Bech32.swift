@@ -19,7 +19,7 @@ package enum Bech32 {
     /// Encodes `data` under `hrp` (given in the case it should be written in; the checksum uses the lower case).
     package static func encode(hrp: String, data: UnsafeRawBufferPointer, upperCase: Bool = false) -> [UInt8] {
         let lowerHRP = Array(hrp.lowercased().utf8)
-        var groups = convertToGroups(data)
+        var groups = regroup(data, from: 8, to: 5, pad: true) ?? []
         defer { wipe(&groups) }
         var checked = expand(lowerHRP) + groups + [0, 0, 0, 0, 0, 0]
         defer { wipe(&checked) }
@@ -69,7 +69,9 @@ package enum Bech32 {
         defer { wipe(&checked) }
         guard polymod(checked) == 1 else { throw Failure(reason: "its checksum is wrong (a typing or copying error)") }
         groups.removeLast(6)
-        var data = try convertFromGroups(groups)
+        guard var data = regroup(groups, from: 5, to: 8, pad: false) else {
+            throw Failure(reason: "its data does not end on a byte boundary (not canonical)")
+        }
         defer { wipe(&data) }
         return try data.withUnsafeBytes { try body(writtenHRP, $0) }
     }
@@ -89,44 +91,30 @@ package enum Bech32 {
         hrp.map { $0 >> 5 } + [0] + hrp.map { $0 & 31 }
     }
 
-    /// 8-bit bytes to 5-bit groups, the last one zero-padded.
-    private static func convertToGroups(_ data: UnsafeRawBufferPointer) -> [UInt8] {
-        var groups: [UInt8] = []
-        groups.reserveCapacity((data.count * 8 + 4) / 5)
+    /// Regroups bits: 8-bit bytes into 5-bit groups, the last one zero-padded (`pad`); or 5-bit groups back into
+    /// bytes, where what is left over must be under 5 bits and zero, so that each byte string has one encoding (nil
+    /// otherwise, with the partial output wiped).
+    private static func regroup(_ values: some Sequence<UInt8>, from: Int, to: Int, pad: Bool) -> [UInt8]? {
+        var output: [UInt8] = []
         var accumulator: UInt32 = 0
         var bits = 0
-        for byte in data {
-            accumulator = accumulator << 8 | UInt32(byte)
-            bits += 8
-            while bits >= 5 {
-                bits -= 5
-                groups.append(UInt8(accumulator >> UInt32(bits) & 31))
+        let mask = UInt32(1) << UInt32(to) - 1
+        for value in values {
+            accumulator = accumulator << UInt32(from) | UInt32(value)
+            bits += from
+            while bits >= to {
+                bits -= to
+                output.append(UInt8(accumulator >> UInt32(bits) & mask))
             }
         }
-        if bits > 0 { groups.append(UInt8(accumulator << UInt32(5 - bits) & 31)) }
+        if pad {
+            if bits > 0 { output.append(UInt8(accumulator << UInt32(to - bits) & mask)) }
+        } else if bits >= from || accumulator & (UInt32(1) << UInt32(bits) - 1) != 0 {
+            wipe(&output)
+            return nil
+        }
         accumulator = 0
-        return groups
-    }
-
-    /// 5-bit groups back to bytes. The padding must be under 5 bits and zero, so each byte string has one encoding.
-    private static func convertFromGroups(_ groups: [UInt8]) throws -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(groups.count * 5 / 8)
-        var accumulator: UInt32 = 0
-        var bits = 0
-        for group in groups {
-            accumulator = accumulator << 5 | UInt32(group)
-            bits += 5
-            if bits >= 8 {
-                bits -= 8
-                bytes.append(UInt8(accumulator >> UInt32(bits) & 0xFF))
-            }
-        }
-        guard bits < 5, accumulator & (1 << UInt32(bits) - 1) == 0 else {
-            wipe(&bytes)
-            throw Failure(reason: "its data does not end on a byte boundary (not canonical)")
-        }
-        return bytes
+        return output
     }
 
     private static func wipe(_ bytes: inout [UInt8]) {

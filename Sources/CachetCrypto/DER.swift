@@ -269,6 +269,21 @@ package struct CertificateFields {
     }
 }
 
+/// A PEM block (RFC 7468's strict form: padded base64 in 64-column lines, LF line ends) labelled `label`. age's armor
+/// is exactly this with the label `AGE ENCRYPTED FILE`.
+func pemText(_ label: String, _ bytes: some ContiguousBytes) -> String {
+    let body = Base64.encode(bytes)
+    var lines = ["-----BEGIN \(label)-----"]
+    var start = body.startIndex
+    while start < body.endIndex {
+        let end = body.index(start, offsetBy: 64, limitedBy: body.endIndex) ?? body.endIndex
+        lines.append(String(body[start..<end]))
+        start = end
+    }
+    lines.append("-----END \(label)-----")
+    return lines.joined(separator: "\n") + "\n"
+}
+
 /// The DER inside the first PEM block labelled `label`, or nil if there is none.
 func pemBlock(_ label: String, in bytes: UnsafeRawBufferPointer) throws -> [UInt8]? {
     let begin = Array("-----BEGIN \(label)-----".utf8), end = Array("-----END \(label)-----".utf8)

@@ -76,18 +76,7 @@ public struct RSAPublicKey: Sendable, CustomStringConvertible {
     public var modulusByteCount: Int { numbers.modulus.count }
 
     /// PEM `PUBLIC KEY`.
-    public var pem: String {
-        let body = Base64.encode(subjectPublicKeyInfo)
-        var lines = ["-----BEGIN PUBLIC KEY-----"]
-        var start = body.startIndex
-        while start < body.endIndex {
-            let end = body.index(start, offsetBy: 64, limitedBy: body.endIndex) ?? body.endIndex
-            lines.append(String(body[start..<end]))
-            start = end
-        }
-        lines.append("-----END PUBLIC KEY-----")
-        return lines.joined(separator: "\n") + "\n"
-    }
+    public var pem: String { pemText("PUBLIC KEY", subjectPublicKeyInfo) }
 
     /// The size and key id.
     public var description: String { "RSAPublicKey(\(bits) bits, id \(keyID))" }
