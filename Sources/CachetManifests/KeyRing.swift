@@ -37,7 +37,8 @@ package struct KeyRing: Sendable {
         budget: OperationBudget? = nil
     ) throws -> (plaintext: SecureBytes, opening: Opening) {
         let envelope = try Base64.decode(sealedValue)
-        if EnvelopeV2.isV2(envelope) || envelope.starts(with: "age-encryption.org/".utf8) {
+        // Any age version goes to the v2 opener, which names an unsupported one (a v1 prefix cannot read "ag").
+        if envelope.starts(with: "age-encryption.org/".utf8) {
             return try openV2(envelope, scope: scope, item: item, hints: hints, recent: recent, budget: budget)
         }
         let length = try EnvelopeV1.wrappedKeyLength(of: envelope)
