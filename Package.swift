@@ -23,6 +23,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        // Runs kubeconfig exec credential plugins. Its default trait would link Foundation for `Data` outputs we do
+        // not use.
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2", traits: []),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         // System libraries: the only modules that import C, and only `internal import`ed (no product re-exports them).
@@ -72,7 +76,8 @@ let package = Package(
         // types: shared by the client below and by the CLI, with no networking of its own.
         .target(
             name: "CachetKubeConfig",
-            dependencies: ["CachetManifests", "CachetCrypto"]
+            dependencies: ["CachetManifests", "CachetCrypto", 
+                           .product(name: "Subprocess", package: "swift-subprocess"), .product(name: "SystemPackage", package: "swift-system")]
         ),
 
         // Blocking HTTP/1.1 over TCP or TLS (OpenSSL's libssl): the CLI's few requests (a certificate URL, the

@@ -7,6 +7,8 @@ import CachetKubeConfig
 import CachetManifests
 import CachetProgram
 import CachetTransport
+import Dispatch
+import Synchronization
 
 /// How the CLI reaches cachet-controller's HTTP API: through the API server's service proxy, as kubeseal does
 /// (`--controller-name`, `--controller-namespace`, and the kubeconfig's credentials), or directly (`--controller-url`).
@@ -32,9 +34,15 @@ struct ControllerOptions: ParsableArguments {
     @Option(help: "The kubeconfig context to use (default: its current context).")
     var context: String?
 
+    @Option(name: .customLong("server"), help: "The API server's URL, in place of the kubeconfig's (as kubectl's --server).")
+    var server: String?
+
+    @Option(name: .customLong("token"), help: "A bearer token for the API server, in place of the kubeconfig user's credentials.")
+    var token: String?
+
     var values: ControllerValues {
         ControllerValues(name: name, namespace: namespace, url: url, certificateAuthority: certificateAuthority,
-                         kubeconfig: kubeconfig, context: context)
+                         kubeconfig: kubeconfig, context: context, overrides: KubeConfig.Overrides(server: server, token: token))
     }
 }
 
@@ -46,6 +54,7 @@ struct ControllerValues: Equatable {
     var certificateAuthority: String?
     var kubeconfig: String?
     var context: String?
+    var overrides = KubeConfig.Overrides()
 
     /// The namespace kubectl would use with `--kubeconfig` and `--context` (see ``KubeConfig/defaultNamespace``).
     func defaultNamespace() throws -> (namespace: String, origin: String) {
@@ -65,7 +74,7 @@ struct ControllerValues: Equatable {
             serviceName: setting(name, "CONTROLLER_NAME", "sealed-secrets-controller"),
             serviceNamespace: setting(namespace, "CONTROLLER_NAMESPACE", "kube-system"),
             url: url, certificateAuthority: certificateAuthority, kubeconfig: kubeconfig, context: context,
-            environment: environment)
+            overrides: overrides, environment: environment)
     }
 }
 
@@ -77,6 +86,7 @@ struct ControllerClient {
     let certificateAuthority: String?
     let kubeconfig: String?
     let context: String?
+    let overrides: KubeConfig.Overrides
     let environment: [String: String]
 
     /// Where requests go, for messages.
@@ -88,7 +98,7 @@ struct ControllerClient {
         if let url {
             return try sendDirect(method, url: url, path: path, body: body, accept: accept)
         }
-        let api = try APIServer(kubeconfig: kubeconfig, context: context, environment: environment)
+        let api = try APIServer(kubeconfig: kubeconfig, context: context, overrides: overrides, environment: environment)
         // kubeseal's way: the Service's first port, by name (an unnamed port gives `http:NAME:`).
         let servicePath = "/api/v1/namespaces/\(PathEscape.segment(serviceNamespace))/services/\(PathEscape.segment(serviceName))"
         let service = try api.send("GET", servicePath, accept: "application/json")
@@ -153,21 +163,39 @@ struct ControllerClient {
     }
 }
 
-/// Requests to the API server with the kubeconfig's server, TLS material and credentials.
+/// Requests to the API server with the kubeconfig's server, TLS material, proxy and credentials.
 struct APIServer {
     let config: KubeConfig
+    let proxy: BlockingHTTP.Proxy?
 
-    init(kubeconfig: String?, context: String?, environment: [String: String]) throws {
+    init(kubeconfig: String?, context: String?, overrides: KubeConfig.Overrides = KubeConfig.Overrides(), environment: [String: String]) throws {
         do {
-            config = try KubeConfig.resolve(kubeconfig: kubeconfig, context: context, environment: environment)
+            config = try KubeConfig.resolve(kubeconfig: kubeconfig, context: context, overrides: overrides, environment: environment)
+            proxy = try config.proxy(environment: environment).map { BlockingHTTP.Proxy(host: $0.host, port: $0.port, userInfo: $0.userInfo) }
         } catch let error as KubeError {
-            throw CommandFailure(error.message, hint: "or pass --controller-url, or seal with --cert FILE")
+            throw CommandFailure(error.message, hint: error.hint ?? "or pass --controller-url, or seal with --cert FILE")
         }
     }
 
     func send(_ method: String, _ path: String, body: [UInt8]? = nil, accept: String) throws -> BlockingHTTP.Response {
+        let response = try sendOnce(method, path, body: body, accept: accept)
+        // A refused plugin credential (revoked, or expired early): run the plugin again and repeat once, as kubectl does.
+        if response.response.status == 401, case .exec(let source) = config.credentials, let generation = response.execGeneration {
+            try Blocking.run { await source.refused(generation: generation) }
+            return try sendOnce(method, path, body: body, accept: accept).response
+        }
+        return response.response
+    }
+
+    private func sendOnce(_ method: String, _ path: String, body: [UInt8]?, accept: String) throws -> (response: BlockingHTTP.Response, execGeneration: Int?) {
         var headers = [("Accept", accept)]
         if body != nil { headers.append(("Content-Type", "application/json")) }
+        var tls = BlockingHTTP.TLSSettings(certificateAuthorityPEM: config.certificateAuthorityPEM)
+        tls.insecureSkipVerify = config.insecureSkipTLSVerify
+        tls.serverName = config.tlsServerName
+        tls.clientCertificatePEM = config.clientCertificatePEM
+        tls.clientKeyPEM = config.clientKeyPEM
+        var execGeneration: Int?
         switch config.credentials {
         case .none: break
         case .bearerToken(let token): headers.append(("Authorization", "Bearer " + token))
@@ -176,15 +204,44 @@ struct APIServer {
             headers.append(("Authorization", "Bearer " + token.filter { !$0.isWhitespace }))
         case .basic(let username, let password):
             headers.append(("Authorization", "Basic " + Base64.encode(Array("\(username):\(password)".utf8))))
+        case .exec:
+            let credential: ExecCredential
+            do {
+                let source = try config.execSource()!
+                credential = try Blocking.run { try await source.credential() }
+            } catch let error as KubeError {
+                throw CommandFailure(error.message, hint: error.hint)
+            }
+            execGeneration = credential.generation
+            if let token = credential.token { headers.append(("Authorization", "Bearer " + token)) }
+            if let certificate = credential.clientCertificatePEM, let key = credential.clientKeyPEM {
+                tls.clientCertificatePEM = certificate
+                tls.clientKeyPEM = key
+            }
         }
-        var tls = BlockingHTTP.TLSSettings(certificateAuthorityPEM: config.certificateAuthorityPEM)
-        tls.insecureSkipVerify = config.insecureSkipTLSVerify
-        tls.clientCertificatePEM = config.clientCertificatePEM
-        tls.clientKeyPEM = config.clientKeyPEM
         do {
-            return try BlockingHTTP.send(BlockingHTTP.Request(method: method, url: config.server + path, headers: headers, body: body), tls: tls)
+            let response = try BlockingHTTP.send(BlockingHTTP.Request(method: method, url: config.server + path, headers: headers, body: body),
+                                                 tls: tls, proxy: proxy)
+            return (response, execGeneration)
         } catch let error as BlockingHTTP.Failure {
-            throw CommandFailure("cannot reach the API server at \(config.server): \(error.message)")
+            throw CommandFailure("cannot reach the API server at \(config.server)\(proxy.map { " through the proxy \($0.host):\($0.port)" } ?? ""): \(error.message)")
         }
+    }
+}
+
+/// The CLI runs synchronously on the main thread; the plugin runner is asynchronous. This runs an operation on the
+/// concurrency pool and waits for it. The main thread is not one of the pool's, so the wait cannot starve it.
+enum Blocking {
+    static func run<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) throws -> T {
+        let result = Mutex<Result<T, any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            let outcome: Result<T, any Error>
+            do { outcome = .success(try await operation()) } catch { outcome = .failure(error) }
+            result.withLock { $0 = outcome }
+            done.signal()
+        }
+        done.wait()
+        return try result.withLock { $0! }.get()
     }
 }

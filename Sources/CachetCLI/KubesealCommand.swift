@@ -70,11 +70,12 @@ struct KubesealCommand: ParsableCommand {
     @Option(help: "Print the version.")
     var version: Bool?
 
-    // kubectl's connection overrides, which kubeseal also takes: refused by name rather than ignored.
+    // kubectl's connection overrides, which kubeseal also takes: --server and --token are honoured; the rest are refused
+    // by name rather than ignored.
     @Option(name: .customLong("cluster"), help: .hidden) var cluster: String?
     @Option(name: .customLong("user"), help: .hidden) var user: String?
-    @Option(name: [.customShort("s"), .customLong("server")], help: .hidden) var server: String?
-    @Option(name: .customLong("token"), help: .hidden) var token: String?
+    @Option(name: [.customShort("s"), .customLong("server")], help: "The API server's URL, in place of the kubeconfig's.") var server: String?
+    @Option(name: .customLong("token"), help: "A bearer token for the API server.") var token: String?
     @Option(name: .customLong("as"), help: .hidden) var impersonate: String?
     @Option(name: .customLong("as-group"), help: .hidden) var impersonateGroup: String?
     @Option(name: .customLong("as-uid"), help: .hidden) var impersonateUID: String?
@@ -123,7 +124,7 @@ struct KubesealCommand: ParsableCommand {
     /// The connection overrides given (flag or variable), which Cachet does not honour yet.
     func unsupportedOverrides(_ environment: [String: String]) -> [String] {
         let given: [(String?, String)] = [
-            (cluster, "cluster"), (user, "user"), (server, "server"), (token, "token"), (impersonate, "as"),
+            (cluster, "cluster"), (user, "user"), (impersonate, "as"),
             (impersonateGroup, "as-group"), (impersonateUID, "as-uid"), (username, "username"), (password, "password"),
             (clientCertificate, "client-certificate"), (clientKey, "client-key"), (certificateAuthority, "certificate-authority"),
             (insecureSkipTLSVerify.map { String($0) }, "insecure-skip-tls-verify"), (requestTimeout, "request-timeout"),

@@ -38,7 +38,8 @@ struct KubesealSettings {
         certificate = text(command.cert, "cert")
         controller = ControllerValues(name: text(command.controllerName, "controller-name"),
                                       namespace: text(command.controllerNamespace, "controller-namespace"),
-                                      kubeconfig: text(command.kubeconfig, "kubeconfig"), context: text(command.context, "context"))
+                                      kubeconfig: text(command.kubeconfig, "kubeconfig"), context: text(command.context, "context"),
+                                      overrides: KubeConfig.Overrides(server: text(command.server, "server"), token: text(command.token, "token")))
         output = text(command.output, "sealed-secret-file")
         input = text(command.input, "secret-file")
         fetchCertificate = try flag(command.fetchCert, "fetch-cert")

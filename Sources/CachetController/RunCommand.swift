@@ -26,6 +26,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Kubeconfig file (default: KUBECONFIG, ~/.kube/config, then the pod's service account).")
     var kubeconfig: String?
 
+    @Option(help: "The kubeconfig context to use (default: its current context).")
+    var context: String?
+
     @Option(help: "The controller's namespace, where the key Secrets live (default: POD_NAMESPACE, then the service account's namespace, then \"default\").")
     var namespace: String?
 
@@ -131,8 +134,9 @@ struct RunCommand: AsyncParsableCommand {
             return SplitLogHandler(routine: routine, problems: problems)
         }
         logger.logLevel = settings.logLevel
-        let config = try KubeConfig.resolve(kubeconfig: value(kubeconfig, "kubeconfig", environment))
-        let client = try KubeClient(config: config, requestRate: settings.requestRate)
+        let config = try KubeConfig.resolve(kubeconfig: value(kubeconfig, "kubeconfig", environment),
+                                            context: value(context, "context", environment), environment: environment)
+        let client = try KubeClient(config: config, requestRate: settings.requestRate, environment: environment)
         let controller = Controller(client: client, settings: settings.controller, logger: logger)
         logger.info("starting", metadata: [
             "namespace": "\(settings.controller.keys.namespace)", "server": "\(config.server)",

@@ -21,6 +21,9 @@ package final class DevCluster: Service, Sendable {
     package struct Settings: Sendable {
         /// Required as `Authorization: Bearer …` on every API request when set.
         package var bearerToken: String?
+        /// Bearer tokens accepted: the file's lines, read again on every request, so a test can revoke a token and
+        /// issue the next one as a real identity provider would (exec credential plugins). Off when nil.
+        package var bearerTokenFile: String?
         /// How often a watch that asked for bookmarks gets one.
         package var bookmarkInterval: Duration = .seconds(1)
         /// The longest a watch stays open when the client gives no timeoutSeconds.
@@ -36,9 +39,13 @@ package final class DevCluster: Service, Sendable {
         }
     }
 
-    /// A CA, a server certificate for 127.0.0.1 and localhost signed by it, and a client certificate.
+    /// A CA, a server certificate signed by it (for 127.0.0.1 and localhost unless told otherwise), and a client
+    /// certificate.
     package struct TLSMaterial: Sendable {
         package let certificateAuthorityPEM: [UInt8]
+        /// Set when the server certificate does not name 127.0.0.1: the name clients must check it against (the
+        /// kubeconfig's `tls-server-name`).
+        package var serverName: String?
         package let serverCertificatePEM: [UInt8]
         package let serverKeyPEM: SecureBytes
         package let clientCertificatePEM: [UInt8]
@@ -46,21 +53,24 @@ package final class DevCluster: Service, Sendable {
         /// Refuse TLS clients that present no certificate signed by the CA.
         package var requireClientCertificate = false
 
-        /// Generates fresh material (RSA-2048: test-grade, quick to make).
-        package static func generate() throws -> TLSMaterial {
+        /// Generates fresh material (RSA-2048: test-grade, quick to make). `serverNames` are the server certificate's
+        /// subject alternative names (`IP:…`, `DNS:…`).
+        package static func generate(serverNames: [String] = ["IP:127.0.0.1", "DNS:localhost"]) throws -> TLSMaterial {
             let caKey = try RSAPrivateKey.generate(bits: 2048)
             let ca = try Certificate.issue(.init(commonName: "cachet dev-cluster CA", keyUsage: "critical,keyCertSign,cRLSign",
                                                  isCertificateAuthority: true), for: caKey, validity: 7 * 86400)
             let serverKey = try RSAPrivateKey.generate(bits: 2048)
             let server = try Certificate.issue(
                 .init(commonName: "cachet-dev-cluster", keyUsage: "critical,digitalSignature,keyEncipherment",
-                      extendedKeyUsage: "serverAuth", subjectAlternativeNames: ["IP:127.0.0.1", "DNS:localhost"]),
+                      extendedKeyUsage: "serverAuth", subjectAlternativeNames: serverNames),
                 for: serverKey, issuer: (ca, caKey), validity: 7 * 86400)
             let clientKey = try RSAPrivateKey.generate(bits: 2048)
             let client = try Certificate.issue(
                 .init(commonName: "cachet-dev-admin", keyUsage: "critical,digitalSignature,keyEncipherment", extendedKeyUsage: "clientAuth"),
                 for: clientKey, issuer: (ca, caKey), validity: 7 * 86400)
-            return TLSMaterial(certificateAuthorityPEM: Array(try ca.pem.utf8), serverCertificatePEM: Array(try server.pem.utf8),
+            let serverName = serverNames.contains("IP:127.0.0.1") ? nil
+                : serverNames.first { $0.hasPrefix("DNS:") }.map { String($0.dropFirst(4)) }
+            return TLSMaterial(certificateAuthorityPEM: Array(try ca.pem.utf8), serverName: serverName, serverCertificatePEM: Array(try server.pem.utf8),
                                serverKeyPEM: try serverKey.pkcs1PEM(), clientCertificatePEM: Array(try client.pem.utf8),
                                clientKeyPEM: try clientKey.pkcs1PEM())
         }
@@ -232,6 +242,7 @@ package final class DevCluster: Service, Sendable {
         var user = ""
         if let tls = settings.tls {
             cluster += "    certificate-authority-data: \(Base64.encode(tls.certificateAuthorityPEM))\n"
+            if let serverName = tls.serverName { cluster += "    tls-server-name: \(serverName)\n" }
             user += "    client-certificate-data: \(Base64.encode(tls.clientCertificatePEM))\n"
             user += "    client-key-data: \(Base64.encode(tls.clientKeyPEM))\n"
         }
@@ -264,6 +275,7 @@ package final class DevCluster: Service, Sendable {
         var config = KubeConfig(server: url, namespace: namespace)
         if let tls = settings.tls {
             config.certificateAuthorityPEM = tls.certificateAuthorityPEM
+            config.tlsServerName = tls.serverName
             config.clientCertificatePEM = tls.clientCertificatePEM
             config.clientKeyPEM = tls.clientKeyPEM
         }

@@ -38,9 +38,13 @@ struct DevClusterCommand: AsyncParsableCommand {
     @Flag(help: "Serve HTTPS with a freshly generated CA (written into the kubeconfig), and require a bearer token.")
     var secure = false
 
+    @Option(name: .customLong("token-file"),
+            help: "Require a bearer token listed in this file (one per line, read again on every request); off by default.")
+    var tokenFile: String?
 
     func run() async throws {
         var settings = DevCluster.Settings()
+        settings.bearerTokenFile = tokenFile
         if secure {
             settings.tls = try DevCluster.TLSMaterial.generate()
             // SystemRandomNumberGenerator draws from getrandom(2): fine for a token.

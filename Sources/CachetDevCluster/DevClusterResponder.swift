@@ -25,8 +25,7 @@ struct DevClusterResponder: HTTPResponder {
         // A server that is stopping takes no new requests, so that no new watch can hold its shutdown open.
         if faults.stopping { return Self.failure(APIError(code: 503, reason: "ServiceUnavailable", message: "the server is shutting down")) }
         if let delay = faults.delay { try await Task.sleep(for: delay) }
-        if let token = settings.bearerToken, !Self.isHealthPath(request.uri.path),
-           request.headers[.authorization] != "Bearer \(token)" {
+        if !Self.isHealthPath(request.uri.path), !Self.authorizes(request.headers[.authorization], settings) {
             return Self.failure(APIError(code: 401, reason: "Unauthorized", message: "Unauthorized"))
         }
         if !Self.isHealthPath(request.uri.path), let fault = faults.takeFailure(method: request.method.rawValue, path: request.uri.path) {
@@ -42,6 +41,19 @@ struct DevClusterResponder: HTTPResponder {
         } catch let error as APIError {
             return Self.failure(error)
         }
+    }
+
+    /// Whether the request carries a token the settings accept (any request, when they name none).
+    static func authorizes(_ header: String?, _ settings: DevCluster.Settings) -> Bool {
+        if settings.bearerToken == nil && settings.bearerTokenFile == nil { return true }
+        guard let header, header.hasPrefix("Bearer ") else { return false }
+        let presented = header.dropFirst(7)
+        if let token = settings.bearerToken, presented == token { return true }
+        if let file = settings.bearerTokenFile, let bytes = try? SecretFiles.read(file) {
+            let tokens = bytes.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }.split(separator: "\n")
+            return tokens.contains { !$0.isEmpty && $0 == presented }
+        }
+        return false
     }
 
     static func isHealthPath(_ path: String) -> Bool {

@@ -13,7 +13,7 @@ import NIOSSL
 package final class KubeClient: Sendable {
     package let config: KubeConfig
     package let retry: RetryPolicy
-    private let http: HTTPClient
+    private let connections: Connections
     private let tokens: TokenSource
     /// Client-side request rate (`--kubeclient-qps`, `--kubeclient-burst`), as client-go's limiter: every request,
     /// watches and retries included, waits for a token. nil: no limit of its own (the API server's priority and
@@ -35,38 +35,20 @@ package final class KubeClient: Sendable {
         }
     }
 
-    package init(config: KubeConfig, retry: RetryPolicy = RetryPolicy(), requestRate: TokenBucket? = nil) throws {
+    package init(
+        config: KubeConfig, retry: RetryPolicy = RetryPolicy(), requestRate: TokenBucket? = nil,
+        environment: [String: String] = KubeConfig.currentEnvironment()
+    ) throws {
         self.config = config
         self.retry = retry
         self.requestRate = requestRate.map { Mutex($0) }
-        var tls = TLSConfiguration.makeClientConfiguration()
-        do {
-            if let ca = config.certificateAuthorityPEM {
-                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(ca))
-            }
-            if config.insecureSkipTLSVerify {
-                tls.certificateVerification = .none
-            }
-            if let certificate = config.clientCertificatePEM, let key = config.clientKeyPEM {
-                tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(certificate).map { .certificate($0) }
-                tls.privateKey = .privateKey(try key.withUnsafeBytes { try NIOSSLPrivateKey(bytes: Array($0), format: .pem) })
-            }
-        } catch {
-            throw KubeError(.configuration, "the kubeconfig's TLS material could not be read: \(error)")
-        }
-        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
-        configuration.timeout = .init(connect: .seconds(10), read: nil)
-        configuration.redirectConfiguration = .disallow
-        // One connection attempt per request: a certificate the CA does not vouch for fails at once instead of being
-        // retried until the connect timeout; transient failures are retried by `send`, with backoff.
-        configuration.connectionPool.retryConnectionEstablishment = false
-        http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        connections = try Connections(config: config, proxy: try config.proxy(environment: environment))
         tokens = TokenSource(config.credentials)
     }
 
     /// Closes connections. Call once, when done with the client.
     package func shutdown() async throws {
-        try await http.shutdown()
+        try await connections.shutdown()
     }
 
     // MARK: - Typed operations
@@ -208,21 +190,46 @@ package final class KubeClient: Sendable {
     /// Largest response body accepted (lists of a big cluster's objects).
     static let maxBodyBytes = 256 << 20
 
-    func makeRequest(_ method: HTTPMethod, _ path: String, query: [(String, String)], body: [UInt8]?,
-                     contentType: String, accept: String) throws -> HTTPClientRequest {
+    /// A request ready to go: the HTTP client to send it with (one per client certificate) and, for a credential
+    /// from an exec plugin, which run of the plugin made it.
+    struct PreparedRequest {
+        var request: HTTPClientRequest
+        var http: HTTPClient
+        var execGeneration: Int?
+    }
+
+    func prepare(_ method: HTTPMethod, _ path: String, query: [(String, String)], body: [UInt8]?,
+                 contentType: String, accept: String) async throws -> PreparedRequest {
         let base = config.server.hasSuffix("/") ? String(config.server.dropLast()) : config.server
-        var request = HTTPClientRequest(url: base + path + (query.isEmpty ? "" : "?" + PathEscape.query(query)))
+        var request = HTTPClientRequest(url: connections.requestBase(base) + path + (query.isEmpty ? "" : "?" + PathEscape.query(query)))
         request.method = method
         request.headers.add(name: "Accept", value: accept)
         request.headers.add(name: "User-Agent", value: "cachet/0.1")
-        if let authorization = try tokens.authorization() {
+        var http = try connections.client(certificate: nil)
+        var execGeneration: Int?
+        if let source = try config.execSource() {
+            let credential = try await source.credential()
+            execGeneration = credential.generation
+            if let token = credential.token { request.headers.add(name: "Authorization", value: "Bearer " + token) }
+            if let certificate = credential.clientCertificatePEM, let key = credential.clientKeyPEM {
+                http = try connections.client(certificate: (certificate, key))
+            }
+        } else if let authorization = try tokens.authorization() {
             request.headers.add(name: "Authorization", value: authorization)
         }
         if let body {
             request.headers.add(name: "Content-Type", value: contentType)
             request.body = .bytes(ByteBuffer(bytes: body))
         }
-        return request
+        return PreparedRequest(request: request, http: http, execGeneration: execGeneration)
+    }
+
+    /// A 401 to a request carrying a plugin's credential: that credential is dropped, so the next request runs the
+    /// plugin again (client-go's behaviour). Returns whether there was one to drop.
+    func refused(_ prepared: PreparedRequest) async -> Bool {
+        guard case .exec(let source) = config.credentials, let generation = prepared.execGeneration else { return false }
+        await source.refused(generation: generation)
+        return true
     }
 
     func send(
@@ -230,15 +237,16 @@ package final class KubeClient: Sendable {
         contentType: String = "application/json", accept: String = "application/json", throwOnError: Bool = true
     ) async throws -> Response {
         var attempt = 0
+        var refreshedCredential = false
         while true {
             attempt += 1
             try await waitForRequestToken()
-            let request = try makeRequest(method, path, query: query, body: body, contentType: contentType, accept: accept)
+            let prepared = try await prepare(method, path, query: query, body: body, contentType: contentType, accept: accept)
             let status: Int
             let responseBody: [UInt8]
             let retryAfter: Int?
             do {
-                let response = try await http.execute(request, timeout: .seconds(60))
+                let response = try await prepared.http.execute(prepared.request, timeout: .seconds(60))
                 status = Int(response.status.code)
                 retryAfter = KubeClient.retryAfter(response.headers.first(name: "Retry-After"))
                 var buffer = try await response.body.collect(upTo: Self.maxBodyBytes)
@@ -252,6 +260,11 @@ package final class KubeClient: Sendable {
                     continue
                 }
                 throw KubeError(.transport, "cannot reach the API server at \(config.server): \(error)")
+            }
+            // A refused plugin credential (revoked, or expired early): run the plugin again and repeat once.
+            if status == 401, !refreshedCredential, await refused(prepared) {
+                refreshedCredential = true
+                continue
             }
             if (200..<300).contains(status) || !throwOnError { return Response(status: status, body: responseBody) }
             let failure = Self.error(status: status, body: responseBody, retryAfter: retryAfter)
@@ -294,9 +307,9 @@ package final class KubeClient: Sendable {
                          retryAfter: retryAfter)
     }
 
-    func execute(_ request: HTTPClientRequest, timeoutSeconds: Int) async throws -> HTTPClientResponse {
+    func execute(_ prepared: PreparedRequest, timeoutSeconds: Int) async throws -> HTTPClientResponse {
         try await waitForRequestToken()
-        return try await http.execute(request, timeout: .seconds(Int64(timeoutSeconds) + 30))
+        return try await prepared.http.execute(prepared.request, timeout: .seconds(Int64(timeoutSeconds) + 30))
     }
 
     private func waitForRequestToken() async throws {
@@ -320,6 +333,7 @@ final class TokenSource: Sendable {
         case .bearerToken(let token): return "Bearer " + token
         case .basic(let username, let password): return "Basic " + Base64.encode(Array("\(username):\(password)".utf8))
         case .bearerTokenFile(let path): return "Bearer " + (try currentToken(path))
+        case .exec: return nil  // asynchronous: `prepare` asks the plugin
         }
     }
 

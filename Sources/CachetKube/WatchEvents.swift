@@ -52,8 +52,8 @@ package struct WatchEvents: AsyncSequence, Sendable {
 
         private mutating func start() async throws {
             let client = source.client
-            let request = try client.makeRequest(.GET, source.path, query: source.query, body: nil,
-                                                 contentType: "application/json", accept: "application/json")
+            let request = try await client.prepare(.GET, source.path, query: source.query, body: nil,
+                                                   contentType: "application/json", accept: "application/json")
             let response: HTTPClientResponse
             do {
                 response = try await client.execute(request, timeoutSeconds: source.timeoutSeconds)
@@ -62,6 +62,7 @@ package struct WatchEvents: AsyncSequence, Sendable {
             }
             let status = Int(response.status.code)
             guard status == 200 else {
+                if status == 401 { _ = await client.refused(request) }  // the watcher's next list runs the plugin again
                 var errorBody = try await response.body.collect(upTo: 1 << 20)
                 throw KubeClient.error(status: status, body: errorBody.readBytes(length: errorBody.readableBytes) ?? [],
                                        retryAfter: KubeClient.retryAfter(response.headers.first(name: "Retry-After")))

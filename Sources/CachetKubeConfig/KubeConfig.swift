@@ -20,6 +20,8 @@ package struct KubeConfig: Sendable {
     package var clientCertificatePEM: [UInt8]?
     package var clientKeyPEM: SecureBytes?
     package var credentials: Credentials = .none
+    /// The cluster's `proxy-url`; when nil, `HTTPS_PROXY`/`HTTP_PROXY` and `NO_PROXY` decide (see ``proxy(environment:)``).
+    package var proxyURL: String?
 
     package enum Credentials: Sendable {
         case none
@@ -27,11 +29,29 @@ package struct KubeConfig: Sendable {
         /// A token file, re-read when it changes (service-account tokens rotate, about hourly).
         case bearerTokenFile(String)
         case basic(username: String, password: String)
+        /// A credential plugin, run when a credential is needed (see ``ExecCredentialSource``).
+        case exec(ExecCredentialSource)
     }
 
     package init(server: String, namespace: String = "default") {
         self.server = server
         self.namespace = namespace
+    }
+
+    /// The exec plugin to ask for a credential, if the user has one. Its credential (a cloud identity token, often
+    /// good for much more than this cluster) crosses the network only inside TLS: for an http:// server this fails,
+    /// where kubectl would silently send nothing and get a 401.
+    package func execSource() throws -> ExecCredentialSource? {
+        guard case .exec(let source) = credentials else { return nil }
+        guard server.lowercased().hasPrefix("https://") else {
+            throw KubeError(.configuration, "kubeconfig user \"\(source.plugin.userName)\" gets its credential from an exec plugin, which is sent only over https://, and the server is \(server)")
+        }
+        return source
+    }
+
+    /// The proxy requests to this server go through, if any (see ``ProxySetting/forServer(_:proxyURL:environment:)``).
+    package func proxy(environment: [String: String]) throws -> ProxySetting? {
+        try ProxySetting.forServer(server, proxyURL: proxyURL, environment: environment)
     }
 
     /// The files `KUBECONFIG` names (colon-separated), else `~/.kube/config`.
@@ -43,16 +63,49 @@ package struct KubeConfig: Sendable {
         return [home + "/.kube/config"]
     }
 
+    /// What kubectl's `--server` and `--token` override in whatever configuration was found.
+    package struct Overrides: Sendable, Equatable {
+        package var server: String?
+        package var token: String?
+
+        package init(server: String? = nil, token: String? = nil) {
+            self.server = server
+            self.token = token
+        }
+    }
+
     /// kubectl's order: an explicit `--kubeconfig`, else `KUBECONFIG`'s files (merged, first definition wins), else
-    /// `~/.kube/config`, else the in-cluster service account.
+    /// `~/.kube/config`, else the in-cluster service account; then `--server` and `--token` replace what it says.
+    /// `--server` alone needs no kubeconfig at all, as with kubectl.
     package static func resolve(
-        kubeconfig: String? = nil, context: String? = nil, environment: [String: String] = currentEnvironment()
+        kubeconfig: String? = nil, context: String? = nil, overrides: Overrides = Overrides(),
+        environment: [String: String] = currentEnvironment()
     ) throws -> KubeConfig {
-        if let kubeconfig { return try load(paths: [kubeconfig], context: context) }
-        let paths = defaultPaths(environment: environment).filter(SecretFiles.exists)
-        if !paths.isEmpty { return try load(paths: paths, context: context) }
-        if environment["KUBERNETES_SERVICE_HOST"] != nil { return try inCluster(environment: environment) }
-        throw KubeError(.configuration, "no kubeconfig: pass --kubeconfig, set KUBECONFIG, create ~/.kube/config, or run in a pod")
+        var config: KubeConfig
+        let paths = kubeconfig.map { [$0] } ?? defaultPaths(environment: environment).filter(SecretFiles.exists)
+        if !paths.isEmpty {
+            config = try load(paths: paths, context: context, serverOverride: overrides.server)
+        } else if let server = overrides.server {
+            config = KubeConfig(server: server)
+        } else if environment["KUBERNETES_SERVICE_HOST"] != nil {
+            config = try inCluster(environment: environment)
+        } else {
+            throw KubeError(.configuration, "no kubeconfig: pass --kubeconfig, set KUBECONFIG, create ~/.kube/config, or run in a pod")
+        }
+        if let server = overrides.server {
+            guard server.hasPrefix("https://") || server.hasPrefix("http://") else {
+                throw KubeError(.configuration, "--server \(server): not an https:// URL")
+            }
+            config.server = server
+        }
+        if let token = overrides.token {
+            // An explicit token replaces the user's other credentials (token, plugin, password), as with kubectl.
+            guard !token.isEmpty, token.utf8.allSatisfy({ $0 > 0x20 && $0 != 0x7F }) else {
+                throw KubeError(.configuration, "--token is empty or holds spaces or control characters")
+            }
+            config.credentials = .bearerToken(token)
+        }
+        return config
     }
 
     /// The namespace kubectl would use: the selected context's `namespace`, else `default` (in a pod without a
@@ -93,7 +146,8 @@ package struct KubeConfig: Sendable {
     }
 
     /// Reads kubeconfig files (merged as kubectl merges them) and selects `context` (default: `current-context`).
-    package static func load(paths: [String], context: String? = nil) throws -> KubeConfig {
+    /// With `serverOverride`, the cluster's own server may be missing (kubectl's `--server`).
+    package static func load(paths: [String], context: String? = nil, serverOverride: String? = nil) throws -> KubeConfig {
         var clusters: [String: (ManifestValue, String)] = [:]
         var users: [String: (ManifestValue, String)] = [:]
         var contexts: [String: ManifestValue] = [:]
@@ -124,21 +178,27 @@ package struct KubeConfig: Sendable {
         guard let clusterName = selected["cluster"]?.stringValue, let (cluster, clusterDirectory) = clusters[clusterName] else {
             throw KubeError(.configuration, "\(where_): context \"\(contextName)\" names no known cluster")
         }
-        guard let server = cluster["server"]?.stringValue, server.hasPrefix("https://") || server.hasPrefix("http://") else {
+        guard let server = serverOverride ?? cluster["server"]?.stringValue, server.hasPrefix("https://") || server.hasPrefix("http://") else {
             throw KubeError(.configuration, "\(where_): cluster \"\(clusterName)\" has no https:// server")
         }
-        var config = KubeConfig(server: server, namespace: selected["namespace"]?.stringValue ?? "default")
+        let namespace = selected["namespace"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+        var config = KubeConfig(server: server, namespace: namespace)
         config.insecureSkipTLSVerify = cluster["insecure-skip-tls-verify"] == .bool(true)
-        config.tlsServerName = cluster["tls-server-name"]?.stringValue
+        config.tlsServerName = cluster["tls-server-name"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
         config.certificateAuthorityPEM = try dataOrFile(cluster, "certificate-authority", relativeTo: clusterDirectory)
             .map { $0.withUnsafeBytes { Array($0) } }
+        if let proxy = cluster["proxy-url"]?.stringValue, !proxy.isEmpty {
+            _ = try ProxySetting(url: proxy, origin: "\(where_): cluster \"\(clusterName)\" proxy-url")
+            config.proxyURL = proxy
+        }
 
         if let userName = selected["user"]?.stringValue {
             guard let (user, userDirectory) = users[userName] else {
                 throw KubeError(.configuration, "\(where_): context \"\(contextName)\" names no known user \"\(userName)\"")
             }
-            if user["exec"] != nil || user["auth-provider"] != nil {
-                throw KubeError(.configuration, "\(where_): user \"\(userName)\" uses an exec or auth-provider plugin, which is not supported; use a token or client certificate")
+            if user["auth-provider"] != nil {
+                // Removed from kubectl for GCP and Azure in 1.26; their replacements (and OIDC's kubelogin) are exec plugins.
+                throw KubeError(.configuration, "\(where_): user \"\(userName)\" uses an auth-provider, which is not supported; use its exec plugin (gke-gcloud-auth-plugin, kubelogin, kubectl oidc-login)")
             }
             config.clientCertificatePEM = try dataOrFile(user, "client-certificate", relativeTo: userDirectory)
                 .map { $0.withUnsafeBytes { Array($0) } }
@@ -149,6 +209,12 @@ package struct KubeConfig: Sendable {
                 config.credentials = .bearerTokenFile(resolve(file, relativeTo: userDirectory))
             } else if let username = user["username"]?.stringValue, let password = user["password"]?.stringValue {
                 config.credentials = .basic(username: username, password: password)
+            } else if let exec = user["exec"], exec != .null {
+                var plugin = try ExecPlugin(exec, userName: userName, directory: userDirectory, where: where_)
+                if exec["provideClusterInfo"] == .bool(true) {
+                    plugin.cluster = ExecPlugin.clusterInfo(cluster, certificateAuthorityPEM: config.certificateAuthorityPEM)
+                }
+                config.credentials = .exec(ExecCredentialSource(plugin))
             }
         }
         return config

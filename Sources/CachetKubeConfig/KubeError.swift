@@ -33,13 +33,16 @@ package struct KubeError: Error, Sendable, CustomStringConvertible {
     package let message: String
     /// Seconds the server asked to wait (Retry-After).
     package let retryAfter: Int?
+    /// What the user can do about it, when the failure knows better than the caller (an exec plugin's installHint).
+    package let hint: String?
 
-    package init(_ code: Code, _ message: String, status: Int? = nil, reason: String? = nil, retryAfter: Int? = nil) {
+    package init(_ code: Code, _ message: String, status: Int? = nil, reason: String? = nil, retryAfter: Int? = nil, hint: String? = nil) {
         self.code = code
         self.message = message
         self.status = status
         self.reason = reason
         self.retryAfter = retryAfter
+        self.hint = hint
     }
 
     /// The code for an HTTP status (and Status reason).

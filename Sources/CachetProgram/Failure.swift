@@ -70,5 +70,5 @@ extension FileError: ReportableError {
 }
 
 extension KubeError: ReportableError {
-    package var diagnostic: Diagnostic { Diagnostic(errors: [description]) }
+    package var diagnostic: Diagnostic { Diagnostic(errors: [description], hint: hint) }
 }

@@ -43,6 +43,8 @@ package enum BlockingHTTP {
         package var clientCertificatePEM: [UInt8]?
         package var clientKeyPEM: SecureBytes?
         package var insecureSkipVerify = false
+        /// The name the certificate must carry (and SNI sends) when it is not the URL's host (`tls-server-name`).
+        package var serverName: String?
 
         package init(certificateAuthorityPEM: [UInt8]? = nil) {
             self.certificateAuthorityPEM = certificateAuthorityPEM
@@ -58,15 +60,33 @@ package enum BlockingHTTP {
         }
     }
 
-    /// Sends `request` and reads the whole answer (at most `maxBodyBytes`), all within `timeoutSeconds`.
+    /// An HTTP proxy reached with CONNECT.
+    package struct Proxy: Sendable {
+        package var host: String
+        package var port: Int
+        /// `user:password`, sent as `Proxy-Authorization: Basic`.
+        package var userInfo: String?
+
+        package init(host: String, port: Int, userInfo: String? = nil) {
+            self.host = host
+            self.port = port
+            self.userInfo = userInfo
+        }
+    }
+
+    /// Sends `request` and reads the whole answer (at most `maxBodyBytes`), all within `timeoutSeconds`; through
+    /// `proxy`'s CONNECT tunnel when given (TLS then runs end to end inside the tunnel).
     package static func send(
-        _ request: Request, tls: TLSSettings = TLSSettings(), timeoutSeconds: Int = 30, maxBodyBytes: Int = 16 << 20
+        _ request: Request, tls: TLSSettings = TLSSettings(), proxy: Proxy? = nil, timeoutSeconds: Int = 30, maxBodyBytes: Int = 16 << 20
     ) throws -> Response {
         let target = try URLParts(request.url)
         let deadline = Deadline(seconds: timeoutSeconds)
-        let socket = try Socket.connect(host: target.host, port: target.port, deadline: deadline)
+        let socket = try Socket.connect(host: proxy?.host ?? target.host, port: proxy?.port ?? target.port, deadline: deadline)
         defer { close(socket) }
         var channel: any ByteChannel = PlainChannel(socket: socket, deadline: deadline)
+        if let proxy {
+            try openTunnel(through: proxy, to: target, over: channel)
+        }
         if target.isTLS {
             channel = try TLSChannel(socket: socket, host: target.host, settings: tls, deadline: deadline)
         }
@@ -82,6 +102,27 @@ package enum BlockingHTTP {
 }
 
 extension BlockingHTTP {
+    /// `CONNECT host:port`, then the proxy's answer head, read byte by byte so that nothing of the tunnel's own
+    /// traffic is consumed. Only a 2xx opens the tunnel.
+    static func openTunnel(through proxy: Proxy, to target: URLParts, over channel: any ByteChannel) throws {
+        let authority = target.host.contains(":") ? "[\(target.host)]:\(target.port)" : "\(target.host):\(target.port)"
+        var head = "CONNECT \(authority) HTTP/1.1\r\nHost: \(authority)\r\n"
+        if let userInfo = proxy.userInfo { head += "Proxy-Authorization: Basic \(Base64.encode(Array(userInfo.utf8)))\r\n" }
+        try channel.write(Array((head + "\r\n").utf8))
+        var answer: [UInt8] = []
+        while !answer.ends(with: [0x0D, 0x0A, 0x0D, 0x0A]) {
+            guard answer.count < 16 << 10 else { throw Failure("the proxy \(proxy.host):\(proxy.port) sent an answer head over 16 KiB") }
+            let byte = try channel.read(max: 1)
+            guard !byte.isEmpty else { throw Failure("the proxy \(proxy.host):\(proxy.port) closed the connection") }
+            answer += byte
+        }
+        let statusLine = String(decoding: answer.prefix { $0 != 0x0D }, as: UTF8.self)
+        let parts = statusLine.split(separator: " ", maxSplits: 2)
+        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]), (200..<300).contains(status) else {
+            throw Failure("the proxy \(proxy.host):\(proxy.port) refused the tunnel to \(authority): \(statusLine.prefix(100))")
+        }
+    }
+
     /// Reads `bytes` as a whole HTTP/1.1 answer, as ``send(_:tls:timeoutSeconds:maxBodyBytes:)`` reads one from a
     /// server (for the fuzz target and tests: the same parser, fed from memory).
     package static func parseResponse(_ bytes: [UInt8], maxBodyBytes: Int = 16 << 20) throws -> Response {
@@ -290,5 +331,11 @@ extension String {
         while text.first == " " || text.first == "\t" { text.removeFirst() }
         while text.last == " " || text.last == "\t" { text.removeLast() }
         return String(text)
+    }
+}
+
+extension Array where Element == UInt8 {
+    fileprivate func ends(with suffix: [UInt8]) -> Bool {
+        count >= suffix.count && Array(self[(count - suffix.count)...]) == suffix
     }
 }

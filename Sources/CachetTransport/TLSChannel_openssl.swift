@@ -14,7 +14,9 @@ final class TLSChannel: ByteChannel {
     /// The oldest protocol version accepted. TLS 1.0 and 1.1 are deprecated (RFC 8996).
     static let minimumVersion = Int(TLS1_2_VERSION)
 
-    init(socket: Int32, host: String, settings: BlockingHTTP.TLSSettings, deadline: Deadline) throws {
+    init(socket: Int32, host urlHost: String, settings: BlockingHTTP.TLSSettings, deadline: Deadline) throws {
+        // `tls-server-name` replaces the URL's host as the name checked and sent, never the address connected to.
+        let host = settings.serverName ?? urlHost
         self.socket = socket
         self.deadline = deadline
         guard let context = SSL_CTX_new(TLS_client_method()) else { throw Self.failure("creating a TLS context") }

@@ -14,8 +14,10 @@ struct CLIControllerTests {
     static let cachet = Repository.executable("cachet")
 
     /// A harness whose cluster has the controller's Service (named as kubeseal expects) and a kubeconfig file.
-    static func with(_ body: (ControllerHarness, URL, URL) async throws -> Void) async throws {
-        try await ControllerHarness.with { harness in
+    static func with(
+        cluster configureCluster: (inout DevCluster.Settings) -> Void = { _ in }, _ body: (ControllerHarness, URL, URL) async throws -> Void
+    ) async throws {
+        try await ControllerHarness.with(cluster: configureCluster) { harness in
             let service = ManifestValue.object([
                 ("apiVersion", .string("v1")), ("kind", .string("Service")),
                 ("metadata", .object([("name", .string("sealed-secrets-controller")), ("namespace", .string("kube-system")),
@@ -33,12 +35,7 @@ struct CLIControllerTests {
     }
 
     static func run(_ arguments: [String], stdin: String = "", environment: [String: String] = [:]) async throws -> ProcessResult {
-        // The CLI blocks on its HTTP calls; run it off the cooperative pool so the in-process controller keeps serving.
-        try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                continuation.resume(with: Result { try TestProcess.run(cachet, arguments, stdin: Data(stdin.utf8), environment: .inherited(adding: environment)) })
-            }.start()
-        }
+        try await TestProcess.runOffPool(cachet, arguments, stdin: Data(stdin.utf8), environment: .inherited(adding: environment))
     }
 
     static let secretYAML = """
@@ -172,6 +169,120 @@ struct CLIControllerTests {
             #expect(after[0] != before[0] && after[1] != before[1])
             let validated = try await Self.run(["validate", "--controller-url", harness.apiURL, "-f", first.path, "-f", second.path])
             #expect(validated.status == 0 && validated.error.contains("a.yaml") && validated.error.contains("b.yaml"), "\(validated.error)")
+        }
+    }
+
+    @Test("through an exec credential plugin: --context picks it, its token reaches the API server, a refused one is replaced once; failures are kubectl's")
+    func execPlugin() async throws {
+        let plugin = try CredentialPlugin()
+        let tls = try DevCluster.TLSMaterial.generate()
+        try await Self.with(cluster: { $0.bearerToken = "harness-token"; $0.bearerTokenFile = plugin.accepted; $0.tls = tls }) { harness, directory, _ in
+            let kubeconfig = directory.appendingPathComponent("exec-kubeconfig").path
+            try plugin.kubeconfig(server: harness.cluster.url, certificateAuthority: tls.certificateAuthorityPEM)
+                .write(toFile: kubeconfig, atomically: true, encoding: .utf8)
+            let served = try await harness.request(harness.apiURL + "/v1/cert.pem").body
+
+            let fetched = try await Self.run(["cert", "--kubeconfig", kubeconfig, "--context", "plugin"])
+            #expect(fetched.status == 0, "\(fetched.error)")
+            #expect([UInt8](fetched.output) == served)
+            #expect(plugin.runs == 1, "one run for the Service lookup and the proxied request")
+
+            // The first token the plugin hands out is already revoked: 401, one more run, and the request repeated.
+            try plugin.setSequence(["revoked", "token-2"])
+            try plugin.setToken("token-2", accepted: ["token-2"])
+            let refreshed = try await Self.run(["cert", "--kubeconfig", kubeconfig, "--context", "plugin"])
+            #expect(refreshed.status == 0, "\(refreshed.error)")
+            #expect(plugin.runs == 3)
+
+            // --token replaces the plugin altogether.
+            let overridden = try await Self.run(["cert", "--kubeconfig", kubeconfig, "--context", "plugin", "--token", "harness-token"])
+            #expect(overridden.status == 0 && plugin.runs == 3, "\(overridden.error)")
+
+            try plugin.setFailing(true)
+            let failed = try await Self.run(["cert", "--kubeconfig", kubeconfig, "--context", "plugin"])
+            #expect(failed.status == 1)
+            #expect(failed.error.contains("cachet: error: getting credentials: exec: executable credential-plugin failed with exit code 3"), "\(failed.error)")
+            #expect(failed.error.contains("credential-plugin: the identity provider said no"), "the plugin's stderr is the user's")
+
+            try plugin.kubeconfig(server: harness.cluster.url, certificateAuthority: tls.certificateAuthorityPEM, command: "no-such-credential-plugin")
+                .write(toFile: kubeconfig, atomically: true, encoding: .utf8)
+            let missing = try await Self.run(["cert", "--kubeconfig", kubeconfig, "--context", "plugin"])
+            #expect(missing.status == 1)
+            #expect(missing.error == """
+                cachet: error: getting credentials: exec: executable no-such-credential-plugin not found
+                cachet: hint: install credential-plugin from your identity team's page
+
+                """, "\(missing.error)")
+        }
+    }
+
+    @Test("proxy-url and tls-server-name: the CLI and the controller's client both tunnel through the proxy and check the certificate against the name given",
+          .timeLimit(.minutes(1)), arguments: [true, false])
+    func proxyAndServerName(proxied: Bool) async throws {
+        // A certificate that names only api.internal: NIOSSL (the controller's client) also accepts a certificate that
+        // names the IP address it connected to, so one for 127.0.0.1 would pass whatever tls-server-name says.
+        let tls = try DevCluster.TLSMaterial.generate(serverNames: ["DNS:api.internal"])
+        let log = try TemporaryFile("", name: "proxy.log")
+        let proxy = Process()
+        proxy.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        proxy.arguments = [Repository.root.appendingPathComponent("Tests/Tools/connect-proxy.py").path, log.path]
+        let portPipe = Pipe()
+        proxy.standardOutput = portPipe
+        try proxy.run()
+        defer { proxy.terminate(); proxy.waitUntilExit() }
+        var portLine = Data()
+        while !portLine.contains(0x0A) {
+            let byte = portPipe.fileHandleForReading.readData(ofLength: 1)
+            if byte.isEmpty { break }
+            portLine += byte
+        }
+        let proxyPort = try #require(Int(String(decoding: portLine, as: UTF8.self).filter(\.isNumber)))
+
+        try await Self.with(cluster: { $0.bearerToken = "harness-token"; $0.tls = tls }) { harness, directory, _ in
+            func kubeconfig(serverName: String) throws -> String {
+                let path = directory.appendingPathComponent("proxied-\(serverName)").path
+                try """
+                    apiVersion: v1
+                    kind: Config
+                    current-context: proxied
+                    clusters:
+                    - name: dev
+                      cluster:
+                        server: \(harness.cluster.url)
+                        certificate-authority-data: \(Data(tls.certificateAuthorityPEM).base64EncodedString())
+                        tls-server-name: \(serverName)
+                    \(proxied ? "    proxy-url: http://squid:pa55@127.0.0.1:\(proxyPort)" : "")
+                    contexts:
+                    - name: proxied
+                      context: {cluster: dev, user: me}
+                    users:
+                    - name: me
+                      user: {token: harness-token}
+                    """.write(toFile: path, atomically: true, encoding: .utf8)
+                return path
+            }
+            let apiPort = harness.cluster.url.split(separator: ":").last.map(String.init) ?? ""
+            let good = try kubeconfig(serverName: "api.internal")
+            let fetched = try await Self.run(["cert", "--kubeconfig", good])
+            #expect(fetched.status == 0, "\(fetched.error)")
+            // The client is shut down whatever the request does (one left open stops the process in its deinit).
+            func namespaceCount(_ kubeconfig: String) async throws -> Result<Int, any Error> {
+                let client = try KubeClient(config: try KubeConfig.load(paths: [kubeconfig]), retry: .init(maxAttempts: 1))
+                let result: Result<Int, any Error>
+                do { result = .success(try await client.list(.namespaces).items.count) } catch { result = .failure(error) }
+                try await client.shutdown()
+                return result
+            }
+            #expect(try await namespaceCount(good).get() >= 4)
+            let tunnels = try String(contentsOfFile: log.path, encoding: .utf8).split(separator: "\n")
+            #expect(!proxied || tunnels.count >= 2 && tunnels.allSatisfy { $0 == "127.0.0.1:\(apiPort) Basic \(Data("squid:pa55".utf8).base64EncodedString())" },
+                    "\(tunnels)")
+
+            // The server's certificate names api.internal, not this: both clients refuse it.
+            let wrong = try kubeconfig(serverName: "api.example")
+            let refused = try await Self.run(["cert", "--kubeconfig", wrong])
+            #expect(refused.status == 1 && refused.error.contains("not trusted"), "\(refused.error)")
+            await #expect(throws: KubeError.self) { _ = try await namespaceCount(wrong).get() }
         }
     }
 }

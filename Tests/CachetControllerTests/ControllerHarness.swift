@@ -25,10 +25,12 @@ final class ControllerHarness: Sendable {
 
     /// `installKey`: put the fixture key in the cluster first (else the controller generates one).
     static func start(
-        installKey: Bool = true, configure: (inout Controller.Settings) -> Void = { _ in }
+        installKey: Bool = true, cluster configureCluster: (inout DevCluster.Settings) -> Void = { _ in },
+        configure: (inout Controller.Settings) -> Void = { _ in }
     ) async throws -> ControllerHarness {
         var clusterSettings = DevCluster.Settings()
         clusterSettings.bookmarkInterval = .milliseconds(200)
+        configureCluster(&clusterSettings)
         let cluster = await DevCluster(settings: clusterSettings)
         try await cluster.start()
         let client = try KubeClient(config: cluster.clientConfig(), retry: .init(maxAttempts: 3, maxDelay: .milliseconds(200), baseDelay: .milliseconds(20)))
@@ -92,10 +94,11 @@ final class ControllerHarness: Sendable {
 
     /// Runs `body` with a started harness and always closes it.
     static func with(
-        installKey: Bool = true, configure: (inout Controller.Settings) -> Void = { _ in },
+        installKey: Bool = true, cluster configureCluster: (inout DevCluster.Settings) -> Void = { _ in },
+        configure: (inout Controller.Settings) -> Void = { _ in },
         _ body: (ControllerHarness) async throws -> Void
     ) async throws {
-        let harness = try await start(installKey: installKey, configure: configure)
+        let harness = try await start(installKey: installKey, cluster: configureCluster, configure: configure)
         try await withCleanUp { try await body(harness) } cleanUp: {
             if case .failure(let error) = await harness.close() { Issue.record("the controller ended with \(error)") }
         }

@@ -20,14 +20,8 @@ struct KubesealModeTests {
         let path = bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
         var variables = ["PATH": path, "KUBECONFIG": kubeconfig.path, "HOME": directory.path]
         variables.merge(environment) { $1 }
-        let finalVariables = variables
-        return try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                continuation.resume(with: Result {
-                    try TestProcess.run(URL(fileURLWithPath: "/bin/bash"), ["-euo", "pipefail", "-c", script], environment: .inherited(adding: finalVariables), directory: directory)
-                })
-            }.start()
-        }
+        return try await TestProcess.runOffPool(URL(fileURLWithPath: "/bin/bash"), ["-euo", "pipefail", "-c", script],
+                                                environment: .inherited(adding: variables), directory: directory)
     }
 
     static func read(_ directory: URL, _ name: String) throws -> String {
@@ -145,7 +139,7 @@ struct KubesealModeTests {
                 ("echo '{}' | kubeseal --cert \(cert) --from-file=x", 1, "error: --from-file requires --raw"),
                 ("echo -n v | kubeseal --cert \(cert) --raw --scope cluster-wide --from-file a --from-file b", 1, "only one --from-file"),
                 ("kubeseal --cert \(cert) --bogus </dev/null", 2, "error: Unknown option '--bogus'"),
-                ("kubeseal --cert \(cert) --server https://x </dev/null", 1, "error: --server is not supported"),
+                ("kubeseal --cert \(cert) --as admin </dev/null", 1, "error: --as is not supported"),
                 ("kubeseal --cert \(cert) --raw=false --scope=everywhere </dev/null", 1, "error: --scope: everywhere"),
                 ("kubeseal --version", 0, ""),
             ] {

@@ -204,6 +204,37 @@ struct RunCommandTests {
         #expect(lines.contains { $0["msg"]?.stringValue == "stopped" && $0["level"]?.stringValue == "INFO" })
     }
 
+    @Test("the process through an exec credential plugin (--context picks the plugin's context): keys load with its token")
+    func processWithExecPlugin() async throws {
+        let plugin = try CredentialPlugin()
+        var settings = DevCluster.Settings(bearerToken: "harness-token", tls: try DevCluster.TLSMaterial.generate())
+        settings.bearerTokenFile = plugin.accepted
+        let cluster = await DevCluster(settings: settings)
+        try await cluster.start()
+        let kubeconfig = try TemporaryFile(plugin.kubeconfig(server: cluster.url, certificateAuthority: settings.tls?.certificateAuthorityPEM))
+        let port = Int.random(in: 20_000..<32_000)
+        let process = Process()
+        process.executableURL = Repository.executable("cachet-controller")
+        process.arguments = ["run", "--kubeconfig", kubeconfig.path, "--context", "plugin", "--listen-addr", "127.0.0.1:\(port)",
+                             "--listen-metrics-addr", "127.0.0.1:\(port + 1)", "--key-size", "2048"]
+        process.environment = ["POD_NAMESPACE": "kube-system", "PATH": "/usr/bin:/bin"]
+        process.standardError = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        try await withCleanUp {
+            try await eventually("cert.pem") {
+                guard process.isRunning else { Issue.record("the controller exited"); return true }
+                return (try? await ControllerHarness.request("http://127.0.0.1:\(port)/v1/cert.pem"))?.status == 200
+            }
+            #expect(plugin.runs >= 1)
+        } cleanUp: {
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+            await cluster.shutdown()
+        }
+        #expect(process.terminationStatus == 0)
+    }
+
     /// The reconciler polled for keys without noticing shutdown: against an API server that never answered, the
     /// controller was still running 15 s after SIGTERM. A server that accepts connections and says nothing, and no
     /// server at all, must both end in a prompt exit 0.

@@ -38,7 +38,7 @@ struct KubeConfigTests {
         - name: prod-user
           user: {username: admin, password: hunter2}
         - name: exec-user
-          user: {exec: {command: aws}}
+          user: {exec: {apiVersion: client.authentication.k8s.io/v1alpha1, command: aws}}
         contexts:
         - name: plugin
           context: {cluster: prod, user: exec-user}
@@ -75,7 +75,7 @@ struct KubeConfigTests {
         do {
             _ = try KubeConfig.load(paths: [one, two], context: "plugin")
         } catch let error as KubeError {
-            #expect(error.message.contains("exec or auth-provider plugin"))
+            #expect(error.message.contains("exec plugin: apiVersion \"client.authentication.k8s.io/v1alpha1\" is not supported"), "\(error)")
         }
     }
 
@@ -129,5 +129,121 @@ struct KubeConfigTests {
             #expect(try await client.list(.namespaces).items.count >= 4)
             try await client.shutdown()
         }
+    }
+
+    @Test("exec plugins are read with client-go's checks, and a relative command is relative to its kubeconfig",
+          arguments: [
+            ("{command: aws}", "apiVersion is missing"),
+            ("{apiVersion: client.authentication.k8s.io/v1, command: aws}", "interactiveMode must be set"),
+            ("{apiVersion: client.authentication.k8s.io/v1, command: aws, interactiveMode: Sometimes}", "interactiveMode \"Sometimes\" is not one of"),
+            ("{apiVersion: client.authentication.k8s.io/v1beta1}", "command is missing"),
+            ("{apiVersion: client.authentication.k8s.io/v1beta1, command: aws, env: [{name: A}]}", "every env entry needs a name"),
+            ("{apiVersion: client.authentication.k8s.io/v1beta1, command: aws, args: [{}]}", "args must be strings"),
+          ])
+    func execPluginConfiguration(exec: String, expected: String) throws {
+        let directory = try TemporaryDirectory()
+        let path = try directory.write("kube/config", Self.execConfig(exec))
+        do {
+            _ = try KubeConfig.load(paths: [path])
+            Issue.record("accepted \(exec)")
+        } catch let error as KubeError {
+            #expect(error.message.hasPrefix(path + ": user \"me\": exec plugin: "), "\(error)")
+            #expect(error.message.contains(expected), "\(error)")
+        }
+        let good = try directory.write("kube/good", Self.execConfig(
+            "{apiVersion: client.authentication.k8s.io/v1beta1, command: bin/plugin, args: [a, b], env: [{name: K, value: v}], provideClusterInfo: true}"))
+        let config = try KubeConfig.load(paths: [good])
+        guard case .exec(let source) = config.credentials else { Issue.record("expected an exec plugin"); return }
+        #expect(source.plugin.command == directory.path("kube/bin/plugin"))
+        #expect(source.plugin.arguments == ["a", "b"] && source.plugin.environment.map(\.name) == ["K"])
+        #expect(source.plugin.interactiveMode == .ifAvailable, "v1beta1's default")
+        #expect(source.plugin.cluster?["server"]?.stringValue == "https://api.example:6443")
+        #expect(source.plugin.cluster?["config"]?["audience"]?.stringValue == "cachet", "the cluster's exec extension is passed as config")
+    }
+
+    static func execConfig(_ exec: String) -> String {
+        """
+        apiVersion: v1
+        kind: Config
+        current-context: c
+        clusters:
+        - name: c
+          cluster:
+            server: https://api.example:6443
+            extensions:
+            - name: client.authentication.k8s.io/exec
+              extension: {audience: cachet}
+        contexts:
+        - name: c
+          context: {cluster: c, user: me}
+        users:
+        - name: me
+          user:
+            exec: \(exec)
+        """
+    }
+
+    @Test("a plugin's answer is checked as client-go checks it, and no message quotes it")
+    func execCredentialAnswers() throws {
+        let plugin = try ExecPlugin(.object([("apiVersion", .string("client.authentication.k8s.io/v1")), ("command", .string("p")),
+                                             ("interactiveMode", .string("Never"))]), userName: "me", directory: "/", where: "k")
+        func parse(_ json: String) throws -> ExecCredential {
+            try ExecCredentialSource.parse(Array(json.utf8), plugin: plugin, name: "p", generation: 1)
+        }
+        let v1 = #""apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential""#
+        let good = try parse(#"{\#(v1),"status":{"token":"s3cret-tok","expirationTimestamp":"2030-01-02T03:04:05Z"}}"#)
+        #expect(good.token == "s3cret-tok" && good.expiry != nil)
+        #expect(try parse(#"{\#(v1),"status":{"token":"t","expirationTimestamp":"2030-01-02T03:04:05.123456Z"}}"#).expiry != nil)
+        for (json, expected) in [
+            ("not json s3cret-tok", "not a JSON object"),
+            (#"{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","status":{"token":"s3cret-tok"}}"#, "configured for client.authentication.k8s.io/v1"),
+            (#"{\#(v1)}"#, "returned no status"),
+            (#"{\#(v1),"status":{}}"#, "neither a token nor"),
+            (#"{\#(v1),"status":{"clientCertificateData":"s3cret-tok"}}"#, "not both"),
+            (#"{\#(v1),"status":{"token":"s3cret-tok\u000d\u000aX: y"}}"#, "control characters"),
+            (#"{\#(v1),"status":{"token":"s3cret-tok","expirationTimestamp":"tomorrow"}}"#, "not an RFC 3339 time"),
+        ] {
+            #expect(throws: KubeError.self) { try parse(json) }
+            do { _ = try parse(json) } catch let error as KubeError {
+                #expect(error.message.contains(expected), "\(error)")
+                #expect(!error.message.contains("s3cret-tok"), "\(error)")
+            }
+        }
+    }
+
+    @Test("--server and --token replace the kubeconfig's; --server alone needs no kubeconfig")
+    func overrides() throws {
+        let directory = try TemporaryDirectory()
+        let one = try directory.write("one/config", Self.first)
+        _ = try directory.write("one/certs/ca.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+        let config = try KubeConfig.resolve(kubeconfig: one, overrides: .init(server: "https://other:6443", token: "given"))
+        #expect(config.server == "https://other:6443" && config.namespace == "team-a")
+        guard case .bearerToken(let token) = config.credentials else { Issue.record("expected the given token"); return }
+        #expect(token == "given")
+        let bare = try KubeConfig.resolve(overrides: .init(server: "https://bare:6443"), environment: ["HOME": directory.path("nowhere")])
+        #expect(bare.server == "https://bare:6443" && bare.namespace == "default")
+        #expect(throws: KubeError.self) { try KubeConfig.resolve(kubeconfig: one, overrides: .init(server: "ftp://x")) }
+        #expect(throws: KubeError.self) { try KubeConfig.resolve(kubeconfig: one, overrides: .init(token: "two words")) }
+    }
+
+    @Test("proxies: proxy-url first, else HTTPS_PROXY / HTTP_PROXY unless NO_PROXY or a loopback host excludes the server")
+    func proxies() throws {
+        func proxy(_ server: String, _ environment: [String: String], url: String? = nil) throws -> String? {
+            try ProxySetting.forServer(server, proxyURL: url, environment: environment).map { "\($0.host):\($0.port)" }
+        }
+        let env = ["HTTPS_PROXY": "http://proxy.corp:3128", "NO_PROXY": "internal.corp,.svc,10.0.0.0/8,api.example:8443"]
+        #expect(try proxy("https://api.example:6443", env) == "proxy.corp:3128")
+        #expect(try proxy("https://api.example:8443", env) == nil, "host:port entry")
+        #expect(try proxy("https://k8s.internal.corp", env) == nil, "a domain covers its subdomains")
+        #expect(try proxy("https://kubernetes.default.svc", env) == nil)
+        #expect(try proxy("https://10.1.2.3:443", env) == nil, "CIDR")
+        #expect(try proxy("https://127.0.0.1:6443", env) == nil && proxy("https://localhost:6443", env) == nil, "loopback")
+        #expect(try proxy("http://api.example", env) == nil, "http servers use HTTP_PROXY")
+        #expect(try proxy("http://api.example", ["http_proxy": "proxy:8080"]) == "proxy:8080")
+        #expect(try proxy("https://api.example", ["HTTPS_PROXY": "http://p:1", "NO_PROXY": "*"]) == nil)
+        #expect(try proxy("https://127.0.0.1:6443", [:], url: "http://user:pw@proxy.corp:3128") == "proxy.corp:3128", "proxy-url applies to any host")
+        #expect(try ProxySetting(url: "http://user:pw@proxy.corp:3128", origin: "x").userInfo == "user:pw")
+        #expect(throws: KubeError.self) { try ProxySetting(url: "socks5://proxy:1080", origin: "x") }
+        #expect(throws: KubeError.self) { try ProxySetting(url: "http://:3128", origin: "x") }
     }
 }

@@ -64,8 +64,8 @@ func expectKubeError(_ code: KubeError.Code, sourceLocation: SourceLocation = #_
 
 enum Kubectl {
     /// Runs the real kubectl against a kubeconfig, with nothing of the test process's environment.
-    static func run(_ arguments: [String], kubeconfig: String, stdin: String = "") throws -> ProcessResult {
-        try TestProcess.run(Repository.kubectl!, arguments, stdin: Data(stdin.utf8),
+    static func run(_ arguments: [String], kubeconfig: String, stdin: String = "") async throws -> ProcessResult {
+        try await TestProcess.runOffPool(Repository.kubectl!, arguments, stdin: Data(stdin.utf8),
                             environment: .exactly(["KUBECONFIG": kubeconfig, "HOME": NSTemporaryDirectory(), "PATH": "/usr/bin:/bin"]))
     }
 }

@@ -55,6 +55,21 @@ public enum TestProcess {
                              error: String(decoding: errorText.wait(), as: UTF8.self))
     }
 
+    /// ``run(_:_:stdin:environment:directory:)`` on a thread of its own, for async tests: waiting for a process on the
+    /// cooperative pool (two threads on a two-core machine) can starve the in-process servers the process talks to.
+    public static func runOffPool(
+        _ executable: URL, _ arguments: [String], stdin: Data = Data(), environment: Environment = .inherited,
+        directory: URL? = nil
+    ) async throws -> ProcessResult {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(with: Result {
+                    try run(executable, arguments, stdin: stdin, environment: environment, directory: directory)
+                })
+            }.start()
+        }
+    }
+
     /// Runs a program found on PATH (`python3`, `openssl`), as `env` finds it.
     public static func run(
         program: String, _ arguments: [String], stdin: Data = Data(), environment: Environment = .inherited,
