@@ -104,6 +104,21 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Reconcile every SealedSecret again this often, as a Go duration (default: 10m).")
     var resyncPeriod: String?
 
+    @Option(help: "Run as one of several replicas: only the holder of a Lease reconciles and makes keys (default: false, as Bitnami's; deploy/ turns it on).")
+    var leaderElect: Bool?
+
+    @Option(help: "How long a Lease holds without renewal, as a Go duration (default: 15s, client-go's).")
+    var leaderElectLeaseDuration: String?
+
+    @Option(help: "How long the leader keeps trying to renew before it stops, as a Go duration (default: 10s).")
+    var leaderElectRenewDeadline: String?
+
+    @Option(help: "How often candidates try to take, and the leader to renew, the Lease, as a Go duration (default: 2s).")
+    var leaderElectRetryPeriod: String?
+
+    @Option(help: "Name of the Lease in the controller's namespace (default: cachet-controller).")
+    var leaderElectResourceName: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: info).")
     var logLevel: String?
 
@@ -115,7 +130,7 @@ struct RunCommand: AsyncParsableCommand {
 
     /// Options that take a boolean, so that Go's bare `--update-status` can be read as `--update-status=true`.
     static let booleanOptions: Set<String> = [
-        "--all-namespaces", "--update-status", "--skip-recreate", "--watch-for-secrets", "--log-info-stdout",
+        "--all-namespaces", "--update-status", "--skip-recreate", "--watch-for-secrets", "--log-info-stdout", "--leader-elect",
     ]
 
     /// Rewrites a bare boolean option (no value follows) into `--option=true`, as Go's flag package reads it.
@@ -241,6 +256,26 @@ struct RunCommand: AsyncParsableCommand {
             settings.reconciler.maxRetries = retries
         }
 
+        if try boolean(leaderElect, "leader-elect", environment) ?? false {
+            // The followers serve the keys the leader makes: they must see them arrive.
+            guard settings.keys.watchKeySecrets else {
+                throw CommandFailure.usage("--leader-elect needs --watch-for-secrets: the replicas that do not lead serve the keys the leader makes")
+            }
+            // Unique per process, as client-go's users make it: a restarted pod is a new candidate, never mistaken
+            // for the holder it replaced.
+            let pod = environment["POD_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? Self.hostName()
+            var election = LeaderElection.Settings(namespace: namespace, identity: pod + "_" + UUID().uuidString.lowercased())
+            election.leaseName = text(leaderElectResourceName, "leader-elect-resource-name") ?? "cachet-controller"
+            guard KubeSyntax.isDNSSubdomain(election.leaseName) else {
+                throw CommandFailure.usage("--leader-elect-resource-name: not a valid object name: \(election.leaseName)")
+            }
+            election.leaseDuration = try duration(leaderElectLeaseDuration, "leader-elect-lease-duration", default: .seconds(15))
+            election.renewDeadline = try duration(leaderElectRenewDeadline, "leader-elect-renew-deadline", default: .seconds(10))
+            election.retryPeriod = try duration(leaderElectRetryPeriod, "leader-elect-retry-period", default: .seconds(2))
+            do { try election.validate() } catch { throw CommandFailure.usage("--leader-elect: \(error)") }
+            settings.leaderElection = election
+        }
+
         settings.rateLimit = try number(rateLimit, "rate-limit") ?? 2
         settings.rateLimitBurst = try number(rateLimitBurst, "rate-limit-burst") ?? 2
         guard settings.rateLimit > 0, settings.rateLimitBurst >= 1 else {
@@ -307,6 +342,14 @@ struct RunCommand: AsyncParsableCommand {
 
     static func variable(_ flag: String) -> String {
         String(GoFlags.variable(prefix: "", flag: flag).dropFirst())
+    }
+
+    /// The pod's name, as a pod sees its hostname (client-go's users take the same default).
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "cachet-controller" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? "cachet-controller" : name
     }
 
     static func serviceAccountNamespace() -> String? {

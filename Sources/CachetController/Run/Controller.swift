@@ -31,6 +31,9 @@ package final class Controller: Sendable {
         package var apiWork = APIWorkLimits()
         /// The longest a graceful shutdown may take before the remaining work is cancelled.
         package var maximumShutdownDuration: Duration = .seconds(20)
+        /// Several replicas (`--leader-elect`): only the one holding the Lease reconciles and makes keys. nil: this
+        /// process assumes it runs alone (Bitnami's way).
+        package var leaderElection: LeaderElection.Settings?
 
         package init(namespace: String, workers: Int) {
             keys = .init(namespace: namespace)
@@ -65,6 +68,7 @@ package final class Controller: Sendable {
     package let keys: KeyManager
     package let metrics: ControllerMetrics
     package let reconciler: Reconciler
+    package let election: LeaderElection?
     let logger: Logger
     private let group = Mutex<ServiceGroup?>(nil)
     private let bound = Mutex<(api: Int?, metrics: Int?)>((nil, nil))
@@ -76,7 +80,8 @@ package final class Controller: Sendable {
         self.settings = settings
         self.logger = logger
         metrics = ControllerMetrics()
-        keys = KeyManager(client: client, settings: settings.keys, logger: logger)
+        election = settings.leaderElection.map { LeaderElection(client: client, settings: $0, logger: logger) }
+        keys = KeyManager(client: client, settings: settings.keys, logger: logger, leadership: election)
         reconciler = Reconciler(client: client, keys: keys, metrics: metrics, settings: settings.reconciler, logger: logger)
         (boundEvents, boundStream) = AsyncStream.makeStream(of: Void.self)
     }
@@ -95,8 +100,14 @@ package final class Controller: Sendable {
                 .init(service: api, serviceName: "http-api"),
                 .init(service: metricsServer, serviceName: "http-metrics"),
                 .init(service: keys, serviceName: "keys"),
+            ] + (election.map { election in [
+                // Shut down after the reconciler (services stop in reverse order): the Lease is released only once
+                // every write this replica started as the leader has finished.
+                .init(service: election, serviceName: "leader-election"),
+                .init(service: WhenLeading(election: election, reconciler: reconciler), serviceName: "reconciler"),
+            ] } ?? [
                 .init(service: reconciler, serviceName: "reconciler"),
-            ] + (renewalSignals.isEmpty ? [] : [
+            ]) + (renewalSignals.isEmpty ? [] : [
                 // Trapped from here on: the default action of SIGUSR1 would end the process.
                 .init(service: RenewalOnSignal(keys: keys, signals: await UnixSignalsSequence(trapping: renewalSignals)),
                       serviceName: "renewal-on-signal"),
@@ -145,6 +156,22 @@ package final class Controller: Sendable {
                 self.logger.info("listening", metadata: ["server": "\(name)", "address": "\(address.host):\(port)"])
             },
             logger: serverLogger)
+    }
+}
+
+/// The reconciler, started once this replica leads. Leadership is lost only by the election failing, which ends the
+/// process: so there is no stopping here, and no second start.
+private struct WhenLeading: Service {
+    let election: LeaderElection
+    let reconciler: Reconciler
+
+    func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown { try await election.waitUntilLeader() }
+        } catch {
+            return  // shut down before leading: nothing to finish
+        }
+        try await reconciler.run()
     }
 }
 

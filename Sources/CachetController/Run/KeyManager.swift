@@ -74,11 +74,18 @@ package final class KeyManager: Service, Sendable {
     /// Signalled whenever a key is added (the reconciler then retries what failed: the new key may open it).
     let keyAdded = Wakeup()
 
-    package init(client: KubeClient, settings: Settings, logger: Logger) {
+    /// With several replicas: only the leader generates keys; the others serve the keys it makes, from the watch.
+    let leadership: LeaderElection?
+
+    package init(client: KubeClient, settings: Settings, logger: Logger, leadership: LeaderElection? = nil) {
         self.client = client
         self.settings = settings
         self.logger = logger
+        self.leadership = leadership
     }
+
+    /// Whether this replica may make keys: it leads, or it runs alone.
+    private var mayGenerate: Bool { leadership?.isLeader ?? true }
 
     /// Every key, for unsealing.
     package var keyRing: KeyRing {
@@ -141,16 +148,23 @@ package final class KeyManager: Service, Sendable {
     /// The keys that hold an age identity.
     package var identityCount: Int { keys.withLock { $0.filter { $0.ageIdentity != nil }.count } }
 
-    /// Loads every active key Secret; generates one if none exists or the newest is older than the cutoff.
+    /// Loads every active key Secret; generates one if none exists or the newest is older than the cutoff. A replica
+    /// that does not lead never generates: it stays not ready until the leader's key arrives (two replicas starting
+    /// on an empty cluster make one key, not two).
     package func prepare() async throws {
         try await load()
-        if let newest, let cutoff = settings.cutoff, newest.orderTime < cutoff {
-            logger.info("the newest key is older than the key cutoff time; generating a new one")
-            try await generate()
-        } else if newest == nil {
-            logger.info("no sealing key found; generating one", metadata: ["namespace": "\(settings.namespace)"])
-            try await generate()
+        let stale = newest.map { newest in settings.cutoff.map { newest.orderTime < $0 } ?? false }
+        guard stale != false else {
+            markReady()
+            return
         }
+        guard mayGenerate else { return }
+        if stale == true {
+            logger.info("the newest key is older than the key cutoff time; generating a new one")
+        } else {
+            logger.info("no sealing key found; generating one", metadata: ["namespace": "\(settings.namespace)"])
+        }
+        try await generate()
         markReady()
     }
 
@@ -292,9 +306,17 @@ package final class KeyManager: Service, Sendable {
         // the pause between attempts alike), so SIGTERM is honoured in this state too.
         await cancelWhenGracefulShutdown {
             var backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(30))
+            var waitingLogged = false
             while !self.isReady, !Task.isCancelled {
                 do {
                     try await self.prepare()
+                    if !self.isReady {
+                        if !waitingLogged {
+                            self.logger.info("waiting for the leader to make the sealing key")
+                            waitingLogged = true
+                        }
+                        try? await Task.sleep(for: .seconds(1))
+                    }
                 } catch {
                     if Task.isCancelled { return }
                     let delay = backoff.next()
@@ -318,6 +340,10 @@ package final class KeyManager: Service, Sendable {
 
     /// A new key now (SIGUSR1, as Bitnami's controller); a failure is logged, the current keys stay.
     package func renewNow() async {
+        guard mayGenerate else {
+            logger.notice("not the leader: a new key is made by the leader (send the signal to the leader's pod)")
+            return
+        }
         do {
             logger.info("generating a new sealing key on request")
             try await generate()
@@ -344,6 +370,12 @@ package final class KeyManager: Service, Sendable {
             let period = settings.renewPeriod.seconds
             let wait = max(0, period - age)
             try await Task.sleep(for: .milliseconds(Int(wait * 1000)))
+            // Followers keep time too (the leader may go away), but only the leader makes the key; its key reaches
+            // the others through the watch and moves their schedule on.
+            guard mayGenerate else {
+                try await Task.sleep(for: .seconds(2))
+                continue
+            }
             do {
                 logger.info("renewing the sealing key")
                 try await generate()

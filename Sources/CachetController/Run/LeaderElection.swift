@@ -1,0 +1,257 @@
+import CachetKube
+import CachetManifests
+import FoundationEssentials
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Leader election as client-go's `leaderelection` does it, on a `coordination.k8s.io/v1` Lease in the controller's
+/// namespace, so that several replicas can run and exactly one of them writes.
+///
+/// Every `retryPeriod` a candidate reads the Lease and takes it if it is free (no holder: its leader released it) or
+/// has not changed for `leaseDuration` — measured on this process's own clock from when it last saw the record
+/// change, never from the time written in it, so clock skew between nodes cannot make a live leader look expired.
+/// Writes are conditional on the resourceVersion read: of two candidates, one wins and the other gets a 409. The
+/// leader renews every `retryPeriod`; if it cannot for `renewDeadline` (shorter than `leaseDuration`) it gives up
+/// leadership and the process exits, before anyone else may take the Lease: a partitioned old leader stops writing
+/// before a new one starts. On graceful shutdown it releases the Lease (no holder, a one-second duration), so a
+/// rolling update hands over within a retry period instead of a lease duration.
+package final class LeaderElection: Service, Sendable {
+    package struct Settings: Sendable {
+        /// The Lease's name and namespace.
+        package var leaseName = "cachet-controller"
+        package var namespace: String
+        /// This replica's name in the Lease (the pod name and a random suffix: a restarted pod is a new candidate).
+        package var identity: String
+        package var leaseDuration: Duration = .seconds(15)
+        package var renewDeadline: Duration = .seconds(10)
+        package var retryPeriod: Duration = .seconds(2)
+
+        package init(namespace: String, identity: String) {
+            self.namespace = namespace
+            self.identity = identity
+        }
+
+        /// client-go's checks: without them a leader could lose the Lease before it knows it has.
+        package func validate() throws {
+            guard leaseDuration > renewDeadline else {
+                throw LeaderElectionError("the lease duration (\(leaseDuration)) must be longer than the renew deadline (\(renewDeadline))")
+            }
+            guard renewDeadline > retryPeriod * 1.2 else {
+                throw LeaderElectionError("the renew deadline (\(renewDeadline)) must be longer than 1.2 × the retry period (\(retryPeriod))")
+            }
+            guard retryPeriod > .zero else { throw LeaderElectionError("the retry period must be positive") }
+        }
+    }
+
+    package struct LeaderElectionError: Error, CustomStringConvertible {
+        package let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    let client: KubeClient
+    package let settings: Settings
+    let logger: Logger
+    private let leading = Atomic<Bool>(false)
+    /// The Lease as last seen (holder, renewTime and resourceVersion), and when this process saw it change.
+    private let observed = Mutex<(record: String, at: ContinuousClock.Instant)?>(nil)
+    /// Counted for the metrics: how often this process became the leader.
+    package let transitions = Atomic<Int>(0)
+
+    package init(client: KubeClient, settings: Settings, logger: Logger) {
+        self.client = client
+        self.settings = settings
+        self.logger = logger
+    }
+
+    package var isLeader: Bool { leading.load(ordering: .acquiring) }
+
+    /// Returns once this replica leads; throws `CancellationError` when cancelled first.
+    package func waitUntilLeader() async throws {
+        // A tenth of a second's latency on a change that happens at most every few seconds: a poll is simpler than a
+        // list of waiters, and costs nothing measurable.
+        while !isLeader { try await Task.sleep(for: .milliseconds(100)) }
+    }
+
+    package func run() async throws {
+        logger.info("waiting to become the leader", metadata: ["lease": "\(settings.namespace)/\(settings.leaseName)",
+                                                               "identity": "\(settings.identity)"])
+        let acquired: Bool = await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                if await self.attempt(within: self.settings.retryPeriod) { return true }
+                try? await Task.sleep(for: self.jittered(self.settings.retryPeriod))
+            }
+            return false
+        }
+        guard acquired, !Task.isShuttingDownGracefully else {
+            if acquired { await release() }
+            return
+        }
+        leading.store(true, ordering: .releasing)
+        transitions.add(1, ordering: .relaxed)
+        logger.notice("became the leader", metadata: ["lease": "\(settings.namespace)/\(settings.leaseName)",
+                                                      "identity": "\(settings.identity)"])
+
+        let lost: Bool = await cancelWhenGracefulShutdown {
+            var renewed = ContinuousClock.now
+            while !Task.isCancelled {
+                try? await Task.sleep(for: self.settings.retryPeriod)
+                if Task.isCancelled { return false }
+                let left = renewed + self.settings.renewDeadline - ContinuousClock.now
+                if left > .zero, await self.attempt(within: left) {
+                    renewed = ContinuousClock.now
+                } else if ContinuousClock.now - renewed >= self.settings.renewDeadline {
+                    return true
+                }
+            }
+            return false
+        }
+        leading.store(false, ordering: .releasing)
+        if lost {
+            // Exiting is what client-go's users do (kube-controller-manager among them): whatever this process was
+            // doing as the leader stops at once, and the pod restarts as a candidate.
+            logger.error("lost the lease: stopping", metadata: ["lease": "\(settings.namespace)/\(settings.leaseName)",
+                                                                 "renewDeadline": "\(settings.renewDeadline)"])
+            throw LeaderElectionError("leadership lost: the lease \(settings.namespace)/\(settings.leaseName) could not be renewed for \(settings.renewDeadline)")
+        }
+        await release()
+    }
+
+    /// One try to take or renew the Lease, abandoned after `limit` (the API client's own retries could otherwise
+    /// outlast the renew deadline). Any failure is a "no".
+    private func attempt(within limit: Duration) async -> Bool {
+        await withTaskGroup(of: Bool?.self) { group in
+            group.addTask {
+                do {
+                    return try await self.tryAcquireOrRenew()
+                } catch {
+                    self.logger.debug("the lease could not be read or written", metadata: ["reason": "\(error)"])
+                    return false
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: limit)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? false
+        }
+    }
+
+    private func tryAcquireOrRenew() async throws -> Bool {
+        let now = Self.microTime(Date())
+        let lease: ManifestValue
+        do {
+            lease = try await client.get(.leases, name: settings.leaseName, namespace: settings.namespace)
+        } catch let error as KubeError where error.code == .notFound {
+            let spec: ManifestValue = .object([
+                ("holderIdentity", .string(settings.identity)),
+                ("leaseDurationSeconds", .number(Self.seconds(settings.leaseDuration))),
+                ("acquireTime", .string(now)), ("renewTime", .string(now)), ("leaseTransitions", .number("0")),
+            ])
+            let object: ManifestValue = .object([
+                ("apiVersion", .string("coordination.k8s.io/v1")), ("kind", .string("Lease")),
+                ("metadata", .object([("name", .string(settings.leaseName)), ("namespace", .string(settings.namespace))])),
+                ("spec", spec),
+            ])
+            do {
+                let created = try await client.create(.leases, object, namespace: settings.namespace)
+                see(created)
+                return true
+            } catch let error as KubeError where error.code == .alreadyExists || error.code == .conflict {
+                return false
+            }
+        }
+        let holder = lease.string(at: ["spec", "holderIdentity"]) ?? ""
+        let seenAt = see(lease)
+        let duration = Duration.seconds(Self.integer(lease, ["spec", "leaseDurationSeconds"]) ?? 0)
+        if !holder.isEmpty, holder != settings.identity, ContinuousClock.now < seenAt + duration {
+            return false  // someone else holds it, and renewed it within its duration as far as this process saw
+        }
+        var updated = lease
+        updated.setValue(.string(settings.identity), at: ["spec", "holderIdentity"])
+        updated.setValue(.number(Self.seconds(settings.leaseDuration)), at: ["spec", "leaseDurationSeconds"])
+        updated.setValue(.string(now), at: ["spec", "renewTime"])
+        if holder != settings.identity {
+            let count = Self.integer(lease, ["spec", "leaseTransitions"]) ?? 0
+            updated.setValue(.string(now), at: ["spec", "acquireTime"])
+            updated.setValue(.number(String(count + 1)), at: ["spec", "leaseTransitions"])
+            if !holder.isEmpty {
+                logger.notice("taking over an expired lease", metadata: ["previousHolder": "\(holder)"])
+            }
+        }
+        do {
+            see(try await client.update(.leases, updated))
+            return true
+        } catch let error as KubeError where error.code == .conflict {
+            return false  // another candidate wrote first
+        }
+    }
+
+    /// Notes the Lease's record; returns when this process first saw it as it is now.
+    @discardableResult
+    private func see(_ lease: ManifestValue) -> ContinuousClock.Instant {
+        let record = [["spec", "holderIdentity"], ["spec", "renewTime"], ["metadata", "resourceVersion"]]
+            .map { lease.string(at: $0) ?? "" }.joined(separator: "|")
+        return observed.withLock { observed in
+            if let current = observed, current.record == record { return current.at }
+            let now = ContinuousClock.now
+            observed = (record, now)
+            return now
+        }
+    }
+
+    /// Gives the Lease up (graceful shutdown), so a follower takes it at its next try. Bounded: a shutdown must not
+    /// wait on an API server that does not answer.
+    private func release() async {
+        let released = await withTaskGroup(of: Bool?.self) { group in
+            group.addTask {
+                do {
+                    var lease = try await self.client.get(.leases, name: self.settings.leaseName, namespace: self.settings.namespace)
+                    guard lease.string(at: ["spec", "holderIdentity"]) == self.settings.identity else { return false }
+                    let now = Self.microTime(Date())
+                    lease.setValue(.string(""), at: ["spec", "holderIdentity"])
+                    lease.setValue(.number("1"), at: ["spec", "leaseDurationSeconds"])
+                    lease.setValue(.string(now), at: ["spec", "renewTime"])
+                    _ = try await self.client.update(.leases, lease)
+                    return true
+                } catch {
+                    return false
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: self.settings.retryPeriod)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? false
+        }
+        if released { logger.notice("released the lease") } else { logger.warning("could not release the lease; it expires by itself") }
+    }
+
+    private static func integer(_ object: ManifestValue, _ path: [String]) -> Int? {
+        guard case .number(let text)? = object.value(at: path) else { return nil }
+        return Int(text)
+    }
+
+    /// Whole seconds, at least one: the Lease's field is an integer.
+    private static func seconds(_ duration: Duration) -> String {
+        String(max(1, Int(duration.seconds.rounded(.up))))
+    }
+
+    /// client-go's JitterFactor 1.2: candidates that started together do not keep asking together.
+    private func jittered(_ period: Duration) -> Duration {
+        period + period * Double.random(in: 0..<0.2)
+    }
+
+    /// A Kubernetes MicroTime: RFC 3339 in UTC with exactly six fractional digits.
+    static func microTime(_ date: Date) -> String {
+        let seconds = date.timeIntervalSince1970.rounded(.down)
+        let micros = Int((date.timeIntervalSince1970 - seconds) * 1_000_000)
+        let whole = Date(timeIntervalSince1970: seconds).formatted(.iso8601)  // 2026-12-07T02:30:00Z
+        let digits = String(micros)
+        return whole.dropLast() + "." + String(repeating: "0", count: 6 - digits.count) + digits + "Z"
+    }
+}
