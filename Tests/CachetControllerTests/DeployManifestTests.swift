@@ -61,6 +61,20 @@ struct DeployManifestTests {
         #expect(environment.contains { $0["name"]?.stringValue == "POD_NAMESPACE" })
         #expect(container.value(at: ["securityContext", "readOnlyRootFilesystem"]) == .bool(true))
 
+        // Two replicas are safe only with leader election, which needs the Lease rights and a PodDisruptionBudget
+        // that keeps one of them through a drain; the Lease name is the flag's default.
+        #expect(deployment.value(at: ["spec", "replicas"]) == .number("2"))
+        #expect(deployment.string(at: ["spec", "strategy", "type"]) == "RollingUpdate")
+        #expect(container["args"]?.arrayValue?.contains(.string("--leader-elect")) == true)
+        #expect(environment.contains { $0["name"]?.stringValue == "POD_NAME" })
+        let budget = try #require(objects["PodDisruptionBudget/sealed-secrets-controller"])
+        #expect(budget.value(at: ["spec", "minAvailable"]) == .number("1"))
+        let leaseRules = (objects["Role/sealed-secrets-key-admin"]?["rules"]?.arrayValue ?? [])
+            .filter { $0["resources"] == .array([.string("leases")]) }
+        let leaseVerbs = Set(leaseRules.flatMap { $0["verbs"]?.arrayValue?.compactMap(\.stringValue) ?? [] })
+        #expect(leaseVerbs == ["create", "get", "update"])
+        #expect(leaseRules.contains { $0["resourceNames"] == .array([.string(LeaderElection.Settings(namespace: "", identity: "").leaseName)]) })
+
         for binding in ["ClusterRoleBinding/sealed-secrets-controller", "RoleBinding/sealed-secrets-controller"] {
             let subject = try #require(objects[binding]?["subjects"]?.arrayValue?.first)
             #expect(subject["name"]?.stringValue == "sealed-secrets-controller" && subject["namespace"]?.stringValue == "kube-system")

@@ -18,6 +18,7 @@ struct LeaderElectionTests {
         let client: KubeClient
         let logs: LogCapture
         let apiURL: String
+        let metricsURL: String
         let running: Task<Void, any Error>
 
         var isLeader: Bool { controller.election?.isLeader ?? false }
@@ -53,7 +54,8 @@ struct LeaderElectionTests {
         let controller = Controller(client: client, settings: settings, logger: logger)
         let running = Task { try await controller.run() }
         let ports = try #require(await controller.listeningPorts())
-        return Replica(controller: controller, client: client, logs: logs, apiURL: "http://127.0.0.1:\(ports.api)", running: running)
+        return Replica(controller: controller, client: client, logs: logs, apiURL: "http://127.0.0.1:\(ports.api)",
+                       metricsURL: "http://127.0.0.1:\(ports.metrics)", running: running)
     }
 
     static func withCluster(_ body: (DevCluster, KubeClient) async throws -> Void) async throws {
@@ -102,6 +104,10 @@ struct LeaderElectionTests {
                 }
                 #expect(follower.logs.text.contains("waiting for the leader to make the sealing key") || follower.controller.keys.isReady)
                 #expect(!follower.logs.text.contains("became the leader"))
+                for (replica, value) in [(leader, 1), (follower, 0)] {
+                    let text = String(decoding: try await ControllerHarness.request(replica.metricsURL + "/metrics").body, as: UTF8.self)
+                    #expect(text.contains("leader_election_master_status{name=\"\(Self.lease)\"} \(value)\n"), "\(text)")
+                }
 
                 // A graceful stop (SIGTERM) releases the Lease: the follower takes it at its next try, long before
                 // the lease duration would have run out.

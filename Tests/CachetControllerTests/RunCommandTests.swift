@@ -75,6 +75,11 @@ struct RunCommandTests {
         #expect(settings.reconciler.maxRetries == 5)
         #expect(resolved.logFormat == .json && resolved.logInfoToStdout)
         #expect(resolved.requestRate?.rate == 5 && resolved.requestRate?.burst == 10)
+        #expect(settings.leaderElection == nil, "no leader election unless asked, as Bitnami's")
+        let elected = try #require(try Self.resolve(["--leader-elect", "--leader-elect-retry-period=1s"],
+                                                   environment: ["POD_NAME": "cachet-7d9f-x2"]).controller.leaderElection)
+        #expect(elected.leaseName == "cachet-controller" && elected.leaseDuration == .seconds(15) && elected.renewDeadline == .seconds(10))
+        #expect(elected.retryPeriod == .seconds(1) && elected.identity.hasPrefix("cachet-7d9f-x2_") && elected.namespace == settings.keys.namespace)
         let fromEnvironment = try Self.resolve([], environment: ["SEALED_SECRETS_SKIP_RECREATE": "true", "SEALED_SECRETS_MY_CN": "x"])
         #expect(!fromEnvironment.controller.reconciler.recreateDeletedSecrets && fromEnvironment.controller.keys.commonName == "x")
     }
@@ -132,6 +137,11 @@ struct RunCommandTests {
         (["--log-format", "xml"], "--log-format"), (["--max-unseal-retries=-1"], "--max-unseal-retries"),
         (["--kubeclient-qps", "0"], "--kubeclient-qps"), (["--kubeclient-burst", "3"], "--kubeclient-burst"),
         (["--kubeclient-qps", "5", "--kubeclient-burst", "0"], "--kubeclient-burst"),
+        (["--leader-elect", "--leader-elect-renew-deadline", "20s"], "must be longer than the renew deadline"),
+        (["--leader-elect", "--leader-elect-retry-period", "9s"], "1.2 × the retry period"),
+        (["--leader-elect", "--leader-elect-lease-duration", "soon"], "--leader-elect-lease-duration"),
+        (["--leader-elect", "--leader-elect-resource-name", "No Lease"], "--leader-elect-resource-name"),
+        (["--leader-elect", "--watch-for-secrets=false"], "--leader-elect needs --watch-for-secrets"),
     ])
     func badValues(arguments: [String], expected: String) {
         #expect {

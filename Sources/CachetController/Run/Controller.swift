@@ -79,8 +79,9 @@ package final class Controller: Sendable {
         self.client = client
         self.settings = settings
         self.logger = logger
-        metrics = ControllerMetrics()
-        election = settings.leaderElection.map { LeaderElection(client: client, settings: $0, logger: logger) }
+        let metrics = ControllerMetrics()
+        self.metrics = metrics
+        election = settings.leaderElection.map { LeaderElection(client: client, settings: $0, logger: logger, metrics: metrics) }
         keys = KeyManager(client: client, settings: settings.keys, logger: logger, leadership: election)
         reconciler = Reconciler(client: client, keys: keys, metrics: metrics, settings: settings.reconciler, logger: logger)
         (boundEvents, boundStream) = AsyncStream.makeStream(of: Void.self)

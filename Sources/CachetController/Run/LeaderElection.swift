@@ -55,13 +55,21 @@ package final class LeaderElection: Service, Sendable {
     private let leading = Atomic<Bool>(false)
     /// The Lease as last seen (holder, renewTime and resourceVersion), and when this process saw it change.
     private let observed = Mutex<(record: String, at: ContinuousClock.Instant)?>(nil)
-    /// Counted for the metrics: how often this process became the leader.
-    package let transitions = Atomic<Int>(0)
+    private let lastWarning = Mutex<ContinuousClock.Instant?>(nil)
 
-    package init(client: KubeClient, settings: Settings, logger: Logger) {
+    let metrics: ControllerMetrics?
+
+    package init(client: KubeClient, settings: Settings, logger: Logger, metrics: ControllerMetrics? = nil) {
         self.client = client
         self.settings = settings
         self.logger = logger
+        self.metrics = metrics
+        metrics?.leadership(lease: settings.leaseName, leading: false)
+    }
+
+    private func setLeading(_ value: Bool) {
+        leading.store(value, ordering: .releasing)
+        metrics?.leadership(lease: settings.leaseName, leading: value)
     }
 
     package var isLeader: Bool { leading.load(ordering: .acquiring) }
@@ -87,8 +95,7 @@ package final class LeaderElection: Service, Sendable {
             if acquired { await release() }
             return
         }
-        leading.store(true, ordering: .releasing)
-        transitions.add(1, ordering: .relaxed)
+        setLeading(true)
         logger.notice("became the leader", metadata: ["lease": "\(settings.namespace)/\(settings.leaseName)",
                                                       "identity": "\(settings.identity)"])
 
@@ -106,7 +113,7 @@ package final class LeaderElection: Service, Sendable {
             }
             return false
         }
-        leading.store(false, ordering: .releasing)
+        setLeading(false)
         if lost {
             // Exiting is what client-go's users do (kube-controller-manager among them): whatever this process was
             // doing as the leader stops at once, and the pod restarts as a candidate.
@@ -125,7 +132,7 @@ package final class LeaderElection: Service, Sendable {
                 do {
                     return try await self.tryAcquireOrRenew()
                 } catch {
-                    self.logger.debug("the lease could not be read or written", metadata: ["reason": "\(error)"])
+                    self.report(error)
                     return false
                 }
             }
@@ -186,6 +193,23 @@ package final class LeaderElection: Service, Sendable {
             return true
         } catch let error as KubeError where error.code == .conflict {
             return false  // another candidate wrote first
+        }
+    }
+
+    /// A failure to read or write the Lease: transient ones at debug level (the loop tries again in a moment); a
+    /// refusal (403, 401: the Lease RBAC is missing) as a warning, at most once a minute, since it will not pass.
+    private func report(_ error: any Error) {
+        let refused = (error as? KubeError).map { $0.code == .forbidden || $0.code == .unauthorized } ?? false
+        let warn = refused && lastWarning.withLock { last in
+            let now = ContinuousClock.now
+            guard last.map({ now - $0 >= .seconds(60) }) ?? true else { return false }
+            last = now
+            return true
+        }
+        if warn {
+            logger.warning("the lease could not be read or written: this replica cannot lead", metadata: ["reason": "\(error)"])
+        } else {
+            logger.debug("the lease could not be read or written", metadata: ["reason": "\(error)"])
         }
     }
 

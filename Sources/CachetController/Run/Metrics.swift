@@ -30,6 +30,8 @@ package final class ControllerMetrics: Sendable {
         var httpRequests: [[String]: Int] = [:]          // [path, code, method]
         var httpDurations: [[String]: Histogram] = [:]   // [path, method]
         var apiOperations: [String: Int] = [:]            // path → RSA operations
+        /// With leader election: the Lease's name, and whether this replica holds it.
+        var leader: (lease: String, leading: Bool)?
     }
 
     struct Histogram {
@@ -77,6 +79,10 @@ package final class ControllerMetrics: Sendable {
     }
 
     /// RSA private-key operations `/v1/verify` or `/v1/rotate` caused (Cachet's own metric; Bitnami has none).
+    package func leadership(lease: String, leading: Bool) {
+        state.withLock { $0.leader = (lease, leading) }
+    }
+
     package func apiOperations(path: String, count: Int) {
         state.withLock { $0.apiOperations[path, default: 0] += count }
     }
@@ -124,6 +130,12 @@ package final class ControllerMetrics: Sendable {
         lines.append("# TYPE cachet_http_rsa_operations_total counter")
         for (path, count) in snapshot.apiOperations.sorted(by: { $0.key < $1.key }) {
             lines.append("cachet_http_rsa_operations_total{path=\"\(Self.escape(path))\"} \(count)")
+        }
+        if let leader = snapshot.leader {
+            // client-go's name and meaning, so dashboards made for other controllers read it too.
+            lines.append("# HELP leader_election_master_status Whether this replica holds the leader election Lease (1) or not (0).")
+            lines.append("# TYPE leader_election_master_status gauge")
+            lines.append("leader_election_master_status{name=\"\(Self.escape(leader.lease))\"} \(leader.leading ? 1 : 0)")
         }
         return lines.joined(separator: "\n") + "\n"
     }
