@@ -184,7 +184,7 @@ let package = Package(
         .executableTarget(
             name: "cachet-bench",
             dependencies: [
-                "CachetCrypto", "CachetManifests", "CachetController", "CachetDevCluster", "CachetKube", "CachetTransport",
+                "CachetCrypto", "CachetManifests", "CachetController", "CachetDevCluster", "CachetKube", "CachetKubeConfig", "CachetTransport",
                 .product(name: "Logging", package: "swift-log"),
                 "COpenSSL",  // the bare RSA-OAEP baseline
                 "CYAML",  // the bare libyaml baseline
@@ -194,7 +194,7 @@ let package = Package(
         // Fuzz targets for every parser untrusted bytes reach: libFuzzer's under scripts/fuzz, a corpus replayer otherwise.
         .executableTarget(
             name: "cachet-fuzz",
-            dependencies: ["CachetCrypto", "CachetKubeSyntax", "CachetManifests", "CachetTransport"],
+            dependencies: ["CachetCrypto", "CachetKubeConfig", "CachetKubeSyntax", "CachetManifests", "CachetTransport"],
             path: "Fuzz/cachet-fuzz"
         ),
         // A reference point reported beside `cachet seal`'s start-up time (no target): an argument-parser CLI that

@@ -14,7 +14,7 @@ import Foundation
 /// control plane on the same node would; its cost is part of the figure.
 enum ControllerBenchmark {
     static func run(_ arguments: [String]) async throws {
-        var objects = 1000, items = 3, workers: Int?, formatV2 = false
+        var objects = 1000, items = 3, workers: Int?, formatV2 = false, unrelated = 0
         var keyPath = "keys.example/tls.key", certificatePath = "keys.example/tls.crt"
         var controllerPath = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             .appendingPathComponent("cachet-controller").path
@@ -28,9 +28,11 @@ enum ControllerBenchmark {
             case "--cert": certificatePath = iterator.next() ?? certificatePath
             case "--controller": controllerPath = iterator.next() ?? controllerPath
             case "--v2": formatV2 = true
+            // Secrets the controller has nothing to do with (in another namespace): its memory must not grow with them.
+            case "--unrelated-secrets": unrelated = iterator.next().flatMap(Int.init) ?? unrelated
             default:
                 FileHandle.standardError.write(Data(
-                    "usage: cachet-bench controller [--objects N] [--items K] [--workers W] [--key PEM] [--cert PEM] [--controller PATH] [--v2]\n".utf8))
+                    "usage: cachet-bench controller [--objects N] [--items K] [--workers W] [--key PEM] [--cert PEM] [--controller PATH] [--v2] [--unrelated-secrets N]\n".utf8))
                 exit(64)
             }
         }
@@ -73,6 +75,27 @@ enum ControllerBenchmark {
         }
         print(String(format: "loaded %d SealedSecrets × %d values (%@) into the dev API server in %.1f s",
                      objects, items, formatV2 ? "v2, 3 recipients" : "v1, RSA-\(key.bits)", (ContinuousClock.now - loadStart).seconds))
+        if unrelated > 0 {
+            _ = try await client.create(.namespaces, .object([("apiVersion", .string("v1")), ("kind", .string("Namespace")),
+                                                              ("metadata", .object([("name", .string("elsewhere"))]))]))
+            let filler = String(repeating: "x", count: 1024), unrelated = unrelated
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for lane in 0..<8 {
+                    group.addTask {
+                        for index in stride(from: lane, to: unrelated, by: 8) {
+                            let secret: ManifestValue = .object([
+                                ("apiVersion", .string("v1")), ("kind", .string("Secret")),
+                                ("metadata", .object([("name", .string("other-\(index)")), ("namespace", .string("elsewhere"))])),
+                                ("stringData", .object([("blob", .string(filler))])),
+                            ])
+                            _ = try await client.create(.secrets, secret, namespace: "elsewhere")
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            print("loaded \(unrelated) unrelated Secrets of 1 KiB each")
+        }
 
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cachet-bench-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -6,6 +6,7 @@
 //   swift run -c release cachet-bench v2 [--key PEM] [--values N] [--rounds R]
 //   swift run -c release cachet-bench controller [--objects N] [--items K] [--workers W]   (run from the repository root)
 //   swift run -c release cachet-bench api [--clients N] [--items K] [--seconds S]            (run from the repository root)
+//   swift run -c release cachet-bench exec-credential [--runs N]
 //
 // crypto:
 // Budget (DESIGN.md): opening a v1 value costs at most 1.10 × one bare OpenSSL RSA-4096 OAEP private operation on
@@ -84,6 +85,10 @@ if arguments.first == "controller" {
 }
 if arguments.first == "v2" {
     try V2Benchmark.run(Array(arguments.dropFirst()))
+    exit(0)
+}
+if arguments.first == "exec-credential" {
+    try await ExecCredentialBenchmark.run(Array(arguments.dropFirst()))
     exit(0)
 }
 if arguments.first == "render" {

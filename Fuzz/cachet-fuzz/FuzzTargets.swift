@@ -11,6 +11,7 @@
 import Glibc
 #endif
 import CachetCrypto
+import CachetKubeConfig
 import CachetKubeSyntax
 import CachetManifests
 import CachetTransport
@@ -36,6 +37,9 @@ enum FuzzTarget: String, CaseIterable, Sendable {
     case labelSelector = "label-selector"
     /// v2: age headers, STREAM payloads, armor, Bech32 recipients and identity files, against a fixed identity.
     case age
+    /// What a kubeconfig and its credential plugin hand Cachet: a plugin's ExecCredential output, an exec section,
+    /// proxy URLs and NO_PROXY lists.
+    case kubeconfig
 
     func run(_ bytes: [UInt8]) {
         switch self {
@@ -48,6 +52,7 @@ enum FuzzTarget: String, CaseIterable, Sendable {
         case .controllerBody: Self.controllerBody(bytes)
         case .labelSelector: Self.labelSelector(bytes)
         case .age: Self.age(bytes)
+        case .kubeconfig: Self.kubeconfig(bytes)
         }
     }
 
@@ -153,6 +158,31 @@ enum FuzzTarget: String, CaseIterable, Sendable {
         }
         _ = try? AgeIdentity.list(in: bytes)
         _ = try? AgeRecipient.list(in: text)
+    }
+
+    static let plugin = try! ExecPlugin(
+        ManifestValue(json: Array(#"{"apiVersion":"client.authentication.k8s.io/v1beta1","command":"plugin"}"#.utf8)),
+        userName: "fuzz", directory: "/", where: "fuzz")
+
+    static func kubeconfig(_ bytes: [UInt8]) {
+        // As a plugin's output: a token that would end the Authorization header is never accepted.
+        if let credential = try? ExecCredentialSource.parse(bytes, plugin: plugin, name: "plugin", generation: 1) {
+            check(credential.token != nil || credential.clientCertificatePEM != nil, "a credential with nothing in it")
+            check(credential.token.map { $0.utf8.allSatisfy { $0 >= 0x20 && $0 != 0x7F } } ?? true, "a token with control characters")
+        }
+        // As an exec section.
+        if let exec = try? ManifestValue(json: bytes) {
+            _ = try? ExecPlugin(exec, userName: "fuzz", directory: "/tmp", where: "fuzz")
+        }
+        // As a proxy URL, and as NO_PROXY: the CONNECT line is built from the host, so it must be a plain name.
+        let text = String(decoding: bytes, as: UTF8.self)
+        if let proxy = try? ProxySetting(url: text, origin: "fuzz") {
+            check(!proxy.host.isEmpty && (1...65535).contains(proxy.port), "a proxy without a host or port")
+            check(!proxy.host.contains { $0 == "\r" || $0 == "\n" || $0 == " " || $0 == "/" || $0 == "@" }, "a proxy host that is not a name")
+        }
+        for server in ["https://api.example:6443", "https://10.1.2.3", "http://[fd00::1]:8080"] {
+            _ = try? ProxySetting.forServer(server, proxyURL: nil, environment: ["HTTPS_PROXY": "proxy:3128", "HTTP_PROXY": "proxy:3128", "NO_PROXY": text])
+        }
     }
 
     static func controllerBody(_ bytes: [UInt8]) {

@@ -20,9 +20,13 @@ package struct ProxySetting: Sendable, Equatable {
             throw KubeError(.configuration, "\(origin): proxy scheme \(scheme) is not supported; use an http:// proxy (CONNECT)")
         }
         if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
+        // Messages name the proxy without its password: `user:***@host`.
+        var shown = url
         if let at = rest.lastIndex(of: "@") {
             userInfo = String(rest[..<at])
             rest = rest[rest.index(after: at)...]
+            let user = userInfo?.prefix { $0 != ":" } ?? ""
+            shown = "\(user):***@\(rest)"
         }
         var hostPart = rest
         var portText: Substring?
@@ -35,11 +39,11 @@ package struct ProxySetting: Sendable, Equatable {
             hostPart = hostPart[..<colon]
         }
         guard !hostPart.isEmpty, hostPart.allSatisfy({ $0.isLetter || $0.isNumber || ".-_:".contains($0) }) else {
-            throw KubeError(.configuration, "\(origin): \(url) names no proxy host")
+            throw KubeError(.configuration, "\(origin): \(shown) names no proxy host")
         }
         host = String(hostPart)
         if let portText {
-            guard let port = Int(portText), (1...65535).contains(port) else { throw KubeError(.configuration, "\(origin): \(url) has a bad port") }
+            guard let port = Int(portText), (1...65535).contains(port) else { throw KubeError(.configuration, "\(origin): \(shown) has a bad port") }
             self.port = port
         } else {
             port = 80

@@ -34,12 +34,14 @@ struct LeaderElectionTests {
 
     static let lease = "cachet-controller"
 
-    static func replica(_ cluster: DevCluster, name: String, timing: (lease: Double, renew: Double, retry: Double) = (1.5, 1, 0.2)) async throws -> Replica {
+    static func replica(_ cluster: DevCluster, name: String, elect: Bool = true,
+                        timing: (lease: Double, renew: Double, retry: Double) = (1.5, 1, 0.2)) async throws -> Replica {
         let client = try KubeClient(config: cluster.clientConfig(), retry: .init(maxAttempts: 3, maxDelay: .milliseconds(200), baseDelay: .milliseconds(20)))
         var settings = Controller.Settings(namespace: ControllerHarness.namespace, workers: 2)
         settings.listen = .init(host: "127.0.0.1", port: 0)
         settings.listenMetrics = .init(host: "127.0.0.1", port: 0)
         settings.keys.keyBits = 2048
+        settings.keys.renewPeriod = .zero  // the fixture key is older than 30 days: renewal would start at once
         settings.reconciler.retryBaseDelay = .milliseconds(20)
         settings.reconciler.retryMaxDelay = .milliseconds(500)
         var election = LeaderElection.Settings(namespace: ControllerHarness.namespace, identity: name + "_" + UUID().uuidString)
@@ -47,7 +49,7 @@ struct LeaderElectionTests {
         election.leaseDuration = .milliseconds(Int(timing.lease * 1000))
         election.renewDeadline = .milliseconds(Int(timing.renew * 1000))
         election.retryPeriod = .milliseconds(Int(timing.retry * 1000))
-        settings.leaderElection = election
+        settings.leaderElection = elect ? election : nil
         let logs = LogCapture()
         var logger = Logger(label: name) { _ in logs }
         logger.logLevel = .debug
@@ -131,6 +133,29 @@ struct LeaderElectionTests {
             for replica in replicas {
                 if case .failure(let error) = await replica.stop() { Issue.record("a replica ended with \(error)") }
             }
+        }
+    }
+
+    /// Bitnami's default, and what docs/controller.md says happens: both replicas reconcile. Every Secret still
+    /// ends right (each write is conditional on what was read), but both write, and both may make a key.
+    @Test("two replicas without leader election: both reconcile, every Secret still ends with its value")
+    func withoutElection() async throws {
+        try await Self.withCluster { cluster, client in
+            _ = try await client.create(.secrets, ControllerHarness.keySecret(name: "sealed-secrets-keyfixture"), namespace: ControllerHarness.namespace)
+            let replicas = [try await Self.replica(cluster, name: "one", elect: false), try await Self.replica(cluster, name: "two", elect: false)]
+            do {
+                for index in 0..<50 { _ = try await client.create(.sealedSecrets, try ControllerHarness.sealed("s\(index)"), namespace: "team-a") }
+                try await eventually("every Secret", timeout: .seconds(60)) {
+                    let secrets = try await client.listAll(.secrets, namespace: "team-a").items
+                    return secrets.count == 50 && secrets.allSatisfy { ControllerHarness.data($0)["password"] == Support.canary }
+                }
+                #expect(replicas.allSatisfy { $0.controller.election == nil && $0.controller.keys.isReady })
+                #expect(try await Self.keySecrets(client).count == 1, "a key existed: neither made one")
+            } catch {
+                for replica in replicas { await replica.stop() }
+                throw error
+            }
+            for replica in replicas { await replica.stop() }
         }
     }
 

@@ -245,5 +245,12 @@ struct KubeConfigTests {
         #expect(try ProxySetting(url: "http://user:pw@proxy.corp:3128", origin: "x").userInfo == "user:pw")
         #expect(throws: KubeError.self) { try ProxySetting(url: "socks5://proxy:1080", origin: "x") }
         #expect(throws: KubeError.self) { try ProxySetting(url: "http://:3128", origin: "x") }
+        // A refusal names the proxy, never its password.
+        do {
+            _ = try ProxySetting(url: "http://squid:s3cret-pw@proxy.corp:99999", origin: "proxy-url")
+            Issue.record("a bad port was accepted")
+        } catch let error as KubeError {
+            #expect(error.message == "proxy-url: squid:***@proxy.corp:99999 has a bad port", "\(error.message)")
+        }
     }
 }
