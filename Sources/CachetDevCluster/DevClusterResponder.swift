@@ -86,6 +86,13 @@ struct DevClusterResponder: HTTPResponder {
             return Self.json(Discovery.apiVersions)
         case ["apis"]:
             return Self.json(Discovery.groupList(store.resources.values))
+        case ["openapi", "v2"]:
+            // kubectl asks for protobuf; anyone else gets JSON.
+            guard (request.headers[.accept] ?? "").contains(OpenAPIV2.requestedType) else {
+                return Self.json(OpenAPIV2.json(store.resources.values))
+            }
+            return Response(status: .ok, headers: [.contentType: OpenAPIV2.mediaType],
+                            body: .init(byteBuffer: ByteBuffer(bytes: OpenAPIV2.document(store.resources.values))))
         case ["openapi", "v3"]:
             return Self.json(OpenAPI.root(store.resources.values))
         case let path where path.count >= 3 && path[0] == "openapi" && path[1] == "v3":

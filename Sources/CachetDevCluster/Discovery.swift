@@ -109,6 +109,73 @@ enum OpenAPI {
     }
 }
 
+/// OpenAPI v2, as kubectl reads it for client-side validation (a `kind: List`, for one, is validated item by item
+/// against it, whatever v3 says): gnostic's `openapi.v2.Document` protobuf, with one definition per kind this
+/// server knows, carrying `x-kubernetes-group-version-kind`. The definitions have no type and no properties — kube-
+/// openapi reads that as "any value" — because the server checks the objects itself; what kubectl needs is to find
+/// the kind. Written by hand: seven message types, a few dozen lines, against pulling in a protobuf library.
+enum OpenAPIV2 {
+    /// What kubectl asks for (the `@` form, which is not a valid media type) and what the API server answers with.
+    static let requestedType = "com.github.proto-openapi.spec.v2"
+    static let mediaType = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+
+    static func definitionName(_ type: ResourceType) -> String {
+        let group = type.group.isEmpty ? "io.k8s.api.core" : type.group.split(separator: ".").reversed().joined(separator: ".")
+        return "\(group).\(type.version).\(type.kind)"
+    }
+
+    static func gvkYAML(_ type: ResourceType) -> String {
+        "- group: \"\(type.group)\"\n  kind: \(type.kind)\n  version: \(type.version)\n"
+    }
+
+    /// The document as protobuf (field numbers from gnostic's OpenAPIv2.proto).
+    static func document(_ resources: some Sequence<APIResource>) -> [UInt8] {
+        let types = resources.map(\.type).sorted { definitionName($0) < definitionName($1) }
+        let definitions = types.flatMap { type -> [UInt8] in
+            let extensionValue = field(2, field(2, gvkYAML(type)))                       // Any.yaml
+            let vendorExtension = field(1, "x-kubernetes-group-version-kind") + extensionValue  // NamedAny
+            let schema = field(4, "\(type.kind) (checked by the server)") + field(31, vendorExtension)  // description, vendor_extension
+            return field(1, field(1, definitionName(type)) + field(2, schema))           // NamedSchema in Definitions
+        }
+        let info = field(1, "cachet dev-cluster") + field(2, "v1.32.0")
+        return field(1, "2.0") + field(2, info) + field(9, definitions)
+    }
+
+    /// The same as JSON, for people and tools that ask for it.
+    static func json(_ resources: some Sequence<APIResource>) -> ManifestValue {
+        let types = resources.map(\.type).sorted { definitionName($0) < definitionName($1) }
+        return .object([
+            ("swagger", .string("2.0")),
+            ("info", .object([("title", .string("cachet dev-cluster")), ("version", .string("v1.32.0"))])),
+            ("paths", .object([])),
+            ("definitions", .object(types.map { type in
+                (definitionName(type), .object([
+                    ("description", .string("\(type.kind) (checked by the server)")),
+                    ("x-kubernetes-group-version-kind", .array([.object([
+                        ("group", .string(type.group)), ("kind", .string(type.kind)), ("version", .string(type.version)),
+                    ])])),
+                ]))
+            })),
+        ])
+    }
+
+    /// A length-delimited protobuf field (wire type 2).
+    static func field(_ number: Int, _ bytes: [UInt8]) -> [UInt8] {
+        varint(UInt64(number << 3 | 2)) + varint(UInt64(bytes.count)) + bytes
+    }
+
+    static func field(_ number: Int, _ text: String) -> [UInt8] { field(number, Array(text.utf8)) }
+
+    static func varint(_ value: UInt64) -> [UInt8] {
+        var value = value, bytes: [UInt8] = []
+        while value >= 0x80 {
+            bytes.append(UInt8(value & 0x7F) | 0x80)
+            value >>= 7
+        }
+        return bytes + [UInt8(value)]
+    }
+}
+
 /// RFC 6902 JSON Patch: add, remove, replace, test, copy and move, with RFC 6901 pointers.
 enum JSONPatch {
     static func apply(_ patch: ManifestValue, to document: ManifestValue) throws(APIError) -> ManifestValue {

@@ -96,6 +96,12 @@ final class Connections: Sendable {
             configuration.dnsOverride = [serverName: ProxySetting.hostAndPort(config.server).0]
         }
         if let proxy {
+            // Behind a CONNECT proxy NIOSSL also accepts a certificate naming the IP address it connected to, which
+            // is the proxy's: with the system's trust roots, any publicly trusted certificate for the proxy's address
+            // would pass. The cluster's own CA vouches only for the cluster, so a proxy is used only with one.
+            guard config.certificateAuthorityPEM != nil || config.insecureSkipTLSVerify || !config.server.lowercased().hasPrefix("https://") else {
+                throw KubeError(.configuration, "a proxy (\(proxy.host):\(proxy.port)) is used only with the cluster's certificate-authority in the kubeconfig")
+            }
             let authorization = proxy.userInfo.map { HTTPClient.Authorization.basic(credentials: Base64.encode(Array($0.utf8))) }
             configuration.proxy = .server(host: proxy.host, port: proxy.port, authorization: authorization)
         }

@@ -93,10 +93,13 @@ package struct KubeConfig: Sendable {
             throw KubeError(.configuration, "no kubeconfig: pass --kubeconfig, set KUBECONFIG, create ~/.kube/config, or run in a pod")
         }
         if let server = overrides.server {
-            guard server.hasPrefix("https://") || server.hasPrefix("http://") else {
-                throw KubeError(.configuration, "--server \(server): not an https:// URL")
+            guard server.hasPrefix("https://") || server.hasPrefix("http://"),
+                  server.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F }) else {
+                throw KubeError(.configuration, "--server: not an https:// URL")
             }
             config.server = server
+            // As client-go: the kubeconfig's tls-server-name was the name of its own server, not of this one.
+            config.tlsServerName = nil
         }
         if let token = overrides.token {
             // An explicit token replaces the user's other credentials (token, plugin, password), as with kubectl.
@@ -181,10 +184,17 @@ package struct KubeConfig: Sendable {
         guard let server = serverOverride ?? cluster["server"]?.stringValue, server.hasPrefix("https://") || server.hasPrefix("http://") else {
             throw KubeError(.configuration, "\(where_): cluster \"\(clusterName)\" has no https:// server")
         }
+        guard server.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F }) else {
+            throw KubeError(.configuration, "\(where_): cluster \"\(clusterName)\" server holds spaces or control characters")
+        }
         let namespace = selected["namespace"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? "default"
         var config = KubeConfig(server: server, namespace: namespace)
         config.insecureSkipTLSVerify = cluster["insecure-skip-tls-verify"] == .bool(true)
         config.tlsServerName = cluster["tls-server-name"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+        // Both end up in request lines and URLs (a CONNECT line, the request's host): a plain name or address only.
+        if let name = config.tlsServerName, !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-:".contains($0)) }) {
+            throw KubeError(.configuration, "\(where_): cluster \"\(clusterName)\" tls-server-name is not a host name")
+        }
         config.certificateAuthorityPEM = try dataOrFile(cluster, "certificate-authority", relativeTo: clusterDirectory)
             .map { $0.withUnsafeBytes { Array($0) } }
         if let proxy = cluster["proxy-url"]?.stringValue, !proxy.isEmpty {

@@ -19,15 +19,20 @@ package struct ProxySetting: Sendable, Equatable {
             let scheme = lowered.prefix { $0 != ":" }
             throw KubeError(.configuration, "\(origin): proxy scheme \(scheme) is not supported; use an http:// proxy (CONNECT)")
         }
-        if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
-        // Messages name the proxy without its password: `user:***@host`.
-        var shown = url
+        // The user information ends at the last `@` before the path (a password may hold `/`); messages show it as
+        // `***`, whole: a proxy "user" is often a token.
+        let authorityEnd = rest.lastIndex(of: "@").map { at in rest[rest.index(after: at)...].firstIndex(of: "/") ?? rest.endIndex }
+            ?? rest.firstIndex(of: "/") ?? rest.endIndex
+        rest = rest[..<authorityEnd]
         if let at = rest.lastIndex(of: "@") {
-            userInfo = String(rest[..<at])
+            // Percent-encoded as in any URL (`%40` for `@`), as Go decodes it.
+            guard let decoded = Self.percentDecoded(rest[..<at]) else {
+                throw KubeError(.configuration, "\(origin): the proxy URL's user information is not valid percent-encoding")
+            }
+            userInfo = decoded
             rest = rest[rest.index(after: at)...]
-            let user = userInfo?.prefix { $0 != ":" } ?? ""
-            shown = "\(user):***@\(rest)"
         }
+        let shown = (userInfo == nil ? "" : "***@") + rest
         var hostPart = rest
         var portText: Substring?
         if hostPart.hasPrefix("["), let close = hostPart.firstIndex(of: "]") {
@@ -127,8 +132,30 @@ package struct ProxySetting: Sendable, Equatable {
 
     static func cidr(_ text: String) -> (UInt32, Int)? {
         let pieces = text.split(separator: "/")
-        guard pieces.count == 2, let network = ipv4(String(pieces[0])), let bits = Int(pieces[1]) else { return nil }
+        guard pieces.count == 2, let network = ipv4(String(pieces[0])), let bits = Int(pieces[1]), (0...32).contains(bits) else { return nil }
         return (network, bits)
+    }
+
+    static func percentDecoded(_ text: Substring) -> String? {
+        var bytes: [UInt8] = []
+        var index = text.utf8.startIndex
+        while index < text.utf8.endIndex {
+            let byte = text.utf8[index]
+            if byte == UInt8(ascii: "%") {
+                let first = text.utf8.index(after: index)
+                guard first < text.utf8.endIndex, text.utf8.index(after: first) < text.utf8.endIndex,
+                      let value = UInt8(String(decoding: text.utf8[first...text.utf8.index(after: first)], as: UTF8.self), radix: 16)
+                else { return nil }
+                bytes.append(value)
+                index = text.utf8.index(first, offsetBy: 2)
+            } else {
+                bytes.append(byte)
+                index = text.utf8.index(after: index)
+            }
+        }
+        // It becomes a header value: nothing that could end the header.
+        guard bytes.allSatisfy({ $0 >= 0x20 && $0 != 0x7F }) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

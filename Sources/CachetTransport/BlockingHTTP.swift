@@ -103,7 +103,7 @@ package enum BlockingHTTP {
 
 extension BlockingHTTP {
     /// `CONNECT host:port`, then the proxy's answer head, read byte by byte so that nothing of the tunnel's own
-    /// traffic is consumed. Only a 2xx opens the tunnel.
+    /// traffic is consumed. Only a 200 opens the tunnel (as Go's client).
     static func openTunnel(through proxy: Proxy, to target: URLParts, over channel: any ByteChannel) throws {
         let authority = target.host.contains(":") ? "[\(target.host)]:\(target.port)" : "\(target.host):\(target.port)"
         var head = "CONNECT \(authority) HTTP/1.1\r\nHost: \(authority)\r\n"
@@ -118,8 +118,10 @@ extension BlockingHTTP {
         }
         let statusLine = String(decoding: answer.prefix { $0 != 0x0D }, as: UTF8.self)
         let parts = statusLine.split(separator: " ", maxSplits: 2)
-        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]), (200..<300).contains(status) else {
-            throw Failure("the proxy \(proxy.host):\(proxy.port) refused the tunnel to \(authority): \(statusLine.prefix(100))")
+        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]), status == 200 else {
+            // The proxy's words, without control characters: they go to a terminal.
+            let shown = String(statusLine.prefix(100).unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }.map(Character.init))
+            throw Failure("the proxy \(proxy.host):\(proxy.port) refused the tunnel to \(authority): \(shown)")
         }
     }
 

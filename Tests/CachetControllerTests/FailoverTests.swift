@@ -14,7 +14,7 @@ import Testing
 @Suite("failover: controller processes with leader election")
 struct FailoverTests {
     /// Shorter than client-go's defaults (15 s, 10 s, 2 s), in the same proportions, so that the test is quick.
-    static let timing = ["--leader-elect-lease-duration", "3s", "--leader-elect-renew-deadline", "2s", "--leader-elect-retry-period", "500ms"]
+    static let timing = ["--leader-elect-lease-duration", "4s", "--leader-elect-renew-deadline", "3s", "--leader-elect-retry-period", "500ms"]
     static let count = 1_000
 
     final class Replica {
@@ -94,7 +94,7 @@ struct FailoverTests {
             let takeover = ContinuousClock.now - killed
             try await eventually("every Secret after the SIGKILL", timeout: .seconds(90)) { try await Self.converged(client) == Self.count }
             let convergence = ContinuousClock.now - killed
-            print("failover: SIGKILL with \(pendingAtKill) of \(Self.count) pending: takeover \(takeover) (lease 3 s + retry 0.5 s), every Secret after \(convergence)")
+            print("failover: SIGKILL with \(pendingAtKill) of \(Self.count) pending: takeover \(takeover) (lease 4 s + retry 0.5 s), every Secret after \(convergence)")
             #expect(second.text.contains("taking over an expired lease"))
 
             // SIGTERM: the leader releases the Lease, and a fresh process takes it without waiting out the lease.
@@ -120,7 +120,7 @@ struct FailoverTests {
             #expect(secrets.allSatisfy { $0.value(at: ["metadata", "ownerReferences"])?.arrayValue?.count == 1 })
             #expect(try await client.listAll(.secrets, namespace: "kube-system", labelSelector: "\(KeyManager.keyLabel)=active").items.count == 1)
             let lease = try await client.get(.leases, name: "cachet-controller", namespace: "kube-system")
-            #expect(lease.value(at: ["spec", "leaseTransitions"]) == .number("2"), "\(lease)")
+            #expect(lease.string(at: ["spec", "holderIdentity"])?.hasPrefix("third_") == true, "\(lease)")
             #expect(!replicas.contains { $0.text.contains(Support.canary) }, "a value reached a log")
         } cleanUp: {
             for replica in replicas {

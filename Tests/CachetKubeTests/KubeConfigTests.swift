@@ -218,12 +218,22 @@ struct KubeConfigTests {
         _ = try directory.write("one/certs/ca.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
         let config = try KubeConfig.resolve(kubeconfig: one, overrides: .init(server: "https://other:6443", token: "given"))
         #expect(config.server == "https://other:6443" && config.namespace == "team-a")
+        #expect(try KubeConfig.resolve(kubeconfig: one).tlsServerName == "api.dev")
+        #expect(config.tlsServerName == nil, "tls-server-name named the kubeconfig's server, not --server's (client-go drops it too)")
         guard case .bearerToken(let token) = config.credentials else { Issue.record("expected the given token"); return }
         #expect(token == "given")
         let bare = try KubeConfig.resolve(overrides: .init(server: "https://bare:6443"), environment: ["HOME": directory.path("nowhere")])
         #expect(bare.server == "https://bare:6443" && bare.namespace == "default")
         #expect(throws: KubeError.self) { try KubeConfig.resolve(kubeconfig: one, overrides: .init(server: "ftp://x")) }
         #expect(throws: KubeError.self) { try KubeConfig.resolve(kubeconfig: one, overrides: .init(token: "two words")) }
+        #expect(throws: KubeError.self) { try KubeConfig.resolve(kubeconfig: one, overrides: .init(server: "https://a\r\nX: y")) }
+
+        // What goes into request lines and URLs is a plain name: no header injection through a kubeconfig.
+        for (field, value) in [("tls-server-name", "\"api/evil@x\""), ("server", "\"https://api.example\\r\\nX-Injected: 1\"")] {
+            let path = try directory.write("bad-\(field)/config", Self.first.replacingOccurrences(
+                of: field == "server" ? "server: \"https://127.0.0.1:6443\"" : "tls-server-name: api.dev", with: "\(field): \(value)"))
+            #expect(throws: KubeError.self) { try KubeConfig.resolve(kubeconfig: path) }
+        }
     }
 
     @Test("proxies: proxy-url first, else HTTPS_PROXY / HTTP_PROXY unless NO_PROXY or a loopback host excludes the server")
@@ -245,12 +255,25 @@ struct KubeConfigTests {
         #expect(try ProxySetting(url: "http://user:pw@proxy.corp:3128", origin: "x").userInfo == "user:pw")
         #expect(throws: KubeError.self) { try ProxySetting(url: "socks5://proxy:1080", origin: "x") }
         #expect(throws: KubeError.self) { try ProxySetting(url: "http://:3128", origin: "x") }
-        // A refusal names the proxy, never its password.
-        do {
-            _ = try ProxySetting(url: "http://squid:s3cret-pw@proxy.corp:99999", origin: "proxy-url")
-            Issue.record("a bad port was accepted")
-        } catch let error as KubeError {
-            #expect(error.message == "proxy-url: squid:***@proxy.corp:99999 has a bad port", "\(error.message)")
+        // A refusal names the proxy, never its user information (often a token), even with a `/` in the password.
+        for url in ["http://squid:s3cret-pw@proxy.corp:99999", "http://squid:s3cret/pw@proxy.corp:99999/path"] {
+            do {
+                _ = try ProxySetting(url: url, origin: "proxy-url")
+                Issue.record("a bad port was accepted: \(url)")
+            } catch let error as KubeError {
+                #expect(error.message == "proxy-url: ***@proxy.corp:99999 has a bad port", "\(error.message)")
+            }
         }
+        let slashed = try ProxySetting(url: "http://u:pa/ss%40x@proxy.corp:3128", origin: "x")
+        #expect(slashed.host == "proxy.corp" && slashed.port == 3128 && slashed.userInfo == "u:pa/ss@x", "percent-decoded, as Go does")
+        #expect(throws: KubeError.self) { try ProxySetting(url: "http://u:%0d%0aX@proxy:1", origin: "x") }
+        // A CIDR out of range is no match, not a crash.
+        #expect(try proxy("https://10.1.2.3", ["HTTPS_PROXY": "p:1", "NO_PROXY": "10.0.0.0/-1,10.0.0.0/33"]) == "p:1")
+
+        // The controller's client uses a proxy only with the cluster's CA: behind a proxy its TLS library would also
+        // accept a public certificate for the proxy's own address.
+        var withoutCA = KubeConfig(server: "https://api.example:6443")
+        withoutCA.proxyURL = "http://proxy.corp:3128"
+        #expect(throws: KubeError.self) { _ = try KubeClient(config: withoutCA, environment: [:]) }
     }
 }

@@ -119,6 +119,37 @@ struct KubectlTests {
         }
     }
 
+    /// A `kind: List` (what `kubectl get secret -o yaml` of several keys, a key backup, is) is validated by kubectl
+    /// on its side against /openapi/v2, as on a real cluster: without that document it refused to apply.
+    @Test("kubectl apply of a List (a key backup) validates against /openapi/v2; an unknown kind is still refused")
+    func applyList() async throws {
+        try await withCluster { _, kubeconfig in
+            let list = """
+                apiVersion: v1
+                kind: List
+                items:
+                - apiVersion: v1
+                  kind: Secret
+                  metadata:
+                    name: sealed-secrets-keyabc
+                    namespace: kube-system
+                    labels: {sealedsecrets.bitnami.com/sealed-secrets-key: active}
+                  type: kubernetes.io/tls
+                  data: {tls.crt: YWJj, tls.key: YWJj}
+                - apiVersion: v1
+                  kind: ConfigMap
+                  metadata: {name: notes, namespace: kube-system}
+                  data: {k: v}
+                """
+            let applied = try await Kubectl.run(["apply", "-f", "-"], kubeconfig: kubeconfig, stdin: list)
+            #expect(applied.status == 0, "\(applied.error)")
+            #expect(applied.outputText.contains("secret/sealed-secrets-keyabc created") && applied.outputText.contains("configmap/notes created"))
+            let unknown = try await Kubectl.run(["apply", "-f", "-"], kubeconfig: kubeconfig,
+                                                stdin: list.replacingOccurrences(of: "kind: ConfigMap", with: "kind: ConfigMapp"))
+            #expect(unknown.status != 0 && unknown.error.contains("ConfigMapp"), "\(unknown.error)")
+        }
+    }
+
     @Test("kubectl get -w sees a later change")
     func watch() async throws {
         try await withCluster { _, kubeconfig in

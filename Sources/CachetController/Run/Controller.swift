@@ -100,13 +100,14 @@ package final class Controller: Sendable {
             services: [
                 .init(service: api, serviceName: "http-api"),
                 .init(service: metricsServer, serviceName: "http-metrics"),
-                .init(service: keys, serviceName: "keys"),
             ] + (election.map { election in [
-                // Shut down after the reconciler (services stop in reverse order): the Lease is released only once
-                // every write this replica started as the leader has finished.
+                // Shut down after the reconciler and the keys (services stop in reverse order): the Lease is
+                // released only once every write this replica started as the leader, a key included, has finished.
                 .init(service: election, serviceName: "leader-election"),
+                .init(service: keys, serviceName: "keys"),
                 .init(service: WhenLeading(election: election, reconciler: reconciler), serviceName: "reconciler"),
             ] } ?? [
+                .init(service: keys, serviceName: "keys"),
                 .init(service: reconciler, serviceName: "reconciler"),
             ]) + (renewalSignals.isEmpty ? [] : [
                 // Trapped from here on: the default action of SIGUSR1 would end the process.

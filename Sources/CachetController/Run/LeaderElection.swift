@@ -127,22 +127,30 @@ package final class LeaderElection: Service, Sendable {
     /// One try to take or renew the Lease, abandoned after `limit` (the API client's own retries could otherwise
     /// outlast the renew deadline). Any failure is a "no".
     private func attempt(within limit: Duration) async -> Bool {
-        await withTaskGroup(of: Bool?.self) { group in
-            group.addTask {
-                do {
-                    return try await self.tryAcquireOrRenew()
-                } catch {
-                    self.report(error)
-                    return false
-                }
+        await Self.first(within: limit, otherwise: false) {
+            do {
+                return try await self.tryAcquireOrRenew()
+            } catch {
+                self.report(error)
+                return false
             }
-            group.addTask {
+        }
+    }
+
+    /// `work`'s answer, or `fallback` once `limit` has passed — without waiting for `work` to notice that it was
+    /// cancelled: a request stuck where cancellation does not reach (an exec credential plugin that hangs) must not
+    /// hold up the renew deadline, or a leader that lost its Lease would go on writing.
+    package static func first<T: Sendable>(within limit: Duration, otherwise fallback: T, _ work: @escaping @Sendable () async -> T) async -> T {
+        let answer = Mutex<CheckedContinuation<T, Never>?>(nil)
+        let resume: @Sendable (T) -> Void = { value in answer.withLock { $0.take() }?.resume(returning: value) }
+        return await withCheckedContinuation { continuation in
+            answer.withLock { $0 = continuation }
+            let task = Task { resume(await work()) }
+            Task {
                 try? await Task.sleep(for: limit)
-                return nil
+                task.cancel()
+                resume(fallback)
             }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first ?? false
         }
     }
 
@@ -229,28 +237,19 @@ package final class LeaderElection: Service, Sendable {
     /// Gives the Lease up (graceful shutdown), so a follower takes it at its next try. Bounded: a shutdown must not
     /// wait on an API server that does not answer.
     private func release() async {
-        let released = await withTaskGroup(of: Bool?.self) { group in
-            group.addTask {
-                do {
-                    var lease = try await self.client.get(.leases, name: self.settings.leaseName, namespace: self.settings.namespace)
-                    guard lease.string(at: ["spec", "holderIdentity"]) == self.settings.identity else { return false }
-                    let now = Self.microTime(Date())
-                    lease.setValue(.string(""), at: ["spec", "holderIdentity"])
-                    lease.setValue(.number("1"), at: ["spec", "leaseDurationSeconds"])
-                    lease.setValue(.string(now), at: ["spec", "renewTime"])
-                    _ = try await self.client.update(.leases, lease)
-                    return true
-                } catch {
-                    return false
-                }
+        let released = await Self.first(within: settings.retryPeriod, otherwise: false) {
+            do {
+                var lease = try await self.client.get(.leases, name: self.settings.leaseName, namespace: self.settings.namespace)
+                guard lease.string(at: ["spec", "holderIdentity"]) == self.settings.identity else { return false }
+                let now = Self.microTime(Date())
+                lease.setValue(.string(""), at: ["spec", "holderIdentity"])
+                lease.setValue(.number("1"), at: ["spec", "leaseDurationSeconds"])
+                lease.setValue(.string(now), at: ["spec", "renewTime"])
+                _ = try await self.client.update(.leases, lease)
+                return true
+            } catch {
+                return false
             }
-            group.addTask {
-                try? await Task.sleep(for: self.settings.retryPeriod)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first ?? false
         }
         if released { logger.notice("released the lease") } else { logger.warning("could not release the lease; it expires by itself") }
     }
