@@ -115,8 +115,13 @@ package struct ProxySetting: Sendable, Equatable {
     }
 
     static func isLoopback(_ host: String) -> Bool {
-        let host = host.lowercased()
-        return host == "localhost" || host.hasSuffix(".localhost") || host == "::1" || ipv4(host).map { $0 >> 24 == 127 } == true
+        var host = host.lowercased()
+        // IPv4 written as IPv6 (`::ffff:127.0.0.1`) is the same address.
+        if host.hasPrefix("::ffff:") { host.removeFirst(7) }
+        let ipv6Loopback = host.split(separator: ":", omittingEmptySubsequences: false).map { $0.drop { $0 == "0" } }
+        return host == "localhost" || host.hasSuffix(".localhost") || host == "::1"
+            || (host.contains(":") && ipv6Loopback.last == "1" && ipv6Loopback.dropLast().allSatisfy(\.isEmpty))
+            || ipv4(host).map { $0 >> 24 == 127 } == true
     }
 
     static func ipv4(_ text: String) -> UInt32? {

@@ -248,6 +248,8 @@ struct KubeConfigTests {
         #expect(try proxy("https://kubernetes.default.svc", env) == nil)
         #expect(try proxy("https://10.1.2.3:443", env) == nil, "CIDR")
         #expect(try proxy("https://127.0.0.1:6443", env) == nil && proxy("https://localhost:6443", env) == nil, "loopback")
+        #expect(try proxy("https://[::ffff:127.0.0.1]:6443", env) == nil && proxy("https://[0:0:0:0:0:0:0:1]:6443", env) == nil, "loopback, other spellings")
+        #expect(try proxy("https://[fd00::1]:6443", env) == "proxy.corp:3128")
         #expect(try proxy("http://api.example", env) == nil, "http servers use HTTP_PROXY")
         #expect(try proxy("http://api.example", ["http_proxy": "proxy:8080"]) == "proxy:8080")
         #expect(try proxy("https://api.example", ["HTTPS_PROXY": "http://p:1", "NO_PROXY": "*"]) == nil)
