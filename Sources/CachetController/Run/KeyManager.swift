@@ -153,17 +153,17 @@ package final class KeyManager: Service, Sendable {
     /// on an empty cluster make one key, not two).
     package func prepare() async throws {
         try await load()
-        let stale = newest.map { newest in settings.cutoff.map { newest.orderTime < $0 } ?? false }
-        guard stale != false else {
+        let reason: String? = if let newest {
+            settings.cutoff.map { newest.orderTime < $0 } == true ? "the newest key is older than the key cutoff time; generating a new one" : nil
+        } else {
+            "no sealing key found; generating one"
+        }
+        guard let reason else {
             markReady()
             return
         }
         guard mayGenerate else { return }
-        if stale == true {
-            logger.info("the newest key is older than the key cutoff time; generating a new one")
-        } else {
-            logger.info("no sealing key found; generating one", metadata: ["namespace": "\(settings.namespace)"])
-        }
+        logger.info("\(reason)", metadata: ["namespace": "\(settings.namespace)"])
         try await generate()
         markReady()
     }

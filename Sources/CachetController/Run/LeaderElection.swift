@@ -104,9 +104,12 @@ package final class LeaderElection: Service, Sendable {
             while !Task.isCancelled {
                 try? await Task.sleep(for: self.settings.retryPeriod)
                 if Task.isCancelled { return false }
-                let left = renewed + self.settings.renewDeadline - ContinuousClock.now
+                // The deadline counts from when the successful attempt began, not when its answer came: the write
+                // may have landed (and followers started counting) long before a slow answer arrived.
+                let started = ContinuousClock.now
+                let left = renewed + self.settings.renewDeadline - started
                 if left > .zero, await self.attempt(within: left) {
-                    renewed = ContinuousClock.now
+                    renewed = started
                 } else if ContinuousClock.now - renewed >= self.settings.renewDeadline {
                     return true
                 }
