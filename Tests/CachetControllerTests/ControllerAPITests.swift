@@ -145,13 +145,18 @@ struct ControllerAPITests {
             #expect(text.contains(#"sealed_secrets_controller_http_requests_total{path="/v1/verify",code="200",method="POST"} 1"#))
             #expect(!text.contains(Support.canary))
 
-            guard let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-                Issue.record("promtool is not installed (Debian package prometheus; scripts/bootstrap installs it)")
-                return
-            }
-            let checked = try TestProcess.run(URL(fileURLWithPath: promtool), ["check", "metrics"], stdin: Data(response.body))
-            #expect(checked.status == 0, "\(checked.error)")
+            try await Self.expectPromtoolAccepts(response.body)
         }
+    }
+
+    /// `promtool check metrics` on an exposition text: the format Prometheus itself reads.
+    static func expectPromtoolAccepts(_ body: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        guard let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            Issue.record("promtool is not installed (Debian package prometheus; scripts/bootstrap installs it)", sourceLocation: sourceLocation)
+            return
+        }
+        let checked = try await TestProcess.runOffPool(URL(fileURLWithPath: promtool), ["check", "metrics"], stdin: Data(body))
+        #expect(checked.status == 0, "\(checked.error)", sourceLocation: sourceLocation)
     }
 
     @Test("unknown paths are 404; /healthz answers any method")

@@ -107,8 +107,10 @@ struct LeaderElectionTests {
                 #expect(follower.logs.text.contains("waiting for the leader to make the sealing key") || follower.controller.keys.isReady)
                 #expect(!follower.logs.text.contains("became the leader"))
                 for (replica, value) in [(leader, 1), (follower, 0)] {
-                    let text = String(decoding: try await ControllerHarness.request(replica.metricsURL + "/metrics").body, as: UTF8.self)
+                    let body = try await ControllerHarness.request(replica.metricsURL + "/metrics").body
+                    let text = String(decoding: body, as: UTF8.self)
                     #expect(text.contains("leader_election_master_status{name=\"\(Self.lease)\"} \(value)\n"), "\(text)")
+                    try await ControllerAPITests.expectPromtoolAccepts(body)
                 }
 
                 // A graceful stop (SIGTERM) releases the Lease: the follower takes it at its next try, long before
