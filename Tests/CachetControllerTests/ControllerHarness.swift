@@ -40,15 +40,7 @@ final class ControllerHarness: Sendable {
                                                               ("metadata", .object([("name", .string(name))]))]))
         }
 
-        var settings = Controller.Settings(namespace: namespace, workers: 2)
-        settings.listen = .init(host: "127.0.0.1", port: 0)
-        settings.listenMetrics = .init(host: "127.0.0.1", port: 0)
-        settings.keys.keyBits = 2048
-        settings.keys.renewPeriod = .zero  // the fixture key is older than 30 days: renewal would start at once
-        settings.reconciler.retryBaseDelay = .milliseconds(20)
-        settings.reconciler.retryMaxDelay = .milliseconds(500)
-        settings.rateLimit = 1000
-        settings.rateLimitBurst = 1000
+        var settings = testSettings()
         configure(&settings)
         let logs = LogCapture()
         var logger = Logger(label: "test") { _ in logs }
@@ -63,6 +55,20 @@ final class ControllerHarness: Sendable {
         await controller.keys.waitUntilReady()
         return ControllerHarness(cluster: cluster, client: client, controller: controller, logs: logs,
                                  apiURL: "http://127.0.0.1:\(ports.api)", metricsURL: "http://127.0.0.1:\(ports.metrics)", running: running)
+    }
+
+    /// A controller for tests: loopback ports of its own, quick keys and retries, no renewal, no rate limit to speak of.
+    static func testSettings() -> Controller.Settings {
+        var settings = Controller.Settings(namespace: namespace, workers: 2)
+        settings.listen = .init(host: "127.0.0.1", port: 0)
+        settings.listenMetrics = .init(host: "127.0.0.1", port: 0)
+        settings.keys.keyBits = 2048
+        settings.keys.renewPeriod = .zero  // the fixture key is older than 30 days: renewal would start at once
+        settings.reconciler.retryBaseDelay = .milliseconds(20)
+        settings.reconciler.retryMaxDelay = .milliseconds(500)
+        settings.rateLimit = 1000
+        settings.rateLimitBurst = 1000
+        return settings
     }
 
     private init(cluster: DevCluster, client: KubeClient, controller: Controller, logs: LogCapture, apiURL: String,

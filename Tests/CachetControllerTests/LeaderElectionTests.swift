@@ -37,13 +37,7 @@ struct LeaderElectionTests {
     static func replica(_ cluster: DevCluster, name: String, elect: Bool = true,
                         timing: (lease: Double, renew: Double, retry: Double) = (6, 4, 0.3)) async throws -> Replica {
         let client = try KubeClient(config: cluster.clientConfig(), retry: .init(maxAttempts: 3, maxDelay: .milliseconds(200), baseDelay: .milliseconds(20)))
-        var settings = Controller.Settings(namespace: ControllerHarness.namespace, workers: 2)
-        settings.listen = .init(host: "127.0.0.1", port: 0)
-        settings.listenMetrics = .init(host: "127.0.0.1", port: 0)
-        settings.keys.keyBits = 2048
-        settings.keys.renewPeriod = .zero  // the fixture key is older than 30 days: renewal would start at once
-        settings.reconciler.retryBaseDelay = .milliseconds(20)
-        settings.reconciler.retryMaxDelay = .milliseconds(500)
+        var settings = ControllerHarness.testSettings()
         var election = LeaderElection.Settings(namespace: ControllerHarness.namespace, identity: name + "_" + UUID().uuidString)
         election.leaseName = lease
         election.leaseDuration = .milliseconds(Int(timing.lease * 1000))
