@@ -188,6 +188,14 @@ package final class DevCluster: Service, Sendable {
         faults.failNext(count, status: status, retryAfter: nil, method: method, path: path, afterApplying: afterApplying)
     }
 
+    /// Every write (POST, PUT, PATCH, DELETE) fails with `status` for the next `duration`; reads pass.
+    package func failWrites(status: Int, for duration: Duration) {
+        faults.failWrites(status: status, for: duration)
+    }
+
+    /// How many requests have met an injected failure so far.
+    package var injectedFailures: Int { faults.injectedCount }
+
     /// Forgets pending injected failures and delays.
     package func clearFaults() {
         faults.clear()

@@ -382,22 +382,43 @@ final class FaultInjector: Sendable {
         var afterApplying = false
     }
 
-    private let state = Mutex<(failures: [Failure], delay: Duration?, stopping: Bool)>(([], nil, false))
+    /// Every write (not GET) fails with `status` until `until`.
+    struct WriteOutage: Sendable {
+        let status: Int
+        let until: ContinuousClock.Instant
+    }
+
+    private let state = Mutex<(failures: [Failure], outage: WriteOutage?, delay: Duration?, stopping: Bool, injected: Int)>(([], nil, nil, false, 0))
 
     func failNext(_ count: Int, status: Int, retryAfter: Int?, method: String? = nil, path: String? = nil, afterApplying: Bool = false) {
         let failure = Failure(status: status, retryAfter: retryAfter, method: method, path: path, afterApplying: afterApplying)
         state.withLock { $0.failures += Array(repeating: failure, count: count) }
     }
 
-    /// The first pending failure for a request with `method` and `path`, taken.
+    func failWrites(status: Int, for duration: Duration) {
+        state.withLock { $0.outage = WriteOutage(status: status, until: .now + duration) }
+    }
+
+    /// The first pending failure for a request with `method` and `path`, taken; or the write outage's.
     func takeFailure(method: String, path: String) -> Failure? {
         state.withLock { state in
+            if let outage = state.outage, method != "GET" {
+                if ContinuousClock.now < outage.until {
+                    state.injected += 1
+                    return Failure(status: outage.status, retryAfter: nil)
+                }
+                state.outage = nil
+            }
             guard let index = state.failures.firstIndex(where: { failure in
                 (failure.method == nil || failure.method == method) && (failure.path.map { path.contains($0) } ?? true)
             }) else { return nil }
+            state.injected += 1
             return state.failures.remove(at: index)
         }
     }
+
+    /// How many requests have met an injected failure so far.
+    var injectedCount: Int { state.withLock { $0.injected } }
 
     var delay: Duration? {
         get { state.withLock { $0.delay } }
@@ -410,7 +431,7 @@ final class FaultInjector: Sendable {
     }
 
     func clear() {
-        state.withLock { $0.failures = []; $0.delay = nil }
+        state.withLock { $0.failures = []; $0.outage = nil; $0.delay = nil }
     }
 }
 

@@ -20,6 +20,11 @@ final class Connections: Sendable {
         state.withLock { $0.plain = plain }
     }
 
+    /// A new set of connections to the same server, through the same proxy.
+    func separate() throws -> Connections {
+        try Connections(config: config, proxy: proxy)
+    }
+
     /// `tls-server-name`: the request goes to that name, and the connection to the server's real address; so the
     /// certificate is checked against (and SNI carries) the name the kubeconfig says, as client-go does.
     func requestBase(_ base: String) -> String {

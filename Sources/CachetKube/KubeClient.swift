@@ -46,6 +46,20 @@ package final class KubeClient: Sendable {
         tokens = TokenSource(config.credentials)
     }
 
+    private init(config: KubeConfig, retry: RetryPolicy, connections: Connections, tokens: TokenSource) {
+        self.config = config
+        self.retry = retry
+        requestRate = nil
+        self.connections = connections
+        self.tokens = tokens
+    }
+
+    /// A client for the same server with the same credentials (an exec plugin's token shared), but connections of its
+    /// own and no request-rate limit, so that its requests never queue behind this one's. Shut it down separately.
+    package func separate() throws -> KubeClient {
+        KubeClient(config: config, retry: retry, connections: try connections.separate(), tokens: tokens)
+    }
+
     /// Closes connections. Call once, when done with the client.
     package func shutdown() async throws {
         try await connections.shutdown()

@@ -7,8 +7,30 @@ import Testing
 @testable import CachetController
 
 /// The dev API server's faults, one by one: the controller converges after each, and never half-writes a Secret.
+/// Each runs with the controller alone (Bitnami's way) and as the Lease holder (`--leader-elect`), where the fault
+/// must not cost it the Lease either.
 @Suite("controller: API faults")
 struct ControllerFaultTests {
+    /// With a renew deadline three times client-go's: this process's cooperative threads are shared with the whole
+    /// parallel test run, which can hold a Lease answer for seconds (see LeaderElectionTests.timing).
+    static func electing(_ on: Bool) -> (inout Controller.Settings) -> Void {
+        { settings in
+            guard on else { return settings.leaderElection = nil }
+            var election = LeaderElection.Settings(namespace: ControllerHarness.namespace, identity: "harness_\(UUID().uuidString)")
+            election.leaseDuration = .seconds(40)
+            election.renewDeadline = .seconds(30)
+            settings.leaderElection = election
+        }
+    }
+
+    /// Runs `body` with a harness, with or without leader election; with it, the controller still leads at the end.
+    static func with(leaderElection: Bool, _ body: (ControllerHarness) async throws -> Void) async throws {
+        try await ControllerHarness.with(configure: electing(leaderElection)) { harness in
+            try await body(harness)
+            if leaderElection { #expect(harness.controller.election?.isLeader == true, "the fault cost the Lease") }
+        }
+    }
+
     /// Every Secret `names` exists with the canary value, and every SealedSecret says Synced=True.
     static func converged(_ harness: ControllerHarness, _ names: [String], namespace: String = "team-a") async throws -> Bool {
         for name in names {
@@ -19,13 +41,27 @@ struct ControllerFaultTests {
         return true
     }
 
+    /// ``converged(_:_:namespace:)`` in two list requests, for a server that answers slowly.
+    static func convergedByList(_ harness: ControllerHarness, _ names: [String], namespace: String = "team-a") async throws -> Bool {
+        let secrets = try await harness.client.listAll(.secrets, namespace: namespace).items
+        let sealedSecrets = try await harness.client.listAll(.sealedSecrets, namespace: namespace).items
+        func named(_ objects: [ManifestValue]) -> [String: ManifestValue] {
+            Dictionary(objects.map { ($0.string(at: ["metadata", "name"]) ?? "", $0) }, uniquingKeysWith: { first, _ in first })
+        }
+        let (secretsByName, sealedByName) = (named(secrets), named(sealedSecrets))
+        return names.allSatisfy { name in
+            ControllerHarness.data(secretsByName[name]) == ["password": Support.canary, "n": name] && sealedByName[name]?.synced?.status == "True"
+        }
+    }
+
     static func sealed(_ name: String, namespace: String = "team-a") throws -> ManifestValue {
         try ControllerHarness.sealed(name, namespace: namespace, items: ["password": Support.canary, "n": name])
     }
 
-    @Test("500, 503, 429 (with Retry-After) and 403 answers while objects arrive: every Secret converges", arguments: [500, 503, 429, 403])
-    func errorAnswers(status: Int) async throws {
-        try await ControllerHarness.with { harness in
+    @Test("500, 503, 429 (with Retry-After) and 403 answers while objects arrive: every Secret converges",
+          arguments: [500, 503, 429, 403], [false, true])
+    func errorAnswers(status: Int, leaderElection: Bool) async throws {
+        try await Self.with(leaderElection: leaderElection) { harness in
             let names = (0..<6).map { "e\(status)-\($0)" }
             for (index, name) in names.enumerated() {
                 if index % 2 == 0 { harness.cluster.failNextRequests(4, status: status, retryAfter: status == 429 ? 1 : nil) }
@@ -36,9 +72,9 @@ struct ControllerFaultTests {
         }
     }
 
-    @Test("409 on writes: retried from a fresh read until it lands")
-    func conflicts() async throws {
-        try await ControllerHarness.with { harness in
+    @Test("409 on writes: retried from a fresh read until it lands", arguments: [false, true])
+    func conflicts(leaderElection: Bool) async throws {
+        try await Self.with(leaderElection: leaderElection) { harness in
             harness.cluster.failNextRequests(5, status: 409)
             try await harness.applyThroughFaults(Self.sealed("c1"))
             try await harness.applyThroughFaults(Self.sealed("c2"))
@@ -58,9 +94,26 @@ struct ControllerFaultTests {
         }
     }
 
-    @Test("dropped watches and a compacted history (410 Gone): what changed meanwhile is still seen")
-    func droppedWatches() async throws {
-        try await ControllerHarness.with { harness in
+    /// Every write refused for a few seconds (an admission webhook or an etcd quota gone wrong): shorter than the
+    /// renew deadline, so a leader keeps its Lease, and the work waiting meanwhile lands afterwards.
+    @Test("409 on every write for a while: everything lands once writes pass again", arguments: [false, true])
+    func writeOutage(leaderElection: Bool) async throws {
+        try await Self.with(leaderElection: leaderElection) { harness in
+            let names = (0..<40).map { "o\($0)" }
+            harness.cluster.delayResponses(by: .milliseconds(10))
+            for name in names { _ = try await harness.apply(Self.sealed(name)) }
+            harness.cluster.failWrites(status: 409, for: .seconds(3))
+            let before = harness.cluster.injectedFailures
+            try await Task.sleep(for: .seconds(1))
+            #expect(harness.cluster.injectedFailures > before, "no write met the outage")
+            harness.cluster.delayResponses(by: nil)
+            try await eventually("all converge", timeout: .seconds(30)) { try await Self.converged(harness, names) }
+        }
+    }
+
+    @Test("dropped watches and a compacted history (410 Gone): what changed meanwhile is still seen", arguments: [false, true])
+    func droppedWatches(leaderElection: Bool) async throws {
+        try await Self.with(leaderElection: leaderElection) { harness in
             _ = try await harness.apply(Self.sealed("w1"))
             try await eventually("w1") { try await Self.converged(harness, ["w1"]) }
             await harness.cluster.compactHistory()
@@ -77,9 +130,10 @@ struct ControllerFaultTests {
         }
     }
 
-    @Test("the API server goes away and comes back, with its objects or wiped: the controller carries on", arguments: [true, false])
-    func restart(keepingState: Bool) async throws {
-        try await ControllerHarness.with { harness in
+    @Test("the API server goes away and comes back, with its objects or wiped: the controller carries on",
+          arguments: [true, false], [false, true])
+    func restart(keepingState: Bool, leaderElection: Bool) async throws {
+        try await Self.with(leaderElection: leaderElection) { harness in
             _ = try await harness.apply(Self.sealed("before"))
             try await eventually("before") { try await Self.converged(harness, ["before"]) }
             try await harness.cluster.restart(keepingState: keepingState)
@@ -97,9 +151,10 @@ struct ControllerFaultTests {
 
     /// An etcd restore: the API server's state (and resourceVersion) goes back. The controller must not keep
     /// SealedSecrets that no longer exist (and write their plaintext), and must handle the ones re-applied since.
-    @Test("the API server's state goes back in time: relisted, nothing written for what no longer exists, re-applied objects converge")
-    func stateGoesBack() async throws {
-        try await ControllerHarness.with { harness in
+    @Test("the API server's state goes back in time: relisted, nothing written for what no longer exists, re-applied objects converge",
+          arguments: [false, true])
+    func stateGoesBack(leaderElection: Bool) async throws {
+        try await Self.with(leaderElection: leaderElection) { harness in
             for name in ["kept-1", "kept-2"] { _ = try await harness.apply(Self.sealed(name)) }
             try await eventually("kept") { try await Self.converged(harness, ["kept-1", "kept-2"]) }
             let snapshot = await harness.cluster.stateSnapshot()
@@ -123,12 +178,13 @@ struct ControllerFaultTests {
         }
     }
 
-    @Test("a slow API server (every answer delayed): converges")
-    func slowServer() async throws {
-        try await ControllerHarness.with { harness in
-            harness.cluster.delayResponses(by: .milliseconds(150))
+    /// Two seconds on every answer: a Lease renewal (a read and a write) takes four.
+    @Test("a slow API server (2 s on every answer): converges", arguments: [false, true])
+    func slowServer(leaderElection: Bool) async throws {
+        try await Self.with(leaderElection: leaderElection) { harness in
+            harness.cluster.delayResponses(by: .seconds(2))
             for name in ["s1", "s2", "s3"] { _ = try await harness.apply(Self.sealed(name)) }
-            try await eventually("converged", timeout: .seconds(30)) { try await Self.converged(harness, ["s1", "s2", "s3"]) }
+            try await eventually("converged", timeout: .seconds(60)) { try await Self.convergedByList(harness, ["s1", "s2", "s3"]) }
             harness.cluster.delayResponses(by: nil)
         }
     }

@@ -180,9 +180,11 @@ final class ControllerHarness: Sendable {
         _ = try await retrying { try await self.apply(sealedSecret) }
     }
 
-    /// The test's own request, retried through injected faults and a restarting server (not AlreadyExists).
+    /// The test's own request, retried through injected faults and a restarting server (not AlreadyExists) for up
+    /// to ten seconds.
     func retrying<T>(_ body: () async throws -> T) async throws -> T {
-        for _ in 0..<100 {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
             do {
                 return try await body()
             } catch let error as KubeError where error.code != .alreadyExists {
@@ -258,9 +260,13 @@ extension ManifestValue {
     }
 }
 
-/// Every log line, rendered with its metadata.
-final class LogCapture: LogHandler, @unchecked Sendable {
-    private let lines = Mutex<[String]>([])
+/// Every log line, rendered with its metadata. A value, as real handlers are: a logger that changes its level
+/// (the HTTP servers' quieter copy) must not change it for every other logger writing here.
+struct LogCapture: LogHandler, Sendable {
+    private final class Lines: Sendable {
+        let lines = Mutex<[String]>([])
+    }
+    private let storage = Lines()
     var metadata: Logger.Metadata = [:]
     var logLevel: Logger.Level = .trace
 
@@ -271,8 +277,8 @@ final class LogCapture: LogHandler, @unchecked Sendable {
 
     func log(event: LogEvent) {
         let fields = (event.metadata ?? [:]).map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
-        lines.withLock { $0.append("\(event.level) \(event.message) \(fields)") }
+        storage.lines.withLock { $0.append("\(event.level) \(event.message) \(fields)") }
     }
 
-    var text: String { lines.withLock { $0.joined(separator: "\n") } }
+    var text: String { storage.lines.withLock { $0.joined(separator: "\n") } }
 }

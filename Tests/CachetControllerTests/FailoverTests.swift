@@ -121,6 +121,25 @@ struct FailoverTests {
             #expect(try await client.listAll(.secrets, namespace: "kube-system", labelSelector: "\(KeyManager.keyLabel)=active").items.count == 1)
             let lease = try await client.get(.leases, name: "cachet-controller", namespace: "kube-system")
             #expect(lease.string(at: ["spec", "holderIdentity"])?.hasPrefix("third_") == true, "\(lease)")
+
+            // The API server restarts under the leader (its state kept): the leader keeps the Lease or wins it back,
+            // and what arrives afterwards converges.
+            try await cluster.restart(keepingState: true)
+            let late = try (0..<20).map { try ControllerHarness.sealed("r\($0)") }
+            for object in late { _ = try await client.create(.sealedSecrets, object, namespace: "team-a") }
+            try await eventually("every Secret after the restart", timeout: .seconds(60)) { try await Self.converged(client) == Self.count + 120 }
+            #expect(third.process.isRunning)
+
+            // SIGTERM with the API server gone: the release is attempted, bounded, and the process still exits
+            // promptly and cleanly (well inside Kubernetes' 30-second grace period).
+            await cluster.stop()
+            let orphaned = ContinuousClock.now
+            third.kill(SIGTERM)
+            third.process.waitUntilExit()
+            let exitedAlone = ContinuousClock.now - orphaned
+            print("failover: SIGTERM with the API server gone: the leader exited after \(exitedAlone)")
+            #expect(third.process.terminationStatus == 0, "\(third.text.suffix(2000))")
+            #expect(exitedAlone < .seconds(20), "the shutdown took \(exitedAlone)")
             #expect(!replicas.contains { $0.text.contains(Support.canary) }, "a value reached a log")
         } cleanUp: {
             for replica in replicas {

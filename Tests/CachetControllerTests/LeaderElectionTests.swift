@@ -34,10 +34,19 @@ struct LeaderElectionTests {
 
     static let lease = "cachet-controller"
 
+    /// Lease duration, renew deadline and retry period for replicas in this process. The deadline is generous because
+    /// the test process's two cooperative threads are shared with hundreds of tests running in parallel, and a Lease
+    /// answer can wait seconds in that queue: with tight timing a leader here loses its Lease to the test run, not to
+    /// the fault under test. Tight timing is proven where each controller has a process of its own (FailoverTests).
+    static let timing: (lease: Double, renew: Double, retry: Double) = (20, 15, 0.3)
+
     static func replica(_ cluster: DevCluster, name: String, elect: Bool = true,
-                        timing: (lease: Double, renew: Double, retry: Double) = (6, 4, 0.3)) async throws -> Replica {
-        let client = try KubeClient(config: cluster.clientConfig(), retry: .init(maxAttempts: 3, maxDelay: .milliseconds(200), baseDelay: .milliseconds(20)))
+                        timing: (lease: Double, renew: Double, retry: Double) = timing,
+                        requestRate: TokenBucket? = nil, configure: (inout Controller.Settings) -> Void = { _ in }) async throws -> Replica {
+        let client = try KubeClient(config: cluster.clientConfig(), retry: .init(maxAttempts: 3, maxDelay: .milliseconds(200), baseDelay: .milliseconds(20)),
+                                    requestRate: requestRate)
         var settings = ControllerHarness.testSettings()
+        configure(&settings)
         var election = LeaderElection.Settings(namespace: ControllerHarness.namespace, identity: name + "_" + UUID().uuidString)
         election.leaseName = lease
         election.leaseDuration = .milliseconds(Int(timing.lease * 1000))
@@ -178,6 +187,35 @@ struct LeaderElectionTests {
         }
     }
 
+    /// `--kubeclient-qps` throttles the controller's requests; Lease renewals queued behind every worker's (eight,
+    /// at one token every two seconds: 16 s a request) would cost a busy leader its Lease within the renew deadline.
+    /// They go through a client of their own.
+    @Test("a leader with a backlog under a tight request limit keeps its Lease")
+    func busyLeader() async throws {
+        try await Self.withCluster { cluster, client in
+            // A burst for a quick start; the workers use it up at once. Stopping cuts their queued requests off.
+            let replica = try await Self.replica(cluster, name: "busy", requestRate: TokenBucket(rate: 0.5, burst: 20)) { settings in
+                settings.reconciler.workers = 8
+                settings.maximumShutdownDuration = .seconds(2)
+            }
+            do {
+                try await eventually("it leads", timeout: .seconds(60)) { replica.isLeader && replica.controller.keys.isReady }
+                let key = try #require(replica.controller.keys.newestSealingKey)
+                for index in 0..<30 {
+                    _ = try await client.create(.sealedSecrets, try ControllerHarness.sealed("b\(index)", sealingKey: key), namespace: "team-a")
+                }
+                try await Task.sleep(for: .seconds(Self.timing.renew + 2))
+                #expect(replica.isLeader, "lost the Lease while busy: \(replica.logs.text.suffix(1000))")
+                let written = try await client.listAll(.secrets, namespace: "team-a").items.count
+                #expect(written < 30, "no backlog to compete with: all 30 written")
+            } catch {
+                await replica.stop()
+                throw error
+            }
+            await replica.stop()
+        }
+    }
+
     /// A renewal stuck where cancellation does not reach (a credential plugin that hangs) must not hold up the
     /// renew deadline: the attempt gives up on time, and the stuck work is left behind.
     @Test("an attempt that never ends counts as failed once its time is up", .timeLimit(.minutes(1)))
@@ -188,6 +226,18 @@ struct LeaderElectionTests {
         }
         #expect(answer == false)
         #expect(await LeaderElection.first(within: .seconds(10), otherwise: false) { true } == true)
+        // A graceful shutdown cancels the caller: that ends the wait too, long before the limit.
+        let started = ContinuousClock.now
+        let waiting = Task {
+            await LeaderElection.first(within: .seconds(30), otherwise: false) {
+                await withCheckedContinuation { (_: CheckedContinuation<Void, Never>) in }
+                return true
+            }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        waiting.cancel()
+        #expect(await waiting.value == false)
+        #expect(ContinuousClock.now - started < .seconds(10))
     }
 
     @Test("a stale or conflicting write of the Lease is refused (409), as kube-apiserver refuses it")

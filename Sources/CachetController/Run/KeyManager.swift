@@ -276,7 +276,9 @@ package final class KeyManager: Service, Sendable {
     /// A new key and Bitnami-style certificate, and an age identity, stored as a new key Secret (generateName: the
     /// key prefix).
     func generate() async throws {
-        let privateKey = try RSAPrivateKey.generate(bits: settings.keyBits)
+        // A second or more for RSA-4096: off the cooperative pool, or Lease renewals and the HTTP API would stall.
+        let bits = settings.keyBits
+        let privateKey = try await Reconciler.offCooperativePool { try RSAPrivateKey.generate(bits: bits) }
         let identity = try AgeIdentity.generate()
         let identityFile = try identity.fileContents(created: Date().formatted(.iso8601))
         let validity = Double(settings.keyValidity.components.seconds)

@@ -49,6 +49,7 @@ package final class LeaderElection: Service, Sendable {
         init(_ description: String) { self.description = description }
     }
 
+    /// The controller's client; the election talks through a separate one made from it (see ``run()``).
     let client: KubeClient
     package let settings: Settings
     let logger: Logger
@@ -82,17 +83,33 @@ package final class LeaderElection: Service, Sendable {
     }
 
     package func run() async throws {
+        // Connections of its own and no share of `--kubeclient-qps`: a Lease renewal must never wait behind the
+        // controller's own requests, or a busy leader would lose its Lease (kube-controller-manager gives leader
+        // election a client of its own for the same reason). The credentials, and an exec plugin's cache, are shared.
+        let client = try client.separate()
+        do {
+            try await lead(client)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try? await client.shutdown()
+    }
+
+    private func lead(_ client: KubeClient) async throws {
         logger.info("waiting to become the leader", metadata: ["lease": "\(settings.namespace)/\(settings.leaseName)",
                                                                "identity": "\(settings.identity)"])
-        let acquired: Bool = await cancelWhenGracefulShutdown {
+        // An attempt may take as long as the renew deadline: on a slow API server (two seconds an answer) a
+        // tighter bound would never let a read and a write through, and nobody would ever lead.
+        let acquired: ContinuousClock.Instant? = await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                if await self.attempt(within: self.settings.retryPeriod) { return true }
+                if let sent = await self.attempt(client, within: self.settings.renewDeadline) { return sent }
                 try? await Task.sleep(for: self.jittered(self.settings.retryPeriod))
             }
-            return false
+            return nil
         }
-        guard acquired, !Task.isShuttingDownGracefully else {
-            if acquired { await release() }
+        guard let acquired, !Task.isShuttingDownGracefully else {
+            if acquired != nil { await release(client) }
             return
         }
         setLeading(true)
@@ -100,16 +117,21 @@ package final class LeaderElection: Service, Sendable {
                                                       "identity": "\(settings.identity)"])
 
         let lost: Bool = await cancelWhenGracefulShutdown {
-            var renewed = ContinuousClock.now
+            // The deadline counts from when the last successful write was sent, not from when its answer came:
+            // followers may have seen it (and started counting the lease duration) from that moment on. Attempts
+            // start a retry period apart, not a retry period after the last answer, so that on a slow API server
+            // the time left does not shrink with every renewal.
+            var renewed = acquired
+            var next = acquired + self.settings.retryPeriod
             while !Task.isCancelled {
-                try? await Task.sleep(for: self.settings.retryPeriod)
+                // After failed attempts, wake at the deadline itself rather than at the next try past it.
+                try? await Task.sleep(until: min(next, renewed + self.settings.renewDeadline), clock: .continuous)
                 if Task.isCancelled { return false }
-                // The deadline counts from when the successful attempt began, not when its answer came: the write
-                // may have landed (and followers started counting) long before a slow answer arrived.
                 let started = ContinuousClock.now
+                next = started + self.settings.retryPeriod
                 let left = renewed + self.settings.renewDeadline - started
-                if left > .zero, await self.attempt(within: left) {
-                    renewed = started
+                if left > .zero, let sent = await self.attempt(client, within: left) {
+                    renewed = sent
                 } else if ContinuousClock.now - renewed >= self.settings.renewDeadline {
                     return true
                 }
@@ -124,18 +146,18 @@ package final class LeaderElection: Service, Sendable {
                                                                  "renewDeadline": "\(settings.renewDeadline)"])
             throw LeaderElectionError("leadership lost: the lease \(settings.namespace)/\(settings.leaseName) could not be renewed for \(settings.renewDeadline)")
         }
-        await release()
+        await release(client)
     }
 
     /// One try to take or renew the Lease, abandoned after `limit` (the API client's own retries could otherwise
-    /// outlast the renew deadline). Any failure is a "no".
-    private func attempt(within limit: Duration) async -> Bool {
-        await Self.first(within: limit, otherwise: false) {
+    /// outlast the renew deadline). Returns when the write that took or renewed it was sent; any failure is nil.
+    private func attempt(_ client: KubeClient, within limit: Duration) async -> ContinuousClock.Instant? {
+        await Self.first(within: limit, otherwise: nil) {
             do {
-                return try await self.tryAcquireOrRenew()
+                return try await self.tryAcquireOrRenew(client)
             } catch {
                 self.report(error)
-                return false
+                return nil
             }
         }
     }
@@ -143,21 +165,30 @@ package final class LeaderElection: Service, Sendable {
     /// `work`'s answer, or `fallback` once `limit` has passed — without waiting for `work` to notice that it was
     /// cancelled: a request stuck where cancellation does not reach (an exec credential plugin that hangs) must not
     /// hold up the renew deadline, or a leader that lost its Lease would go on writing.
+    /// The caller's cancellation (a graceful shutdown) counts as the time being up.
     package static func first<T: Sendable>(within limit: Duration, otherwise fallback: T, _ work: @escaping @Sendable () async -> T) async -> T {
         let answer = Mutex<CheckedContinuation<T, Never>?>(nil)
+        let timer = Mutex<Task<Void, Never>?>(nil)
         let resume: @Sendable (T) -> Void = { value in answer.withLock { $0.take() }?.resume(returning: value) }
-        return await withCheckedContinuation { continuation in
-            answer.withLock { $0 = continuation }
-            let task = Task { resume(await work()) }
-            Task {
-                try? await Task.sleep(for: limit)
-                task.cancel()
-                resume(fallback)
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                answer.withLock { $0 = continuation }
+                let task = Task { resume(await work()) }
+                let sleeper = Task {
+                    try? await Task.sleep(for: limit)  // cut short by cancellation
+                    task.cancel()
+                    resume(fallback)
+                }
+                timer.withLock { $0 = sleeper }
+                if Task.isCancelled { sleeper.cancel() }  // cancelled before the handler could see the timer
             }
+        } onCancel: {
+            timer.withLock { $0 }?.cancel()
         }
     }
 
-    private func tryAcquireOrRenew() async throws -> Bool {
+    /// When the successful write was sent, or nil when someone else holds the Lease or wrote it first.
+    private func tryAcquireOrRenew(_ client: KubeClient) async throws -> ContinuousClock.Instant? {
         let now = Self.microTime(Date())
         let lease: ManifestValue
         do {
@@ -174,18 +205,18 @@ package final class LeaderElection: Service, Sendable {
                 ("spec", spec),
             ])
             do {
-                let created = try await client.create(.leases, object, namespace: settings.namespace)
-                see(created)
-                return true
+                let sent = ContinuousClock.now
+                see(try await client.create(.leases, object, namespace: settings.namespace))
+                return sent
             } catch let error as KubeError where error.code == .alreadyExists || error.code == .conflict {
-                return false
+                return nil
             }
         }
         let holder = lease.string(at: ["spec", "holderIdentity"]) ?? ""
         let seenAt = see(lease)
         let duration = Duration.seconds(Self.integer(lease, ["spec", "leaseDurationSeconds"]) ?? 0)
         if !holder.isEmpty, holder != settings.identity, ContinuousClock.now < seenAt + duration {
-            return false  // someone else holds it, and renewed it within its duration as far as this process saw
+            return nil  // someone else holds it, and renewed it within its duration as far as this process saw
         }
         var updated = lease
         updated.setValue(.string(settings.identity), at: ["spec", "holderIdentity"])
@@ -200,10 +231,11 @@ package final class LeaderElection: Service, Sendable {
             }
         }
         do {
+            let sent = ContinuousClock.now
             see(try await client.update(.leases, updated))
-            return true
+            return sent
         } catch let error as KubeError where error.code == .conflict {
-            return false  // another candidate wrote first
+            return nil  // another candidate wrote first
         }
     }
 
@@ -239,16 +271,16 @@ package final class LeaderElection: Service, Sendable {
 
     /// Gives the Lease up (graceful shutdown), so a follower takes it at its next try. Bounded: a shutdown must not
     /// wait on an API server that does not answer.
-    private func release() async {
+    private func release(_ client: KubeClient) async {
         let released = await Self.first(within: settings.retryPeriod, otherwise: false) {
             do {
-                var lease = try await self.client.get(.leases, name: self.settings.leaseName, namespace: self.settings.namespace)
+                var lease = try await client.get(.leases, name: self.settings.leaseName, namespace: self.settings.namespace)
                 guard lease.string(at: ["spec", "holderIdentity"]) == self.settings.identity else { return false }
                 let now = Self.microTime(Date())
                 lease.setValue(.string(""), at: ["spec", "holderIdentity"])
                 lease.setValue(.number("1"), at: ["spec", "leaseDurationSeconds"])
                 lease.setValue(.string(now), at: ["spec", "renewTime"])
-                _ = try await self.client.update(.leases, lease)
+                _ = try await client.update(.leases, lease)
                 return true
             } catch {
                 return false
