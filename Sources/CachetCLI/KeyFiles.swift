@@ -27,26 +27,7 @@ enum KeyFiles {
         let pem: [UInt8]
         let source: String
         if lowered.hasPrefix("https://") || lowered.hasPrefix("http://") {
-            // Only https, or plain http to this machine (a port-forward): a certificate fetched over plain HTTP across
-            // a network could be swapped in transit, and every value sealed to it would be readable by whoever swapped it.
-            guard lowered.hasPrefix("https://") || ControllerClient.isLoopbackHTTP(location) else {
-                throw CommandFailure("\(location): plain http:// is fetched only from 127.0.0.1, ::1 and localhost (it can be tampered with in transit)",
-                                     hint: "use https://, or download the certificate and pass the file")
-            }
-            let authority = try certificateAuthority.map { try SecretFiles.read($0, limit: sizeLimit).withUnsafeBytes { Array($0) } }
-            let response: BlockingHTTP.Response
-            do {
-                response = try BlockingHTTP.send(
-                    BlockingHTTP.Request(url: location, headers: [("Accept", "application/x-pem-file, */*")]),
-                    tls: BlockingHTTP.TLSSettings(certificateAuthorityPEM: authority), maxBodyBytes: sizeLimit)
-            } catch let error as BlockingHTTP.Failure {
-                throw CommandFailure("cannot fetch \(location): \(error.message)",
-                                     hint: certificateAuthority == nil ? "pass --cert-ca if the server's certificate comes from a private CA" : nil)
-            }
-            guard response.status == 200 else {
-                throw CommandFailure("cannot fetch \(location): HTTP \(response.status)")
-            }
-            pem = response.body
+            pem = try fetch(location, accept: "application/x-pem-file, */*", certificateAuthority: certificateAuthority)
             source = location
         } else {
             let path = lowered.hasPrefix("file://") ? String(location.dropFirst(7)) : location
@@ -58,6 +39,47 @@ enum KeyFiles {
             }
         }
         return (pem, source)
+    }
+
+    /// The body of a 200 answer from `location`, an `https://` URL (or `http://` to this machine).
+    static func fetch(_ location: String, accept: String, certificateAuthority: String?) throws -> [UInt8] {
+        // Only https, or plain http to this machine (a port-forward): a certificate or recipient fetched over plain
+        // HTTP across a network could be swapped in transit, and every value sealed to it would be readable by whoever
+        // swapped it.
+        guard location.lowercased().hasPrefix("https://") || ControllerClient.isLoopbackHTTP(location) else {
+            throw CommandFailure("\(location): plain http:// is fetched only from 127.0.0.1, ::1 and localhost (it can be tampered with in transit)",
+                                 hint: "use https://, or download the file and name it instead")
+        }
+        let authority = try certificateAuthority.map { try SecretFiles.read($0, limit: sizeLimit).withUnsafeBytes { Array($0) } }
+        let response: BlockingHTTP.Response
+        do {
+            response = try BlockingHTTP.send(BlockingHTTP.Request(url: location, headers: [("Accept", accept)]),
+                                             tls: BlockingHTTP.TLSSettings(certificateAuthorityPEM: authority), maxBodyBytes: sizeLimit)
+        } catch let error as BlockingHTTP.Failure {
+            throw CommandFailure("cannot fetch \(location): \(error.message)",
+                                 hint: certificateAuthority == nil ? "pass --cert-ca (cert-ca: in .cachet.yaml) if the server's certificate comes from a private CA" : nil)
+        }
+        guard response.status == 200 else { throw CommandFailure("cannot fetch \(location): HTTP \(response.status)") }
+        return response.body
+    }
+
+    /// age recipients (`age1…`, one per line, `#` comments) from a file or an `https://` URL.
+    static func readRecipients(at location: String, certificateAuthority: String? = nil) throws -> [AgeRecipient] {
+        let lowered = location.lowercased()
+        let text: String
+        if lowered.hasPrefix("https://") || lowered.hasPrefix("http://") {
+            text = String(decoding: try fetch(location, accept: "text/plain, */*", certificateAuthority: certificateAuthority), as: UTF8.self)
+        } else {
+            text = try SecretFiles.read(location, limit: sizeLimit).withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+        }
+        let recipients: [AgeRecipient]
+        do {
+            recipients = try AgeRecipient.list(in: text)
+        } catch let error as CachetCryptoError {
+            throw CommandFailure("\(location): \(error.message)")
+        }
+        guard !recipients.isEmpty else { throw CommandFailure("\(location) lists no age recipients") }
+        return recipients
     }
 
     /// The key of a PEM certificate or public key; errors name `source`.

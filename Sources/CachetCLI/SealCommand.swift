@@ -114,13 +114,13 @@ extension SealCommand {
 
     func run() throws {
         let controller = self.controller.values, io = self.io.values, scope = self.scope.values
-        let target = try sealingTarget()
         if raw {
-            try sealRawValue(to: target)
+            try sealRawValue(to: try sealingTarget())
             return
         }
-        var sealer = Sealer(target: target)
-        sealer.scope = scope.scope
+        let rule = try repositoryRule()
+        var sealer = Sealer(target: try rule.map { try $0.target() } ?? sealingTarget())
+        sealer.scope = scope.scope ?? rule?.rule.scope
         sealer.namespace = scope.namespace
         sealer.name = scope.name
         sealer.keepAnnotationPrefixes = keepAnnotations
@@ -147,6 +147,21 @@ extension SealCommand {
         try io.write(sealed, mode: 0o644)
     }
 
+    /// The `.cachet.yaml` rule for the file this run seals (its input, else the file it writes), when no flag says
+    /// what to seal to: flags win over the rules. Once a rules file covers the directory, a file no rule matches is an
+    /// error, never a silent fall-back to the kubeconfig's controller.
+    private func repositoryRule() throws -> FollowedRule? {
+        guard cert == nil, !sealsV2 else { return nil }
+        let io = self.io.values
+        guard let path = [io.file, mergeInto, io.output].compactMap({ $0 }).first(where: { $0 != "-" }) else { return nil }
+        guard let rules = try RepositoryRules.find(from: RepositoryRules.directory(of: RepositoryRules.absolute(path))) else { return nil }
+        guard let (rule, _) = rules.rule(for: path) else {
+            throw CommandFailure("\(path): no rule in \(rules.file) matches it, and no --cert, --recipient or --v2 says what to seal to",
+                                 hint: "add a rule whose path matches \(rules.relativePath(path) ?? path), or pass --cert")
+        }
+        return FollowedRule(rule: rule, file: rules.file)
+    }
+
     /// What to seal to: v2 recipients when any are asked for, else the certificate (`--cert`, or the controller's).
     private func sealingTarget() throws -> SealingTarget {
         guard sealsV2 else {
@@ -164,14 +179,7 @@ extension SealCommand {
                 throw CommandFailure("--recipient #\(index + 1): \(error.message)")
             }
         }
-        for file in recipientsFiles {
-            let contents = try SecretFiles.read(file, limit: KeyFiles.sizeLimit)
-            do {
-                list += try AgeRecipient.list(in: contents.withUnsafeBytes { String(decoding: $0, as: UTF8.self) })
-            } catch let error as CachetCryptoError {
-                throw CommandFailure("\(file): \(error.message)")
-            }
-        }
+        for file in recipientsFiles { list += try KeyFiles.readRecipients(at: file) }
         return .recipients(list)
     }
 
@@ -192,5 +200,44 @@ extension SealCommand {
         if let item { try EnvelopeV2.validateItem(item) }
         let value = try SecretFiles.read(source?.path ?? "-", limit: SealCommand.rawValueLimit)
         try StandardStreams.writeOutput(try target.sealedValue(value, scope: sealingScope, item: item ?? ""))
+    }
+}
+
+/// A `.cachet.yaml` rule being followed: what it seals to, with errors that say which rule sent Cachet there.
+struct FollowedRule {
+    let rule: RepositoryRules.Rule
+    /// The rules file.
+    let file: String
+
+    func target() throws -> SealingTarget {
+        try explained {
+            guard rule.sealsV2 else {
+                // A v1 rule always has a certificate: the rules file refuses a rule with nothing to seal to.
+                return .certificate(try KeyFiles.readSealingKey(at: rule.cert ?? "", certificateAuthority: rule.certificateAuthority))
+            }
+            var list: [AgeRecipient] = []
+            // The cluster's own recipient first, as with --v2: it is the stanza opened on every reconcile.
+            if let location = rule.clusterRecipientsLocation {
+                guard location.contains("://") || SecretFiles.exists(location) else {
+                    throw CommandFailure("the rule seals format v2, and \(location) (the cluster's own recipient, beside its certificate) does not exist",
+                                         hint: "cachet recipients > \(location) (with the cluster's kubeconfig), or drop cert: and list the cluster's recipient under recipients")
+                }
+                list += try KeyFiles.readRecipients(at: location, certificateAuthority: rule.certificateAuthority)
+            }
+            list += rule.recipients
+            for file in rule.recipientsFiles { list += try KeyFiles.readRecipients(at: file) }
+            return .recipients(list)
+        }
+    }
+
+    /// Runs `body`, naming the rule in what it reports.
+    func explained<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as any ReportableError {
+            let diagnostic = error.diagnostic
+            throw CommandFailure("\(file):\(rule.line): rule \(rule.number) (path \(rule.path)): " + diagnostic.errors.joined(separator: "; "),
+                                 hint: diagnostic.hint, exitCode: diagnostic.exitCode)
+        }
     }
 }

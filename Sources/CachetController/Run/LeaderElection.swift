@@ -269,10 +269,11 @@ package final class LeaderElection: Service, Sendable {
         }
     }
 
-    /// Gives the Lease up (graceful shutdown), so a follower takes it at its next try. Bounded: a shutdown must not
-    /// wait on an API server that does not answer.
+    /// Gives the Lease up (graceful shutdown), so a follower takes it at its next try. Bounded by the renew deadline
+    /// (as long as a renewal may take): a shutdown must not wait long on an API server that does not answer, and a
+    /// slow one still gets the read and the write through.
     private func release(_ client: KubeClient) async {
-        let released = await Self.first(within: settings.retryPeriod, otherwise: false) {
+        let released = await Self.first(within: settings.renewDeadline, otherwise: false) {
             do {
                 var lease = try await client.get(.leases, name: self.settings.leaseName, namespace: self.settings.namespace)
                 guard lease.string(at: ["spec", "holderIdentity"]) == self.settings.identity else { return false }
