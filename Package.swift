@@ -173,6 +173,8 @@ let package = Package(
                 "CachetKubeConfig",
                 "CachetProgram",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // `cachet check` runs kubectl and git.
+                .product(name: "Subprocess", package: "swift-subprocess"), .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .executableTarget(

@@ -40,6 +40,8 @@ enum FuzzTarget: String, CaseIterable, Sendable {
     /// What a kubeconfig and its credential plugin hand Cachet: a plugin's ExecCredential output, an exec section,
     /// proxy URLs and NO_PROXY lists.
     case kubeconfig
+    /// `.cachet.yaml` (a repository's: in CI, a pull request's) and its gitignore-style path patterns.
+    case rules
 
     func run(_ bytes: [UInt8]) {
         switch self {
@@ -53,6 +55,7 @@ enum FuzzTarget: String, CaseIterable, Sendable {
         case .labelSelector: Self.labelSelector(bytes)
         case .age: Self.age(bytes)
         case .kubeconfig: Self.kubeconfig(bytes)
+        case .rules: Self.rules(bytes)
         }
     }
 
@@ -183,6 +186,18 @@ enum FuzzTarget: String, CaseIterable, Sendable {
         for server in ["https://api.example:6443", "https://10.1.2.3", "http://[fd00::1]:8080"] {
             _ = try? ProxySetting.forServer(server, proxyURL: nil, environment: ["HTTPS_PROXY": "proxy:3128", "HTTP_PROXY": "proxy:3128", "NO_PROXY": text])
         }
+    }
+
+    static func rules(_ bytes: [UInt8]) {
+        if let secure = try? SecureBytes(copying: bytes), let rules = try? RepositoryRules.parse(secure, file: "/repo/.cachet.yaml") {
+            check(!rules.rules.isEmpty, "a rules file with no rules")
+            for path in ["/repo/a.yaml", "/repo/overlays/prod/x/db.sealed.yaml", "/elsewhere/b.yaml"] { _ = rules.rule(for: path) }
+        }
+        // A pattern against paths up to 600 segments deep: the table keeps it polynomial.
+        if let pattern = try? PathPattern(String(decoding: bytes.prefix(4096), as: UTF8.self)) {
+            for path in ["a", "a/b/c.yaml", String(repeating: "a/", count: 600) + "b"] { _ = pattern.matches(path) }
+        }
+        check((try? PathPattern("**").matches("x/y"))! , "** does not match everything")
     }
 
     static func controllerBody(_ bytes: [UInt8]) {

@@ -10,14 +10,14 @@ struct CachetCommand: ParsableCommand {
             can open them. The sealed format is Bitnami sealed-secrets' (docs/wire-format.md).
             """,
         version: CachetVersion.current,
-        subcommands: [SealCommand.self, UnsealCommand.self, CertCommand.self, RecipientsCommand.self, ValidateCommand.self, ReencryptCommand.self, KeysCommand.self,
+        subcommands: [SealCommand.self, UnsealCommand.self, CheckCommand.self, CertCommand.self, RecipientsCommand.self, ValidateCommand.self, ReencryptCommand.self, KeysCommand.self,
                       KubesealCommand.self]
     )
 
     /// No subcommand is a usage mistake (exit 64), not a request for help: `cachet < s.json > sealed.json` must not
     /// write the help text into the file and report success.
     func run() throws {
-        throw ValidationError("name a command: seal, unseal, cert, validate, reencrypt or keys (cachet --help describes them)")
+        throw ValidationError("name a command: seal, unseal, check, cert, validate, reencrypt or keys (cachet --help describes them)")
     }
 }
 

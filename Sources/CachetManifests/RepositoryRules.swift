@@ -74,7 +74,7 @@ package struct RepositoryRules: Sendable {
         return try inFile(path) { try parse(bytes, file: file) }
     }
 
-    static func parse(_ bytes: SecureBytes, file: String) throws -> RepositoryRules {
+    package static func parse(_ bytes: SecureBytes, file: String) throws -> RepositoryRules {
         let directory = Self.directory(of: file)
         let documents = try ManifestReader.documents(in: bytes)
         guard documents.count == 1, let root = documents.first?.root else {

@@ -178,7 +178,7 @@ struct FuzzCorpusReplayTests {
     static let replayer = CachetProcess.executable.deletingLastPathComponent().appendingPathComponent("cachet-fuzz")
     static let corpus = Repository.root.appendingPathComponent("Fuzz/corpus")
 
-    @Test("the fuzz corpora replay cleanly", arguments: ["yaml", "json", "scalar", "base64", "der", "envelope", "http-response", "controller-body", "label-selector", "age", "kubeconfig"])
+    @Test("the fuzz corpora replay cleanly", arguments: ["yaml", "json", "scalar", "base64", "der", "envelope", "http-response", "controller-body", "label-selector", "age", "kubeconfig", "rules"])
     func replay(target: String) throws {
         let directory = Self.corpus.appendingPathComponent(target)
         let inputs = try FileManager.default.contentsOfDirectory(atPath: directory.path)

@@ -1,0 +1,323 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CachetCrypto
+import CachetManifests
+import CachetProgram
+import FoundationEssentials
+import Subprocess
+import SystemPackage
+
+/// The checks behind `cachet check`. Findings name files, lines, keys and key ids — never a value.
+struct RepositoryCheck {
+    struct Finding {
+        enum Kind: String {
+            case plaintextSecret = "plaintext-secret"
+            case secretGenerator = "secret-generator"
+            case unreadable
+            case stale
+            case moved = "moved-by-overlay"
+            case ruleUnusable = "rule-unusable"
+        }
+
+        let file: String
+        let line: Int
+        let kind: Kind
+        let message: String
+        let fix: String
+
+        var manifestValue: ManifestValue {
+            .object([("file", .string(file)), ("line", .number(String(line))), ("kind", .string(kind.rawValue)),
+                     ("message", .string(message)), ("fix", .string(fix))])
+        }
+    }
+
+    /// A SealedSecret read from a file, for the overlay check.
+    struct SealedSource {
+        let file: String
+        let line: Int
+        let sealed: SealedSecretManifest
+    }
+
+    let build: Bool
+    private(set) var notes: [String] = []
+    private(set) var filesRead = 0
+    private var findings: [Finding] = []
+    private var sealedSources: [String: [SealedSource]] = [:]
+    private var rulesByDirectory: [String: RepositoryRules?] = [:]
+    private var currentIDs: [String: Result<Set<KeyID>, CommandFailure>] = [:]
+
+    init(build: Bool) {
+        self.build = build
+    }
+
+    mutating func run(_ paths: [String]) throws -> [Finding] {
+        var kustomizations: [String] = []
+        var checked = Set<String>()
+        for path in paths {
+            for file in Self.files(under: path) where checked.insert(RepositoryRules.absolute(file)).inserted {
+                if Self.isKustomization(file) { kustomizations.append(RepositoryRules.directory(of: file)) }
+                check(file)
+            }
+        }
+        if build {
+            // Files named one by one (pre-commit): the kustomizations that may use them are the tree's.
+            if paths.contains(where: { !SecretFiles.isDirectory($0) }) {
+                kustomizations += Self.files(under: ".").filter(Self.isKustomization).map(RepositoryRules.directory(of:))
+            }
+            var built = Set<String>()
+            for directory in kustomizations where built.insert(RepositoryRules.absolute(directory)).inserted {
+                checkBuild(of: directory, reportingOnly: checked)
+            }
+        }
+        return findings.sorted { ($0.file, $0.line, $0.message) < ($1.file, $1.line, $1.message) }
+    }
+
+    // MARK: - Files
+
+    static func isKustomization(_ file: String) -> Bool {
+        ["kustomization.yaml", "kustomization.yml", "Kustomization"].contains(file.split(separator: "/").last.map(String.init) ?? file)
+    }
+
+    static func isManifest(_ file: String) -> Bool {
+        let lowered = file.lowercased()
+        return lowered.hasSuffix(".yaml") || lowered.hasSuffix(".yml") || lowered.hasSuffix(".json") || isKustomization(file)
+    }
+
+    /// The manifest files under `path`: in a git work tree, those git would commit (tracked, or untracked and not
+    /// ignored), so that a gitignored plaintext Secret kept beside its SealedSecret is not reported; else all of them.
+    /// A file named directly is checked whatever its name.
+    static func files(under path: String) -> [String] {
+        guard SecretFiles.isDirectory(path) else { return [path] }
+        let prefix = path.hasSuffix("/") ? path : path + "/"
+        if let listed = gitFiles(path) { return listed.filter(isManifest).map { prefix == "./" ? $0 : prefix + $0 } }
+        var result: [String] = []
+        walk(path == "." ? "" : prefix, into: &result, depth: 0)
+        return result.filter(isManifest)
+    }
+
+    private static func walk(_ prefix: String, into result: inout [String], depth: Int) {
+        guard depth < 64, let names = try? FileManager.default.contentsOfDirectory(atPath: prefix.isEmpty ? "." : prefix) else { return }
+        for name in names.sorted() where name != ".git" {
+            let path = prefix + name
+            var status = stat()
+            guard lstat(path, &status) == 0 else { continue }
+            switch status.st_mode & S_IFMT {
+            case S_IFDIR: walk(path + "/", into: &result, depth: depth + 1)  // not through symbolic links: no loops
+            case S_IFREG: result.append(path)
+            default: continue
+            }
+        }
+    }
+
+    private static func gitFiles(_ directory: String) -> [String]? {
+        guard let result = try? Self.runTool("git", ["-C", directory, "ls-files", "-z", "--cached", "--others", "--exclude-standard"]),
+              result.status == 0 else { return nil }
+        return result.output.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.sorted()
+    }
+
+    /// Runs a tool found on PATH; nil status when it could not be started.
+    static func runTool(_ name: String, _ arguments: [String]) throws -> (status: Int32?, output: [UInt8]) {
+        try Blocking.run {
+            do {
+                let result = try await Subprocess.run(.name(name), arguments: Arguments(arguments), input: .none,
+                                                      output: .bytes(limit: 64 << 20), error: .discarded)
+                if case .exited(let code) = result.terminationStatus { return (code, result.standardOutput) }
+                return (nil, result.standardOutput)
+            } catch let error as SubprocessError where error.code == .executableNotFound || error.code == .spawnFailed {
+                return (nil, [])
+            }
+        }
+    }
+
+    // MARK: - One file
+
+    private mutating func add(_ file: String, _ line: Int, _ kind: Finding.Kind, _ message: String, fix: String) {
+        findings.append(Finding(file: file, line: max(line, 1), kind: kind, message: message, fix: fix))
+    }
+
+    private mutating func check(_ file: String) {
+        let bytes: SecureBytes
+        do {
+            bytes = try SecretFiles.read(file, limit: SecretFiles.defaultLimit)
+        } catch {
+            notes.append("\(file): not read: \(error)")
+            return
+        }
+        filesRead += 1
+        let documents: [Document]
+        do {
+            documents = try ManifestReader.documents(in: bytes)
+        } catch let error as ManifestError {
+            // Not YAML (a Helm template, say): a problem only if it is meant to hold a SealedSecret.
+            let mentions = bytes.withUnsafeBytes { String(decoding: $0, as: UTF8.self).contains("SealedSecret") }
+            if mentions {
+                add(file, error.mark?.line ?? 1, .unreadable, "does not parse: \(error.message)", fix: "correct the YAML, or seal it again from its Secret (cachet seal -f SECRET -w \(file))")
+            }
+            return
+        } catch {
+            return
+        }
+        let objects = (try? ManifestReader.objects(in: documents)) ?? documents.map { ManifestObject(document: $0.index, itemIndex: nil, node: $0.root) }
+        for object in objects {
+            let kind = object.node["kind"]?.scalar?.text, apiVersion = object.node["apiVersion"]?.scalar?.text
+            if kind == "Secret", apiVersion == "v1" { checkSecret(object, file: file) }
+            if kind == "SealedSecret", apiVersion?.hasPrefix("bitnami.com/") == true { checkSealedSecret(object, file: file) }
+        }
+        if Self.isKustomization(file), let root = documents.first?.root { checkGenerators(root, file: file) }
+    }
+
+    private mutating func checkSecret(_ object: ManifestObject, file: String) {
+        for entry in object.node.entries ?? [] where entry.key == "data" || entry.key == "stringData" {
+            guard let items = entry.value.entries, !items.isEmpty else { continue }
+            let name = object.node["metadata"]?["name"]?.scalar?.text ?? "(unnamed)"
+            let sealed = Self.sealedName(for: file)
+            add(file, entry.keyNode.start.line, .plaintextSecret,
+                "Secret \(name) holds \(items.count) value\(items.count == 1 ? "" : "s") in plaintext (\(entry.key): \(items.map(\.key).sorted().joined(separator: ", ")))",
+                fix: "cachet seal -f \(file) -w \(sealed), then remove \(file) from the repository (and its history, if it was ever pushed: rotate those values)")
+        }
+    }
+
+    static func sealedName(for file: String) -> String {
+        for suffix in [".yaml", ".yml", ".json"] where file.hasSuffix(suffix) {
+            return String(file.dropLast(suffix.count)) + ".sealed.yaml"
+        }
+        return file + ".sealed.yaml"
+    }
+
+    private mutating func checkGenerators(_ root: Node, file: String) {
+        guard let generators = root["secretGenerator"]?.elements else { return }
+        for generator in generators {
+            let name = generator["name"]?.scalar?.text ?? "(unnamed)"
+            for entry in generator.entries ?? [] where ["literals", "envs", "env", "files"].contains(entry.key) {
+                let empty = entry.value.elements?.isEmpty ?? (entry.value.scalar?.bytes.isEmpty ?? true)
+                guard !empty else { continue }
+                let what = entry.key == "literals" ? "literal values written in the kustomization" : "\(entry.key) files in the repository"
+                add(file, entry.keyNode.start.line, .secretGenerator, "secretGenerator \(name) builds a Secret from \(what): plaintext in git",
+                    fix: "put the values in a Secret manifest, cachet seal it, and list the .sealed.yaml under resources: instead")
+            }
+        }
+    }
+
+    private mutating func checkSealedSecret(_ object: ManifestObject, file: String) {
+        let sealed: SealedSecretManifest
+        do {
+            sealed = try SealedSecretManifest(object)
+        } catch {
+            add(file, error.mark?.line ?? object.node.start.line, .unreadable, "SealedSecret does not parse: \(error.message)",
+                fix: "seal it again from its Secret (cachet seal -f SECRET -w \(file))")
+            return
+        }
+        sealedSources[RepositoryRules.absolute(file), default: []].append(SealedSource(file: file, line: object.node.start.line, sealed: sealed))
+        checkStale(sealed, line: object.node.start.line, file: file)
+    }
+
+    /// Stale: sealed by keys other than those its rule seals to now (after a key renewal, or a recipient added or
+    /// removed). Only with a `.cachet.yaml` rule, and a `cachet.dev/sealed-by` hint to compare.
+    private mutating func checkStale(_ sealed: SealedSecretManifest, line: Int, file: String) {
+        let sealedBy = Set(sealed.sealedBy)
+        guard !sealedBy.isEmpty else { return }
+        let directory = RepositoryRules.directory(of: RepositoryRules.absolute(file))
+        if rulesByDirectory[directory] == nil {
+            do {
+                rulesByDirectory[directory] = .some(try RepositoryRules.find(from: directory))
+            } catch {
+                rulesByDirectory[directory] = .some(nil)
+                add(file, 1, .ruleUnusable, "the repository rules cannot be read: \(error)", fix: "correct .cachet.yaml")
+            }
+        }
+        guard let rules = rulesByDirectory[directory] ?? nil, let (rule, _) = rules.rule(for: file) else { return }
+        let key = "\(rules.file)#\(rule.number)"
+        if currentIDs[key] == nil {
+            do {
+                let target = try FollowedRule(rule: rule, file: rules.file).target()
+                currentIDs[key] = .success(Set(target.keyIDs))
+            } catch {
+                let failure = (error as? CommandFailure) ?? CommandFailure("\(error)")
+                currentIDs[key] = .failure(failure)
+                add(rules.file, rule.line, .ruleUnusable, failure.message, fix: failure.hint ?? "correct the rule")
+            }
+        }
+        guard case .success(let current)? = currentIDs[key], sealedBy != current else { return }
+        let name = sealed.metadata.name ?? "(unnamed)"
+        let fix = rule.sealsV2
+            ? "seal it again from its Secret: cachet seal -f SECRET -w \(file) (the rule seals to the current recipients)"
+            : "cachet reencrypt -f \(file) (the controller re-seals it to its newest key), or seal it again from its Secret"
+        add(file, line, .stale,
+            "SealedSecret \(name) is sealed by \(sealedBy.sorted().map(\.hex).joined(separator: ", ")), but rule \(rule.number) of \(rules.file) seals to \(current.sorted().map(\.hex).joined(separator: ", ")) now",
+            fix: fix)
+    }
+
+    // MARK: - Overlays
+
+    /// Builds `directory` with the real kubectl kustomize (the authority on what it produces), through a wrapper that
+    /// asks for origin annotations, and compares each SealedSecret's built namespace and name with what its scope
+    /// was sealed for.
+    private mutating func checkBuild(of directory: String, reportingOnly checked: Set<String>) {
+        let target = RepositoryRules.absolute(directory)
+        let wrapper = FileManager.default.temporaryDirectory.path + "/cachet-check-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: wrapper) }
+        let relative = Self.relativePath(from: wrapper, to: target)
+        let manifest = "resources:\n- \"\(relative)\"\nbuildMetadata: [originAnnotations]\n"
+        guard (try? FileManager.default.createDirectory(atPath: wrapper, withIntermediateDirectories: true)) != nil,
+              FileManager.default.createFile(atPath: wrapper + "/kustomization.yaml", contents: Data(manifest.utf8)) else {
+            notes.append("\(directory): not built (no temporary directory)")
+            return
+        }
+        let result: (status: Int32?, output: [UInt8])
+        do {
+            result = try Self.runTool("kubectl", ["kustomize", wrapper])
+        } catch {
+            notes.append("\(directory): not built: \(error)")
+            return
+        }
+        guard let status = result.status else {
+            if !notes.contains(where: { $0.hasPrefix("kubectl was not found") }) {
+                notes.append("kubectl was not found: kustomizations were not built, so overlays were not checked")
+            }
+            return
+        }
+        // kustomize's messages can quote the files it read: they are not repeated here.
+        guard status == 0 else {
+            notes.append("\(directory): kubectl kustomize failed (exit \(status)); run it to see why. Its overlays were not checked")
+            return
+        }
+        guard let documents = try? ManifestReader.documents(in: result.output) else { return }
+        for document in documents where document.root["kind"]?.scalar?.text == "SealedSecret" {
+            let metadata = document.root["metadata"]
+            guard let originText = metadata?["annotations"]?["config.kubernetes.io/origin"]?.scalar?.text,
+                  let originPath = originText.split(separator: "\n").first(where: { $0.hasPrefix("path: ") })?.dropFirst(6) else { continue }
+            let source = RepositoryRules.absolute(wrapper + "/" + originPath)
+            guard checked.contains(source) else { continue }
+            let builtName = metadata?["name"]?.scalar?.text ?? "", builtNamespace = metadata?["namespace"]?.scalar?.text
+            // The source object: the one whose name the built name contains (a prefix and suffix around it).
+            let candidates = (sealedSources[source] ?? []).filter { builtName.contains($0.sealed.metadata.name ?? "\u{0}") }
+            guard let origin = candidates.max(by: { ($0.sealed.metadata.name ?? "").count < ($1.sealed.metadata.name ?? "").count }) else { continue }
+            let sealed = origin.sealed
+            let scope = sealed.scopeKind
+            guard scope != .clusterWide else { continue }
+            let sealedFor = Self.sealedFor(sealed)
+            let moved = builtNamespace != sealedFor.namespace || (scope == .strict && builtName != sealedFor.name)
+            guard moved else { continue }
+            let was = scope == .strict ? "\(sealedFor.namespace ?? "?")/\(sealedFor.name ?? "?")" : "namespace \(sealedFor.namespace ?? "?")"
+            let now = scope == .strict ? "\(builtNamespace ?? "(no namespace)")/\(builtName)" : "namespace \(builtNamespace ?? "(none)")"
+            add(origin.file, origin.line, .moved,
+                "SealedSecret \(sealed.metadata.name ?? "") is sealed \(scope.rawValue) for \(was), but \(directory) builds it as \(now): the controller will refuse to unseal it",
+                fix: "seal it for \(now) in that overlay (cachet seal --scope \(scope.rawValue) -n \(builtNamespace ?? "NS")\(scope == .strict ? " --name \(builtName)" : "") -f SECRET -w FILE), or namespace-wide / cluster-wide if it must move")
+        }
+    }
+
+    /// What the values were sealed for: the SealedSecret's own namespace and name as written.
+    static func sealedFor(_ sealed: SealedSecretManifest) -> (namespace: String?, name: String?) {
+        (sealed.metadata.namespace, sealed.metadata.name)
+    }
+
+    /// `to` relative to the directory `from` (both absolute).
+    static func relativePath(from: String, to: String) -> String {
+        let base = from.split(separator: "/"), target = to.split(separator: "/")
+        var common = 0
+        while common < min(base.count, target.count), base[common] == target[common] { common += 1 }
+        let parts = Array(repeating: "..", count: base.count - common) + target[common...].map(String.init)
+        return parts.isEmpty ? "." : parts.joined(separator: "/")
+    }
+}

@@ -1,0 +1,141 @@
+import CachetTestSupport
+import Foundation
+import Testing
+
+enum Git {
+    static let path = ["/usr/bin/git", "/usr/local/bin/git"].first { FileManager.default.isExecutableFile(atPath: $0) }
+}
+
+/// `cachet check` on a GitOps repository (a real git work tree, built with the real kubectl kustomize), and through
+/// the real pre-commit tool.
+@Suite("cachet check", .enabled(if: Repository.kubectl != nil && Git.path != nil, "kubectl and git are needed (scripts/bootstrap)"))
+struct CheckCommandTests {
+    static let git = Git.path
+    static let canary = "check-canary-51c2"
+
+    let repository: TemporaryDirectory
+    var root: URL { repository.url }
+
+    /// base (a cluster-wide SealedSecret, free to move) + overlays/prod (namespace prod, namePrefix prod-) +
+    /// overlays/dev (a namespace-wide one for dev, kept there), rules sealing everything to keys/dev.
+    init() throws {
+        repository = try TemporaryDirectory()
+        try Self.run(Self.git!, ["init", "-q", root.path])
+        try FileManager.default.createDirectory(atPath: repository.path("keys"), withIntermediateDirectories: true)
+        for name in ["keys/dev", "old"] {
+            let result = try CachetProcess.run(["keys", "generate", "--out", repository.path(name), "--rsa-bits", "2048"])
+            guard result.status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: ["stderr": result.error]) }
+        }
+        try repository.write(".gitignore", "old/\nkeys/*/tls.key\nkeys/*/age-identity.txt\n*.plain.yaml\n", mode: 0o644)
+        try repository.write(".cachet.yaml", "rules:\n  - path: \"**\"\n    cert: keys/dev\n", mode: 0o644)
+        try repository.write("base/kustomization.yaml", "resources: [db.sealed.yaml]\n", mode: 0o644)
+        try repository.write("overlays/prod/kustomization.yaml", "namespace: prod\nnamePrefix: prod-\nresources: [../../base]\n", mode: 0o644)
+        try repository.write("overlays/dev/kustomization.yaml", "namespace: dev\nresources: [app.sealed.yaml]\n", mode: 0o644)
+        try seal("base/db.plain.yaml", "base/db.sealed.yaml", name: "db", namespace: "base", extra: ["--scope", "cluster-wide"])
+        try seal("overlays/dev/app.plain.yaml", "overlays/dev/app.sealed.yaml", name: "app", namespace: "dev", extra: ["--scope", "namespace-wide"])
+    }
+
+    static func secret(name: String, namespace: String) -> String {
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: \(name), namespace: \(namespace)}\nstringData:\n  password: \"\(canary)\"\n"
+    }
+
+    /// Writes the plaintext (gitignored) and seals it by the rules.
+    func seal(_ plain: String, _ sealed: String, name: String, namespace: String, extra: [String] = []) throws {
+        try repository.write(plain, Self.secret(name: name, namespace: namespace))
+        let result = try cachet(["seal", "-f", plain, "-w", sealed] + extra)
+        guard result.status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: ["stderr": result.error]) }
+    }
+
+    func cachet(_ arguments: [String], environment: [String: String]? = nil) throws -> ProcessResult {
+        try CachetProcess.run(arguments, in: root, environment: environment)
+    }
+
+    @discardableResult
+    static func run(_ tool: String, _ arguments: [String], in directory: URL? = nil, environment: TestProcess.Environment = .inherited) throws -> ProcessResult {
+        let result = try TestProcess.run(URL(fileURLWithPath: tool), arguments, environment: environment, directory: directory)
+        guard result.status == 0 else { throw CocoaError(.executableLoad, userInfo: ["stderr": result.error, "tool": tool]) }
+        return result
+    }
+
+    @Test("a clean repository: exit 0, nothing printed; gitignored plaintext beside its SealedSecret is not reported")
+    func clean() throws {
+        let result = try cachet(["check"])
+        #expect(result.status == 0, "\(String(decoding: result.output, as: UTF8.self)) \(result.error)")
+        #expect(result.output.isEmpty)
+    }
+
+    @Test("each kind of problem: file, line, what, and the fix; JSON too; no value anywhere")
+    func findings() throws {
+        try repository.write("leak.yaml", Self.secret(name: "leak", namespace: "dev"), mode: 0o644)
+        try repository.write("overlays/dev/gen/kustomization.yaml",
+                             "secretGenerator:\n- name: creds\n  literals:\n  - password=\(Self.canary)\n", mode: 0o644)
+        try repository.write("broken.sealed.yaml", "apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: {name: x}\nspec:\n  encryptedData: [1, 2]\n", mode: 0o644)
+        // Sealed to a key the rules no longer name (a renewal since).
+        try repository.write("stale.plain.yaml", Self.secret(name: "stale", namespace: "dev"))
+        let stale = try cachet(["seal", "--cert", "old", "-f", "stale.plain.yaml", "-w", "stale.sealed.yaml"])
+        #expect(stale.status == 0, "\(stale.error)")
+
+        // The base's value sealed strict instead: prod's overlay renames it.
+        try seal("base/db.plain.yaml", "base/db.sealed.yaml", name: "db", namespace: "base")
+
+        let result = try cachet(["check"])
+        let text = String(decoding: result.output, as: UTF8.self)
+        #expect(result.status == 1, "\(text) \(result.error)")
+        let expected = [
+            "leak.yaml:4: Secret leak holds 1 value in plaintext (stringData: password) [plaintext-secret]",
+            "overlays/dev/gen/kustomization.yaml:3: secretGenerator creds builds a Secret from literal values written in the kustomization: plaintext in git [secret-generator]",
+            "broken.sealed.yaml:5:",
+            "[unreadable]",
+            "stale.sealed.yaml:2: SealedSecret stale is sealed by ",
+            "[stale]",
+            "base/db.sealed.yaml:2: SealedSecret db is sealed strict for base/db, but overlays/prod builds it as prod/prod-db: the controller will refuse to unseal it [moved-by-overlay]",
+            "fix: cachet seal -f leak.yaml -w leak.sealed.yaml",
+            "fix: cachet reencrypt -f stale.sealed.yaml",
+        ]
+        for fragment in expected { #expect(text.contains(fragment), "missing \(fragment) in:\n\(text)") }
+        #expect(!text.contains("overlays/dev/app.sealed.yaml"), "a namespace-wide value kept in its namespace was reported")
+        #expect(!text.contains(Self.canary) && !result.error.contains(Self.canary))
+        #expect(result.error.contains("5 problems in 5 file(s)"), "\(result.error)")
+
+        let json = try cachet(["check", "-o", "json", "leak.yaml", "stale.sealed.yaml"])
+        #expect(json.status == 1)
+        let object = try #require(try JSONSerialization.jsonObject(with: json.output) as? [String: Any])
+        let kinds = (object["findings"] as? [[String: Any]])?.compactMap { $0["kind"] as? String }.sorted()
+        #expect(kinds == ["plaintext-secret", "stale"], "\(object)")
+    }
+
+    @Test("usage: a missing path is exit 64; --no-build skips the overlay check")
+    func usage() throws {
+        let missing = try cachet(["check", "nowhere"])
+        #expect(missing.status == 64 && missing.error.contains("nowhere: no such file or directory"), "\(missing.error)")
+        let unbuilt = try cachet(["check", "--no-build"])
+        #expect(unbuilt.status == 0, "\(String(decoding: unbuilt.output, as: UTF8.self))")
+    }
+
+    /// The hooks file as pre-commit reads it: `pre-commit try-repo` runs this repository's hook on the GitOps
+    /// repository, as a user's three-line .pre-commit-config.yaml would.
+    @Test("pre-commit runs the hook: a staged plaintext Secret fails the commit, the SealedSecret alone passes",
+          .enabled(if: (try? TestProcess.run(program: "python3", ["-m", "pre_commit", "--version"]).status) == 0, "pre-commit is missing (scripts/bootstrap installs it)"))
+    func preCommit() throws {
+        let cachetDirectory = Repository.executable("cachet").deletingLastPathComponent().path
+        let home = try TemporaryDirectory()
+        let environment = TestProcess.Environment.inherited(adding: [
+            "PATH": cachetDirectory + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"),
+            "PRE_COMMIT_HOME": home.url.path, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+        ])
+        try Self.run(Self.git!, ["add", "-A"], in: root)
+        let passing = try TestProcess.run(program: "python3", ["-m", "pre_commit", "try-repo", Repository.root.path, "cachet-check", "--all-files"],
+                                          environment: environment, directory: root)
+        #expect(passing.status == 0, "\(String(decoding: passing.output, as: UTF8.self)) \(passing.error)")
+
+        try repository.write("leak.yaml", Self.secret(name: "leak", namespace: "dev"), mode: 0o644)
+        try Self.run(Self.git!, ["add", "leak.yaml"], in: root)
+        let failing = try TestProcess.run(program: "python3", ["-m", "pre_commit", "try-repo", Repository.root.path, "cachet-check", "--all-files"],
+                                          environment: environment, directory: root)
+        let output = String(decoding: failing.output, as: UTF8.self)
+        #expect(failing.status == 1, "\(output) \(failing.error)")
+        #expect(output.contains("leak.yaml:4: Secret leak holds 1 value in plaintext"), "\(output)")
+        #expect(!output.contains(Self.canary))
+    }
+}
