@@ -66,7 +66,7 @@ struct RepositoryCheck {
                 kustomizations += Self.files(under: ".").filter(Self.isKustomization).map(RepositoryRules.directory(of:))
             }
             var built = Set<String>()
-            for directory in kustomizations where built.insert(RepositoryRules.absolute(directory)).inserted {
+            for directory in Self.leaves(kustomizations) where built.insert(RepositoryRules.absolute(directory)).inserted {
                 checkBuild(of: directory, reportingOnly: checked)
             }
         }
@@ -250,74 +250,66 @@ struct RepositoryCheck {
 
     // MARK: - Overlays
 
-    /// Builds `directory` with the real kubectl kustomize (the authority on what it produces), through a wrapper that
-    /// asks for origin annotations, and compares each SealedSecret's built namespace and name with what its scope
-    /// was sealed for.
+    /// Builds `directory` (see ``KustomizeBuild``) and compares each SealedSecret's built namespace and name with
+    /// what its scope was sealed for.
     private mutating func checkBuild(of directory: String, reportingOnly checked: Set<String>) {
-        let target = RepositoryRules.absolute(directory)
-        let wrapper = FileManager.default.temporaryDirectory.path + "/cachet-check-" + UUID().uuidString
-        defer { try? FileManager.default.removeItem(atPath: wrapper) }
-        let relative = Self.relativePath(from: wrapper, to: target)
-        let manifest = "resources:\n- \"\(relative)\"\nbuildMetadata: [originAnnotations]\n"
-        guard (try? FileManager.default.createDirectory(atPath: wrapper, withIntermediateDirectories: true)) != nil,
-              FileManager.default.createFile(atPath: wrapper + "/kustomization.yaml", contents: Data(manifest.utf8)) else {
-            notes.append("\(directory): not built (no temporary directory)")
-            return
-        }
-        let result: (status: Int32?, output: [UInt8])
+        let built: [KustomizeBuild.BuiltSealedSecret]
         do {
-            result = try Self.runTool("kubectl", ["kustomize", wrapper])
-        } catch {
-            notes.append("\(directory): not built: \(error)")
-            return
-        }
-        guard let status = result.status else {
+            built = try KustomizeBuild.sealedSecrets(of: directory)
+        } catch .kubectlMissing {
             if !notes.contains(where: { $0.hasPrefix("kubectl was not found") }) {
                 notes.append("kubectl was not found: kustomizations were not built, so overlays were not checked")
             }
             return
-        }
-        // kustomize's messages can quote the files it read: they are not repeated here.
-        guard status == 0 else {
-            notes.append("\(directory): kubectl kustomize failed (exit \(status)); run it to see why. Its overlays were not checked")
+        } catch {
+            notes.append("\(directory): \(error.message); its overlays were not checked")
             return
         }
-        guard let documents = try? ManifestReader.documents(in: result.output) else { return }
-        for document in documents where document.root["kind"]?.scalar?.text == "SealedSecret" {
-            let metadata = document.root["metadata"]
-            guard let originText = metadata?["annotations"]?["config.kubernetes.io/origin"]?.scalar?.text,
-                  let originPath = originText.split(separator: "\n").first(where: { $0.hasPrefix("path: ") })?.dropFirst(6) else { continue }
-            let source = RepositoryRules.absolute(wrapper + "/" + originPath)
-            guard checked.contains(source) else { continue }
-            let builtName = metadata?["name"]?.scalar?.text ?? "", builtNamespace = metadata?["namespace"]?.scalar?.text
+        for object in built where checked.contains(object.origin) {
             // The source object: the one whose name the built name contains (a prefix and suffix around it).
-            let candidates = (sealedSources[source] ?? []).filter { builtName.contains($0.sealed.metadata.name ?? "\u{0}") }
+            let candidates = (sealedSources[object.origin] ?? []).filter { object.name.contains($0.sealed.metadata.name ?? "\u{0}") }
             guard let origin = candidates.max(by: { ($0.sealed.metadata.name ?? "").count < ($1.sealed.metadata.name ?? "").count }) else { continue }
             let sealed = origin.sealed
             let scope = sealed.scopeKind
             guard scope != .clusterWide else { continue }
             let sealedFor = Self.sealedFor(sealed)
-            let moved = builtNamespace != sealedFor.namespace || (scope == .strict && builtName != sealedFor.name)
+            let moved = object.namespace != sealedFor.namespace || (scope == .strict && object.name != sealedFor.name)
             guard moved else { continue }
             let was = scope == .strict ? "\(sealedFor.namespace ?? "?")/\(sealedFor.name ?? "?")" : "namespace \(sealedFor.namespace ?? "?")"
-            let now = scope == .strict ? "\(builtNamespace ?? "(no namespace)")/\(builtName)" : "namespace \(builtNamespace ?? "(none)")"
+            let now = scope == .strict ? "\(object.namespace ?? "(no namespace)")/\(object.name)" : "namespace \(object.namespace ?? "(none)")"
             add(origin.file, origin.line, .moved,
                 "SealedSecret \(sealed.metadata.name ?? "") is sealed \(scope.rawValue) for \(was), but \(directory) builds it as \(now): the controller will refuse to unseal it",
-                fix: "seal it for \(now) in that overlay (cachet seal --scope \(scope.rawValue) -n \(builtNamespace ?? "NS")\(scope == .strict ? " --name \(builtName)" : "") -f SECRET -w FILE), or namespace-wide / cluster-wide if it must move")
+                fix: "cachet seal --kustomization \(directory) -f SECRET -w \(origin.file) (seals for the built name), or seal it namespace-wide / cluster-wide if it must move")
         }
     }
 
-    /// What the values were sealed for: the SealedSecret's own namespace and name as written.
-    static func sealedFor(_ sealed: SealedSecretManifest) -> (namespace: String?, name: String?) {
-        (sealed.metadata.namespace, sealed.metadata.name)
+    /// The kustomizations that another one in the list uses (as a resource, base or component directory): what is
+    /// deployed is the top, so only the others are built on their own.
+    static func leaves(_ directories: [String]) -> [String] {
+        var used = Set<String>()
+        for directory in directories {
+            guard let file = ["kustomization.yaml", "kustomization.yml", "Kustomization"].map({ SecretFiles.join(directory, $0) }).first(where: SecretFiles.exists),
+                  let bytes = try? SecretFiles.read(file, limit: 1 << 20), let root = (try? ManifestReader.documents(in: bytes))?.first?.root
+            else { continue }
+            for key in ["resources", "bases", "components"] {
+                for entry in root[key]?.elements ?? [] {
+                    guard let text = entry.scalar?.text, !text.contains("://") else { continue }
+                    let path = RepositoryRules.absolute(SecretFiles.join(directory, text))
+                    if SecretFiles.isDirectory(path) { used.insert(path) }
+                }
+            }
+        }
+        return directories.filter { !used.contains(RepositoryRules.absolute($0)) }
     }
 
-    /// `to` relative to the directory `from` (both absolute).
-    static func relativePath(from: String, to: String) -> String {
-        let base = from.split(separator: "/"), target = to.split(separator: "/")
-        var common = 0
-        while common < min(base.count, target.count), base[common] == target[common] { common += 1 }
-        let parts = Array(repeating: "..", count: base.count - common) + target[common...].map(String.init)
-        return parts.isEmpty ? "." : parts.joined(separator: "/")
+    /// What the values were sealed for: the `cachet.dev/sealed-for` hint (`cachet seal --kustomization` writes it),
+    /// else the template's namespace and name (sealers write what they sealed for there), else the object's own.
+    static func sealedFor(_ sealed: SealedSecretManifest) -> (namespace: String?, name: String?) {
+        if let hint = sealed.metadata.annotations[Annotations.sealedFor] {
+            let parts = hint.split(separator: "/", maxSplits: 1).map(String.init)
+            return (parts.first, parts.count > 1 ? parts[1] : sealed.metadata.name)
+        }
+        let template = sealed.template.metadata
+        return (template.namespace ?? sealed.metadata.namespace, template.name ?? sealed.metadata.name)
     }
 }

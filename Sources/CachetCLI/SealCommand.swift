@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ArgumentParser
 import CachetCrypto
 import CachetManifests
@@ -64,6 +67,10 @@ struct SealCommand: ParsableCommand {
             help: "Seal the items into this existing SealedSecret file, changing only their entries.")
     var mergeInto: String?
 
+    @Option(name: .customLong("kustomization"),
+            help: "Seal for the namespace and name the SealedSecret written to -w gets when this kustomization is built (kubectl kustomize).")
+    var kustomization: String?
+
     @Option(name: .customLong("from-file"),
             help: "With --raw: read the value from this file ([key=]path, as kubeseal; the key is the v2 item key).")
     var fromFile: String?
@@ -94,6 +101,11 @@ extension SealCommand {
         if item != nil, !raw { throw ValidationError("--item applies to --raw only: a Secret's items are its own keys") }
         if item != nil, !sealsV2 {
             throw ValidationError("--item applies to format v2 (--recipient, --recipients-file, --v2): a v1 value does not bind its item")
+        }
+        if kustomization != nil {
+            guard !raw, io.output != nil, mergeInto == nil else {
+                throw ValidationError("--kustomization needs -w FILE: the file that kustomization includes (not --raw, not --merge-into)")
+            }
         }
         if raw {
             let manifestOnly: [(Bool, String)] = [
@@ -136,15 +148,77 @@ extension SealCommand {
             try SealedFileMerge.merge(objects, into: mergeInto, sealer: sealer, explicitScope: scope.scope, inputName: io.inputName)
             return
         }
-        var sealed: [ManifestValue] = []
-        for object in objects {
-            let result = try inFile(io.inputName) { try sealer.seal(SecretManifest(object)) }
-            for warning in result.warnings {
-                StandardStreams.warn("\(io.inputName): document \(object.document) (\(object.label)): \(warning)")
+        var placeholder: String?
+        do {
+            if let kustomization, let output = io.output {
+                (sealer.builtAs, placeholder) = try builtAs(objects, sealer: sealer, kustomization: kustomization, file: output)
             }
-            sealed.append(result.sealedSecret.manifestValue)
+            var sealed: [ManifestValue] = []
+            for object in objects {
+                let result = try inFile(io.inputName) { try sealer.seal(SecretManifest(object)) }
+                for warning in result.warnings {
+                    StandardStreams.warn("\(io.inputName): document \(object.document) (\(object.label)): \(warning)")
+                }
+                sealed.append(result.sealedSecret.manifestValue)
+            }
+            try io.write(sealed, mode: 0o644)
+        } catch {
+            if let placeholder { unlink(placeholder) }
+            throw error
         }
-        try io.write(sealed, mode: 0o644)
+    }
+
+    /// `--kustomization DIR`: the namespace and name `file` will have once DIR is built, asked of kubectl kustomize.
+    /// The kustomization must include `file`; when it does not exist yet, a placeholder (the SealedSecret's metadata,
+    /// no values) stands in for the build and is returned, to be removed if anything fails before the real one
+    /// replaces it.
+    private func builtAs(_ objects: [ManifestObject], sealer: Sealer, kustomization: String, file: String)
+        throws -> ((namespace: String?, name: String), String?) {
+        guard objects.count == 1, let object = objects.first else {
+            throw CommandFailure("--kustomization seals one Secret at a time; \(io.values.inputName) holds \(objects.count)")
+        }
+        // What the SealedSecret's own metadata will be (after -n, --name and the default namespace): seal once as
+        // usual, with public-key operations only.
+        let own = try inFile(io.values.inputName) { try sealer.seal(SecretManifest(object)) }.sealedSecret
+        let name = own.metadata.name ?? "", namespace = own.metadata.namespace
+        var placeholder: String?
+        if SecretFiles.exists(file) {
+            let bytes = try SecretFiles.read(file, limit: SecretFiles.defaultLimit).withUnsafeBytes { Array($0) }
+            guard let existing = SealedSecretManifest.single(in: bytes) else {
+                throw CommandFailure("\(file) does not hold exactly one SealedSecret; --kustomization replaces one")
+            }
+            guard existing.metadata.name == name, existing.metadata.namespace == namespace else {
+                throw CommandFailure("\(file) holds the SealedSecret \(existing.metadata.namespace ?? "")/\(existing.metadata.name ?? ""), and the Secret is \(namespace ?? "")/\(name)",
+                                     hint: "seal it to another file, or give the Secret the file's name and namespace")
+            }
+        } else {
+            var stub = own
+            stub.encryptedData = [:]
+            try OutputFiles.replace(file, contents: try ManifestFormat.yaml.write([stub.manifestValue]), mode: 0o644)
+            placeholder = file
+        }
+        do {
+            let target = RepositoryRules.absolute(file)
+            let everything: [KustomizeBuild.BuiltSealedSecret]
+            do {
+                everything = try KustomizeBuild.sealedSecrets(of: kustomization)
+            } catch {
+                throw CommandFailure("--kustomization \(kustomization): \(error.message)")
+            }
+            let built = everything.filter { $0.origin == target && $0.name.contains(name) }
+            guard let result = built.first else {
+                throw CommandFailure("\(kustomization) does not include \(file) when built",
+                                     hint: "list it under resources: in the kustomization that should hold it (\(kustomization)'s own, or a base it uses)")
+            }
+            guard built.allSatisfy({ $0.name == result.name && $0.namespace == result.namespace }) else {
+                throw CommandFailure("\(kustomization) builds \(file) more than once, under different names: seal one file per name")
+            }
+            StandardError.write("cachet: sealing for \(result.namespace.map { "\($0)/" } ?? "")\(result.name), as \(kustomization) builds \(file)")
+            return ((result.namespace, result.name), placeholder)
+        } catch {
+            if let placeholder { unlink(placeholder) }
+            throw error
+        }
     }
 
     /// The `.cachet.yaml` rule for the file this run seals (its input, else the file it writes), when no flag says

@@ -62,6 +62,10 @@ package enum Annotations {
     /// Which keys sealed the object, comma-separated key ids (docs/wire-format.md §3): a hint for the opener, never
     /// trusted.
     package static let sealedBy = "cachet.dev/sealed-by"
+    /// Where the values were sealed for, when that is not the SealedSecret's own place (`cachet seal
+    /// --kustomization`: the namespace/name an overlay gives it): `namespace/name`, or `namespace` for namespace-wide.
+    /// A hint for messages and `cachet check`, never a security input: the scope is in the values.
+    package static let sealedFor = "cachet.dev/sealed-for"
 
     /// kubectl apply and kubecfg store the whole object here, so on a Secret it holds the plaintext.
     package static let lastAppliedConfigurations = [

@@ -40,6 +40,11 @@ package struct Sealer: Sendable {
     package var keepAnnotationPrefixes: [String] = []
     /// Allow a Secret with no items (otherwise an error, as kubeseal).
     package var allowEmptyData = false
+    /// `--kustomization`: the namespace and name the SealedSecret will have once a kustomization is built (an overlay's
+    /// `namespace:`, `namePrefix:`, `nameSuffix:`). The values are bound to them, the template names them, and
+    /// `cachet.dev/sealed-for` records them; the SealedSecret itself keeps the Secret's own name and namespace, as the
+    /// file in the base says.
+    package var builtAs: (namespace: String?, name: String)?
 
     package init(target: SealingTarget) {
         self.target = target
@@ -83,9 +88,10 @@ package struct Sealer: Sendable {
             namespace = fallback.namespace
             warnings.append("no namespace in the input: sealed for namespace \"\(fallback.namespace)\" (\(fallback.origin)); pass -n to choose")
         }
+        let boundNamespace = builtAs.map { $0.namespace ?? namespace } ?? namespace, boundName = builtAs?.name ?? name
         let sealingScope: SealingScope
-        switch (kind, namespace) {
-        case (.strict, let namespace?): sealingScope = .strict(namespace: namespace, name: name)
+        switch (kind, boundNamespace) {
+        case (.strict, let namespace?): sealingScope = .strict(namespace: namespace, name: boundName)
         case (.namespaceWide, let namespace?): sealingScope = .namespaceWide(namespace: namespace)
         case (.clusterWide, _): sealingScope = .clusterWide
         case (_, nil):
@@ -102,8 +108,8 @@ package struct Sealer: Sendable {
         }
 
         var template = secret.metadata
-        template.name = name
-        template.namespace = namespace
+        template.name = boundName
+        template.namespace = boundNamespace
         let dropped = Self.serverSetFields.filter { field in
             guard let value = template.field(field) else { return false }
             template.removeField(field)
@@ -119,12 +125,16 @@ package struct Sealer: Sendable {
         template.annotations[Annotations.namespaceWide] = nil
         template.annotations[Annotations.clusterWide] = nil
         template.annotations[Annotations.sealedBy] = nil
+        template.annotations[Annotations.sealedFor] = nil
         let scopeAnnotation = Self.scopeAnnotation(kind)
         if let scopeAnnotation { template.annotations[scopeAnnotation] = "true" }
 
         var metadata = ObjectMeta(name: name, namespace: namespace)
         if let scopeAnnotation { metadata.annotations[scopeAnnotation] = "true" }
         metadata.annotations[Annotations.sealedBy] = target.keyIDs.map(\.hex).joined(separator: ",")
+        if builtAs != nil, kind != .clusterWide, boundNamespace != namespace || (kind == .strict && boundName != name) {
+            metadata.annotations[Annotations.sealedFor] = kind == .strict ? "\(boundNamespace ?? "")/\(boundName)" : boundNamespace
+        }
         for (key, value) in template.annotations where keepAnnotationPrefixes.contains(where: { key.hasPrefix($0) }) {
             metadata.annotations[key] = value
         }

@@ -104,6 +104,47 @@ struct CheckCommandTests {
         #expect(kinds == ["plaintext-secret", "stale"], "\(object)")
     }
 
+    /// The base's file sealed for what prod's overlay makes of it (prod/prod-db): it opens there and nowhere else, the
+    /// repository checks clean, and an overlay that would deploy it elsewhere is reported.
+    @Test("seal --kustomization: sealed for the built namespace and name; check agrees, and catches a second overlay")
+    func sealForOverlay() throws {
+        let sealed = try cachet(["seal", "-f", "base/db.plain.yaml", "-w", "base/db.sealed.yaml", "--kustomization", "overlays/prod"])
+        #expect(sealed.status == 0, "\(sealed.error)")
+        #expect(sealed.error.contains("sealing for prod/prod-db, as overlays/prod builds base/db.sealed.yaml"), "\(sealed.error)")
+        let text = try String(contentsOf: root.appendingPathComponent("base/db.sealed.yaml"), encoding: .utf8)
+        #expect(text.contains("cachet.dev/sealed-for: prod/prod-db") && text.contains("  name: db\n") && text.contains("  namespace: base\n"), "\(text)")
+
+        // Built by prod, it opens; the base alone is refused, and the message names both places.
+        let built = try TestProcess.run(Repository.kubectl!, ["kustomize", "overlays/prod"], directory: root)
+        #expect(built.status == 0, "\(built.error)")
+        let opened = try CachetProcess.run(["unseal", "--key", "keys/dev", "-f", "-", "-o", "json"], stdin: built.output, in: root)
+        #expect(opened.status == 0 && String(decoding: opened.output, as: UTF8.self).contains(Data(Self.canary.utf8).base64EncodedString()), "\(opened.error)")
+        let refused = try cachet(["unseal", "--key", "keys/dev", "-f", "base/db.sealed.yaml"])
+        #expect(refused.status == 1 && refused.error.contains("sealed for \"prod/prod-db\""), "\(refused.error)")
+
+        #expect(try cachet(["check"]).status == 0)
+        try repository.write("overlays/dev2/kustomization.yaml", "namespace: dev\nresources: [../../base]\n", mode: 0o644)
+        let moved = try cachet(["check"])
+        #expect(moved.status == 1)
+        #expect(String(decoding: moved.output, as: UTF8.self).contains("base/db.sealed.yaml:2: SealedSecret db is sealed strict for prod/prod-db, but overlays/dev2 builds it as dev/db"),
+                "\(String(decoding: moved.output, as: UTF8.self))")
+    }
+
+    @Test("seal --kustomization: a file the build does not include is refused and nothing is left; --raw and stdout are usage errors")
+    func sealForOverlayRefused() throws {
+        try repository.write("elsewhere/x.plain.yaml", Self.secret(name: "x", namespace: "base"))
+        let missing = try cachet(["seal", "-f", "elsewhere/x.plain.yaml", "-w", "elsewhere/x.sealed.yaml", "--kustomization", "overlays/prod"])
+        #expect(missing.status == 1 && missing.error.contains("overlays/prod does not include elsewhere/x.sealed.yaml when built"), "\(missing.error)")
+        #expect(!FileManager.default.fileExists(atPath: repository.path("elsewhere/x.sealed.yaml")), "the placeholder was left behind")
+
+        let other = try cachet(["seal", "-f", "elsewhere/x.plain.yaml", "-w", "base/db.sealed.yaml", "--kustomization", "overlays/prod"])
+        #expect(other.status == 1 && other.error.contains("base/db.sealed.yaml holds the SealedSecret base/db, and the Secret is base/x"), "\(other.error)")
+        for arguments in [["--raw", "--kustomization", "overlays/prod"], ["-f", "elsewhere/x.plain.yaml", "--kustomization", "overlays/prod"]] {
+            let usage = try cachet(["seal"] + arguments)
+            #expect(usage.status == 64 && usage.error.contains("--kustomization needs -w FILE"), "\(usage.error)")
+        }
+    }
+
     @Test("usage: a missing path is exit 64; --no-build skips the overlay check")
     func usage() throws {
         let missing = try cachet(["check", "nowhere"])
