@@ -43,7 +43,9 @@ struct CheckCommand: ParsableCommand {
         switch output {
         case .text:
             for finding in findings {
-                try StandardStreams.writeOutput("\(finding.file):\(finding.line): \(finding.message) [\(finding.kind.rawValue)]\n  fix: \(finding.fix)\n")
+                // Names come from the repository: a newline or a terminal escape in one must not forge a line.
+                let line = "\(finding.file):\(finding.line): \(finding.message) [\(finding.kind.rawValue)]".escapingControlCharacters()
+                try StandardStreams.writeOutput(line + "\n  fix: " + finding.fix.escapingControlCharacters() + "\n")
             }
             for note in check.notes { StandardStreams.warn(note) }
             if !findings.isEmpty {

@@ -40,6 +40,11 @@ struct ControllerOptions: ParsableArguments {
     @Option(name: .customLong("token"), help: "A bearer token for the API server, in place of the kubeconfig user's credentials.")
     var token: String?
 
+    /// Whether any of these was given: then the command line names the cluster, and `.cachet.yaml` is not consulted.
+    var anyGiven: Bool {
+        [name, namespace, url, certificateAuthority, kubeconfig, context, server, token].contains { $0 != nil }
+    }
+
     var values: ControllerValues {
         ControllerValues(name: name, namespace: namespace, url: url, certificateAuthority: certificateAuthority,
                          kubeconfig: kubeconfig, context: context, overrides: KubeConfig.Overrides(server: server, token: token))

@@ -115,6 +115,20 @@ struct ReencryptCommand: ParsableCommand {
             help: "Read SealedSecrets from this file instead of stdin. Repeatable: each file is rewritten in place.")
     var files: [String] = []
 
+    @Option(name: .customLong("key"), parsing: .singleValue,
+            help: "Offline: a private key file or key directory (or a Secret backup) that opens the values. Repeatable; needs PATH arguments.")
+    var keys: [String] = []
+
+    @Argument(help: "Offline (with --key): files or directories whose SealedSecrets are re-sealed to what their .cachet.yaml rule seals to now.")
+    var paths: [String] = []
+
+    @Option(name: .customLong("cert"), help: "Offline: seal to this certificate (format v1) instead of the rules' targets.")
+    var cert: String?
+
+    @Option(name: .customLong("recipients-file"), parsing: .singleValue,
+            help: "Offline: seal format v2 to the recipients in this file instead of the rules' targets. Repeatable.")
+    var recipientsFiles: [String] = []
+
     @Option(name: [.customShort("w"), .customLong("output")], help: "Write the result here (default: back to -f, or stdout).")
     var output: String?
 
@@ -123,9 +137,17 @@ struct ReencryptCommand: ParsableCommand {
 
     func validate() throws {
         if files.count > 1, output != nil { throw ValidationError("-w names one output; with several -f each file is rewritten in place") }
+        if !keys.isEmpty || !paths.isEmpty || cert != nil || !recipientsFiles.isEmpty {
+            guard !keys.isEmpty, !paths.isEmpty else {
+                throw ValidationError("offline re-encryption takes --key KEY and PATH arguments (cachet reencrypt --key keys/ overlays/); without them the controller re-encrypts -f files")
+            }
+            guard files.isEmpty, output == nil, format == nil else { throw ValidationError("-f, -w and -o are for re-encryption through the controller, not with --key") }
+            guard cert == nil || recipientsFiles.isEmpty else { throw ValidationError("--cert seals format v1, --recipients-file format v2: one or the other") }
+        }
     }
 
     func run() throws {
+        if !keys.isEmpty { return try runOffline() }
         let client = controller.values.client
         // Every file is re-encrypted before any is written, so a failure part-way leaves them all as they were.
         let results = try (files.isEmpty ? [nil] : files.map(Optional.some)).map { file in (file, try reencrypt(file, client: client)) }
@@ -136,6 +158,41 @@ struct ReencryptCommand: ParsableCommand {
                 try bytes.withUnsafeBytes { try StandardStreams.write($0, to: 1) }
             }
         }
+    }
+
+    /// `--key … PATH…`: opened here with the private keys, sealed again to the rules' targets (or --cert,
+    /// --recipients-file); a summary table at the end.
+    private func runOffline() throws {
+        for path in paths where !SecretFiles.exists(path) { throw CommandFailure.usage("\(path): no such file or directory") }
+        let keyRing = try KeyRing.load(paths: keys)
+        var explicit: SealingTarget?
+        if let cert { explicit = .certificate(try KeyFiles.readSealingKey(at: cert)) }
+        if !recipientsFiles.isEmpty { explicit = .recipients(try recipientsFiles.flatMap { try KeyFiles.readRecipients(at: $0) }) }
+        let jobs = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        var run = OfflineReencryption(keyRing: keyRing, explicitTarget: explicit, jobs: jobs)
+        let progress = OfflineReencryption.Progress()
+        let summary = run.run(paths, progress: progress)
+        progress.finish()
+        for failure in run.failures { StandardError.write("cachet: error: \(failure)") }
+        let rate = summary.seconds > 0 ? Int(Double(summary.values) / summary.seconds) : 0
+        try StandardStreams.writeOutput("""
+            files  re-sealed  unchanged  failed  values  seconds  values/s
+            \(pad(summary.files, 5))  \(pad(summary.resealed, 9))  \(pad(summary.unchanged, 9))  \(pad(summary.failed, 6))  \(pad(summary.values, 6))  \(pad(summary.seconds, 7))  \(pad(rate, 8))
+
+            """)
+        if summary.failed > 0 { throw CommandFailure.alreadyReported(exitCode: 1) }
+    }
+
+    private func pad(_ number: Int, _ width: Int) -> String {
+        let text = String(number)
+        return String(repeating: " ", count: max(0, width - text.count)) + text
+    }
+
+    /// Two decimals.
+    private func pad(_ number: Double, _ width: Int) -> String {
+        let hundredths = Int((number * 100).rounded())
+        let text = "\(hundredths / 100)." + (hundredths % 100 < 10 ? "0" : "") + "\(hundredths % 100)"
+        return String(repeating: " ", count: max(0, width - text.count)) + text
     }
 
     /// One input, re-encrypted: the bytes to write back.

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CachetManifests
 import FoundationEssentials
 
@@ -26,13 +29,20 @@ enum KustomizeBuild {
     }
 
     static func sealedSecrets(of directory: String) throws(Failure) -> [BuiltSealedSecret] {
-        let wrapper = FileManager.default.temporaryDirectory.path + "/cachet-kustomize-" + UUID().uuidString
-        defer { try? FileManager.default.removeItem(atPath: wrapper) }
-        let manifest = "resources:\n- \"\(relativePath(from: wrapper, to: RepositoryRules.absolute(directory)))\"\nbuildMetadata: [originAnnotations]\n"
-        guard (try? FileManager.default.createDirectory(atPath: wrapper, withIntermediateDirectories: true)) != nil,
-              FileManager.default.createFile(atPath: wrapper + "/kustomization.yaml", contents: Data(manifest.utf8)) else {
+        let created = FileManager.default.temporaryDirectory.path + "/cachet-kustomize-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: created) }
+        guard (try? FileManager.default.createDirectory(atPath: created, withIntermediateDirectories: true)) != nil else {
             throw .failed("no temporary directory for the build")
         }
+        // kustomize resolves symbolic links before it follows `..`: the relative path must be between real paths (a
+        // TMPDIR through a link, macOS's /var → /private/var), and origins come back relative to the real wrapper.
+        let wrapper = realPath(created)
+        let manifest = "resources:\n- \"\(relativePath(from: wrapper, to: realPath(directory)))\"\nbuildMetadata: [originAnnotations]\n"
+        guard FileManager.default.createFile(atPath: wrapper + "/kustomization.yaml", contents: Data(manifest.utf8)) else {
+            throw .failed("no temporary directory for the build")
+        }
+        CleanUp.register(wrapper)
+        defer { CleanUp.unregister(wrapper) }
         let result: (status: Int32?, output: [UInt8])
         do {
             result = try RepositoryCheck.runTool("kubectl", ["kustomize", wrapper])
@@ -51,9 +61,16 @@ enum KustomizeBuild {
                   let origin = metadata?["annotations"]?["config.kubernetes.io/origin"]?.scalar?.text,
                   let path = origin.split(separator: "\n").first(where: { $0.hasPrefix("path: ") })?.dropFirst(6)
             else { return nil }
-            return BuiltSealedSecret(origin: RepositoryRules.absolute(wrapper + "/" + path), name: name,
+            return BuiltSealedSecret(origin: realPath(wrapper + "/" + path), name: name,
                                      namespace: metadata?["namespace"]?.scalar?.text)
         }
+    }
+
+    /// The path with symbolic links resolved (as kustomize sees it); folded but unresolved when it does not exist.
+    static func realPath(_ path: String) -> String {
+        guard let resolved = realpath(RepositoryRules.absolute(path), nil) else { return RepositoryRules.absolute(path) }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     /// `to` relative to the directory `from` (both absolute): kustomize refuses absolute resource paths.

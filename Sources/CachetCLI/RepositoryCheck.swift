@@ -65,9 +65,12 @@ struct RepositoryCheck {
             if paths.contains(where: { !SecretFiles.isDirectory($0) }) {
                 kustomizations += Self.files(under: ".").filter(Self.isKustomization).map(RepositoryRules.directory(of:))
             }
+            // A base is not built on its own when a kustomization of the tree uses it, even if only the base was named.
+            let tree = Self.files(under: ".").filter(Self.isKustomization).map(RepositoryRules.directory(of:))
+            let real = Set(checked.map(KustomizeBuild.realPath))
             var built = Set<String>()
-            for directory in Self.leaves(kustomizations) where built.insert(RepositoryRules.absolute(directory)).inserted {
-                checkBuild(of: directory, reportingOnly: checked)
+            for directory in Self.leaves(kustomizations, among: kustomizations + tree) where built.insert(RepositoryRules.absolute(directory)).inserted {
+                checkBuild(of: directory, reportingOnly: real)
             }
         }
         return findings.sorted { ($0.file, $0.line, $0.message) < ($1.file, $1.line, $1.message) }
@@ -90,10 +93,18 @@ struct RepositoryCheck {
     static func files(under path: String) -> [String] {
         guard SecretFiles.isDirectory(path) else { return [path] }
         let prefix = path.hasSuffix("/") ? path : path + "/"
-        if let listed = gitFiles(path) { return listed.filter(isManifest).map { prefix == "./" ? $0 : prefix + $0 } }
+        if let listed = gitFiles(path) {
+            // Regular files only: a committed symbolic link may point at /dev/stdin or outside the repository.
+            return listed.filter(isManifest).map { prefix == "./" ? $0 : prefix + $0 }.filter(isRegularFile)
+        }
         var result: [String] = []
         walk(path == "." ? "" : prefix, into: &result, depth: 0)
         return result.filter(isManifest)
+    }
+
+    static func isRegularFile(_ path: String) -> Bool {
+        var status = stat()
+        return lstat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG
     }
 
     private static func walk(_ prefix: String, into result: inout [String], depth: Int) {
@@ -149,22 +160,58 @@ struct RepositoryCheck {
         do {
             documents = try ManifestReader.documents(in: bytes)
         } catch let error as ManifestError {
-            // Not YAML (a Helm template, say): a problem only if it is meant to hold a SealedSecret.
-            let mentions = bytes.withUnsafeBytes { String(decoding: $0, as: UTF8.self).contains("SealedSecret") }
-            if mentions {
-                add(file, error.mark?.line ?? 1, .unreadable, "does not parse: \(error.message)", fix: "correct the YAML, or seal it again from its Secret (cachet seal -f SECRET -w \(file))")
+            // Not what Cachet's reader takes (stricter than kubectl's: duplicate keys, tabs, depth): a problem when it
+            // mentions a Secret or SealedSecret, since then plaintext could pass unseen. Helm templates are not YAML
+            // until rendered, and are left alone.
+            let text = bytes.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+            let mentionsSealed = text.contains("SealedSecret")
+            if (mentionsSealed || text.contains("Secret")) && !Self.isHelmTemplate(file) {
+                add(file, error.mark?.line ?? 1, .unreadable, "does not parse (\(error.message)), and it mentions \(mentionsSealed ? "SealedSecret" : "a Secret"): what kustomize or kubectl reads there cannot be checked",
+                    fix: "correct the YAML, or seal it again from its Secret (cachet seal -f SECRET -w \(Self.quoted(file)))")
             }
             return
         } catch {
             return
         }
-        let objects = (try? ManifestReader.objects(in: documents)) ?? documents.map { ManifestObject(document: $0.index, itemIndex: nil, node: $0.root) }
+        var objects = (try? ManifestReader.objects(in: documents)) ?? documents.map { ManifestObject(document: $0.index, itemIndex: nil, node: $0.root) }
+        // kubectl's typed lists (SecretList, …): their items are applied too.
+        for object in objects where object.node["kind"]?.scalar?.text.hasSuffix("List") == true && object.node["kind"]?.scalar?.text != "List" {
+            for (index, item) in (object.node["items"]?.elements ?? []).enumerated() {
+                let kind = item["kind"]?.scalar?.text ?? String(object.node["kind"]?.scalar?.text.dropLast(4) ?? "")
+                if kind == "Secret", item["kind"] == nil { checkSecretItems(item, file: file) }
+                objects.append(ManifestObject(document: object.document, itemIndex: index, node: item))
+            }
+        }
+        if Self.isRulesFile(file) { checkRules(file) }
         for object in objects {
             let kind = object.node["kind"]?.scalar?.text, apiVersion = object.node["apiVersion"]?.scalar?.text
             if kind == "Secret", apiVersion == "v1" { checkSecret(object, file: file) }
             if kind == "SealedSecret", apiVersion?.hasPrefix("bitnami.com/") == true { checkSealedSecret(object, file: file) }
         }
         if Self.isKustomization(file), let root = documents.first?.root { checkGenerators(root, file: file) }
+    }
+
+    static func isHelmTemplate(_ file: String) -> Bool {
+        let directory = RepositoryRules.directory(of: file)
+        return directory.split(separator: "/").last == "templates" && SecretFiles.exists(SecretFiles.join(RepositoryRules.directory(of: directory), "Chart.yaml"))
+    }
+
+    static func isRulesFile(_ file: String) -> Bool { file.split(separator: "/").last.map(String.init) == RepositoryRules.fileName }
+
+    /// The rules file itself: a mistake in it is a finding, not only when a SealedSecret needs it.
+    private mutating func checkRules(_ file: String) {
+        do {
+            _ = try RepositoryRules.load(file)
+        } catch let error as ManifestError {
+            add(file, error.mark?.line ?? 1, .ruleUnusable, "the rules cannot be read: \(error.message)", fix: "correct \(Self.quoted(file))")
+        } catch {
+            add(file, 1, .ruleUnusable, "the rules cannot be read: \(error)", fix: "correct \(Self.quoted(file))")
+        }
+    }
+
+    /// A typed list's Secret items carry no kind of their own.
+    private mutating func checkSecretItems(_ node: Node, file: String) {
+        checkSecret(ManifestObject(document: 1, itemIndex: nil, node: node), file: file)
     }
 
     private mutating func checkSecret(_ object: ManifestObject, file: String) {
@@ -174,7 +221,7 @@ struct RepositoryCheck {
             let sealed = Self.sealedName(for: file)
             add(file, entry.keyNode.start.line, .plaintextSecret,
                 "Secret \(name) holds \(items.count) value\(items.count == 1 ? "" : "s") in plaintext (\(entry.key): \(items.map(\.key).sorted().joined(separator: ", ")))",
-                fix: "cachet seal -f \(file) -w \(sealed), then remove \(file) from the repository (and its history, if it was ever pushed: rotate those values)")
+                fix: "cachet seal -f \(Self.quoted(file)) -w \(Self.quoted(sealed)), then remove \(Self.quoted(file)) from the repository (and its history, if it was ever pushed: rotate those values)")
         }
     }
 
@@ -205,10 +252,14 @@ struct RepositoryCheck {
             sealed = try SealedSecretManifest(object)
         } catch {
             add(file, error.mark?.line ?? object.node.start.line, .unreadable, "SealedSecret does not parse: \(error.message)",
-                fix: "seal it again from its Secret (cachet seal -f SECRET -w \(file))")
+                fix: "seal it again from its Secret (cachet seal -f SECRET -w \(Self.quoted(file)))")
             return
         }
-        sealedSources[RepositoryRules.absolute(file), default: []].append(SealedSource(file: file, line: object.node.start.line, sealed: sealed))
+        sealedSources[KustomizeBuild.realPath(file), default: []].append(SealedSource(file: file, line: object.node.start.line, sealed: sealed))
+        if sealed.encryptedData.isEmpty {
+            add(file, object.node.start.line, .unreadable, "SealedSecret \(sealed.metadata.name ?? "") holds no values (a placeholder left by an interrupted cachet seal --kustomization?): it would deploy an empty Secret",
+                fix: "seal it again from its Secret (cachet seal -f SECRET -w \(Self.quoted(file)))")
+        }
         checkStale(sealed, line: object.node.start.line, file: file)
     }
 
@@ -235,14 +286,16 @@ struct RepositoryCheck {
             } catch {
                 let failure = (error as? CommandFailure) ?? CommandFailure("\(error)")
                 currentIDs[key] = .failure(failure)
-                add(rules.file, rule.line, .ruleUnusable, failure.message, fix: failure.hint ?? "correct the rule")
+                // FollowedRule's message starts with the rules file and line, which the finding states already.
+                let message = failure.message.hasPrefix("\(rules.file):\(rule.line): ") ? String(failure.message.dropFirst("\(rules.file):\(rule.line): ".count)) : failure.message
+                add(rules.file, rule.line, .ruleUnusable, message, fix: failure.hint ?? "correct the rule")
             }
         }
         guard case .success(let current)? = currentIDs[key], sealedBy != current else { return }
         let name = sealed.metadata.name ?? "(unnamed)"
         let fix = rule.sealsV2
-            ? "seal it again from its Secret: cachet seal -f SECRET -w \(file) (the rule seals to the current recipients)"
-            : "cachet reencrypt -f \(file) (the controller re-seals it to its newest key), or seal it again from its Secret"
+            ? "seal it again from its Secret: cachet seal -f SECRET -w \(Self.quoted(file)) (the rule seals to the current recipients)"
+            : "cachet reencrypt -f \(Self.quoted(file)) (the controller re-seals it to its newest key), or seal it again from its Secret"
         add(file, line, .stale,
             "SealedSecret \(name) is sealed by \(sealedBy.sorted().map(\.hex).joined(separator: ", ")), but rule \(rule.number) of \(rules.file) seals to \(current.sorted().map(\.hex).joined(separator: ", ")) now",
             fix: fix)
@@ -279,15 +332,15 @@ struct RepositoryCheck {
             let now = scope == .strict ? "\(object.namespace ?? "(no namespace)")/\(object.name)" : "namespace \(object.namespace ?? "(none)")"
             add(origin.file, origin.line, .moved,
                 "SealedSecret \(sealed.metadata.name ?? "") is sealed \(scope.rawValue) for \(was), but \(directory) builds it as \(now): the controller will refuse to unseal it",
-                fix: "cachet seal --kustomization \(directory) -f SECRET -w \(origin.file) (seals for the built name), or seal it namespace-wide / cluster-wide if it must move")
+                fix: "give each overlay that deploys it its own file, sealed with cachet seal --kustomization \(Self.quoted(directory)) -f SECRET -w FILE, or seal it namespace-wide / cluster-wide if it must move")
         }
     }
 
     /// The kustomizations that another one in the list uses (as a resource, base or component directory): what is
     /// deployed is the top, so only the others are built on their own.
-    static func leaves(_ directories: [String]) -> [String] {
+    static func leaves(_ directories: [String], among all: [String]) -> [String] {
         var used = Set<String>()
-        for directory in directories {
+        for directory in all {
             guard let file = ["kustomization.yaml", "kustomization.yml", "Kustomization"].map({ SecretFiles.join(directory, $0) }).first(where: SecretFiles.exists),
                   let bytes = try? SecretFiles.read(file, limit: 1 << 20), let root = (try? ManifestReader.documents(in: bytes))?.first?.root
             else { continue }
@@ -300,6 +353,14 @@ struct RepositoryCheck {
             }
         }
         return directories.filter { !used.contains(RepositoryRules.absolute($0)) }
+    }
+
+    /// A path as a shell word: fix commands are meant to be pasted, and a file name may hold `;` or spaces.
+    static func quoted(_ path: String) -> String {
+        let plain = path.utf8.allSatisfy { byte in
+            (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) || "._/-+=:,@".utf8.contains(byte)
+        }
+        return plain && !path.isEmpty ? path : "'" + path.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
     }
 
     /// What the values were sealed for: the `cachet.dev/sealed-for` hint (`cachet seal --kustomization` writes it),

@@ -132,7 +132,8 @@ extension SealCommand {
         }
         let rule = try repositoryRule()
         var sealer = Sealer(target: try rule.map { try $0.target() } ?? sealingTarget())
-        sealer.scope = scope.scope ?? rule?.rule.scope
+        sealer.scope = scope.scope
+        sealer.defaultScope = rule?.rule.scope
         sealer.namespace = scope.namespace
         sealer.name = scope.name
         sealer.keepAnnotationPrefixes = keepAnnotations
@@ -162,8 +163,12 @@ extension SealCommand {
                 sealed.append(result.sealedSecret.manifestValue)
             }
             try io.write(sealed, mode: 0o644)
+            if let placeholder { CleanUp.unregister(placeholder) }
         } catch {
-            if let placeholder { unlink(placeholder) }
+            if let placeholder {
+                unlink(placeholder)
+                CleanUp.unregister(placeholder)
+            }
             throw error
         }
     }
@@ -194,6 +199,7 @@ extension SealCommand {
         } else {
             var stub = own
             stub.encryptedData = [:]
+            CleanUp.register(file)
             try OutputFiles.replace(file, contents: try ManifestFormat.yaml.write([stub.manifestValue]), mode: 0o644)
             placeholder = file
         }
@@ -216,7 +222,10 @@ extension SealCommand {
             StandardError.write("cachet: sealing for \(result.namespace.map { "\($0)/" } ?? "")\(result.name), as \(kustomization) builds \(file)")
             return ((result.namespace, result.name), placeholder)
         } catch {
-            if let placeholder { unlink(placeholder) }
+            if let placeholder {
+                unlink(placeholder)
+                CleanUp.unregister(placeholder)
+            }
             throw error
         }
     }
@@ -225,14 +234,25 @@ extension SealCommand {
     /// what to seal to: flags win over the rules. Once a rules file covers the directory, a file no rule matches is an
     /// error, never a silent fall-back to the kubeconfig's controller.
     private func repositoryRule() throws -> FollowedRule? {
-        guard cert == nil, !sealsV2 else { return nil }
+        guard cert == nil, !sealsV2, !controller.anyGiven else { return nil }
         let io = self.io.values
-        guard let path = [io.file, mergeInto, io.output].compactMap({ $0 }).first(where: { $0 != "-" }) else { return nil }
-        guard let rules = try RepositoryRules.find(from: RepositoryRules.directory(of: RepositoryRules.absolute(path))) else { return nil }
-        guard let (rule, _) = rules.rule(for: path) else {
+        // Where the sealed file lives decides, not where the plaintext came from: with --kustomization, the place it is
+        // deployed from (a prod overlay using a base's file seals to prod); else the file written.
+        let path: String
+        if let kustomization {
+            path = kustomization
+        } else {
+            guard let written = [mergeInto, io.output, io.file].compactMap({ $0 }).first(where: { $0 != "-" }) else { return nil }
+            path = written
+        }
+        let start = SecretFiles.isDirectory(path) ? path : RepositoryRules.directory(of: RepositoryRules.absolute(path))
+        guard let rules = try RepositoryRules.find(from: start) else { return nil }
+        guard let (rule, relative) = rules.rule(for: path) else {
             throw CommandFailure("\(path): no rule in \(rules.file) matches it, and no --cert, --recipient or --v2 says what to seal to",
                                  hint: "add a rule whose path matches \(rules.relativePath(path) ?? path), or pass --cert")
         }
+        // Said every time: a typo in a pattern must not pass unnoticed into a broader rule.
+        StandardError.write("cachet: \(relative): rule \(rule.number) of \(rules.file) (path \(rule.path)) says what to seal to")
         return FollowedRule(rule: rule, file: rules.file)
     }
 

@@ -16,6 +16,11 @@ enum SealedFileMerge {
         let target = editor.sealedSecret
         let secret = try inFile(inputName) { try SecretManifest(object) }
 
+        // Its values are bound to where an overlay puts it: new items sealed for the file's own name would not open there.
+        if let place = target.metadata.annotations[Annotations.sealedFor] {
+            throw CommandFailure("\(path) was sealed for \(place) (cachet.dev/sealed-for, cachet seal --kustomization): --merge-into would seal the new items for its own name",
+                                 hint: "seal the whole Secret again with --kustomization")
+        }
         // The items are sealed for the file's object: its name, namespace and scope. A Secret that names another
         // object is more likely a mistake than an intent.
         if let own = secret.metadata.name, own != target.metadata.name {

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CachetCrypto
 import FoundationEssentials
 
@@ -37,7 +40,7 @@ package struct RepositoryRules: Sendable {
 
         /// For a v2 rule with `cert`: where the cluster's own age recipients are. A Cachet controller serves them
         /// beside its certificate (`…/v1/recipients.txt` for `…/v1/cert.pem`); a key directory holds them in
-        /// `age-recipients.txt` (what `cachet keys generate` writes), as does the directory of a certificate file.
+        /// `age-recipients.txt` (what `cachet keys generate` writes). nil for a certificate file.
         package var clusterRecipientsLocation: String? {
             guard sealsV2, let cert else { return nil }
             let lowered = cert.lowercased()
@@ -45,8 +48,10 @@ package struct RepositoryRules: Sendable {
                 guard lowered.hasSuffix("/v1/cert.pem") else { return nil }
                 return String(cert.dropLast("cert.pem".count)) + "recipients.txt"
             }
-            let directory = SecretFiles.isDirectory(cert) ? cert : RepositoryRules.directory(of: cert)
-            return SecretFiles.join(directory, "age-recipients.txt")
+            // Only a key directory: beside a lone certificate file, a directory of several clusters' certificates may
+            // hold another cluster's age-recipients.txt.
+            guard SecretFiles.isDirectory(cert) else { return nil }
+            return SecretFiles.join(cert, "age-recipients.txt")
         }
     }
 
@@ -61,9 +66,28 @@ package struct RepositoryRules: Sendable {
         var current = absolute(directory)
         while true {
             let candidate = SecretFiles.join(current, fileName)
-            if SecretFiles.exists(candidate) { return try load(candidate) }
+            if SecretFiles.exists(candidate) {
+                try refuseIfForeign(candidate)
+                return try load(candidate)
+            }
             guard current != "/" else { return nil }
             current = Self.directory(of: current)
+        }
+    }
+
+    /// The rules decide who can read what is sealed, and are looked for in every directory above the file: one that
+    /// another user owns (a shared /tmp, a parent directory someone else controls) or anyone may write is refused, as
+    /// OpenSSH refuses such a config, rather than followed or skipped in silence.
+    static func refuseIfForeign(_ path: String) throws(FileError) {
+        var status = stat()
+        guard lstat(path, &status) == 0 else { return }
+        guard (status.st_mode & S_IFMT) == S_IFREG else { throw FileError("\(path) is not a regular file: rules are not followed through links") }
+        if status.st_uid != getuid(), status.st_uid != 0 {
+            throw FileError("\(path) belongs to another user (uid \(status.st_uid)): its rules are not followed",
+                            hint: "remove it, or pass --cert / --recipient to say what to seal to")
+        }
+        if status.st_mode & S_IWOTH != 0 {
+            throw FileError("\(path) can be written by anyone: its rules are not followed", hint: "chmod o-w \(path)")
         }
     }
 
@@ -89,6 +113,8 @@ package struct RepositoryRules: Sendable {
         guard let elements = list.elements, !elements.isEmpty else {
             throw ManifestError("rules must be a non-empty list", at: list.start, path: "rules")
         }
+        // Every file sealed or checked is matched against the rules in order: a bound keeps that cost small.
+        guard elements.count <= 256 else { throw ManifestError("more than 256 rules", at: list.start, path: "rules") }
         var rules: [Rule] = []
         for (index, element) in elements.enumerated() {
             rules.append(try rule(element, number: index + 1, directory: directory, reader: reader))
@@ -160,7 +186,7 @@ package struct RepositoryRules: Sendable {
         let rule = Rule(number: number, line: node.start.line, path: pattern, cert: cert, certificateAuthority: certificateAuthority,
                         recipients: recipients, recipientsFiles: recipientsFiles, scope: scope)
         if cert != nil, rule.sealsV2, rule.clusterRecipientsLocation == nil {
-            throw ManifestError("with recipients the rule seals format v2, and the cluster's own recipients come from beside its certificate: an https:// cert must end in /v1/cert.pem (a Cachet controller's)",
+            throw ManifestError("with recipients the rule seals format v2, and the cluster's own recipient comes with its certificate: cert must be a key directory (tls.crt and age-recipients.txt) or a Cachet controller's https://…/v1/cert.pem",
                                 at: node["cert"]?.start, path: at + ".cert")
         }
         return rule

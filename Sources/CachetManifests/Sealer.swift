@@ -26,8 +26,11 @@ package enum SealingTarget: Sendable {
 /// Turns Secrets into SealedSecrets with Bitnami's mapping; needs only public keys.
 package struct Sealer: Sendable {
     package var target: SealingTarget
-    /// `--scope`: when nil, the Secret's own scope annotations decide (cluster-wide wins), else strict.
+    /// `--scope`: when nil, the Secret's own scope annotations decide (cluster-wide wins), else `defaultScope`, else
+    /// strict.
     package var scope: SealingScope.Kind?
+    /// A `.cachet.yaml` rule's scope: below the Secret's own annotations, above strict.
+    package var defaultScope: SealingScope.Kind?
     /// `-n`: fills a missing namespace; a different namespace in the Secret is an error.
     package var namespace: String?
     /// Fills a missing namespace when `namespace` does not, for scopes that need one, and is reported as a warning
@@ -81,7 +84,8 @@ package struct Sealer: Sendable {
         if let given = namespace, let own = secret.metadata.namespace, given != own {
             throw error("namespace mismatch: the Secret says \"\(own)\" but -n says \"\(given)\"", path: "metadata.namespace")
         }
-        let kind = scope ?? SealedSecretManifest.scopeKind(of: secret.metadata.annotations)
+        let annotated = secret.metadata.annotations[Annotations.clusterWide] == "true" || secret.metadata.annotations[Annotations.namespaceWide] == "true"
+        let kind = scope ?? (annotated ? SealedSecretManifest.scopeKind(of: secret.metadata.annotations) : defaultScope ?? .strict)
         var warnings: [String] = []
         var namespace = secret.metadata.namespace ?? self.namespace
         if namespace == nil, kind != .clusterWide, let fallback = defaultNamespace {

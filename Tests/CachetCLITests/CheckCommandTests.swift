@@ -145,6 +145,59 @@ struct CheckCommandTests {
         }
     }
 
+    /// Where the value is deployed decides the rule: a base's file sealed for prod's overlay goes to prod's key, not to
+    /// the base's rule (review finding: it went to dev's).
+    @Test("seal --kustomization follows the overlay's rule")
+    func kustomizationRule() throws {
+        let generated = try cachet(["keys", "generate", "--out", "keys/prod", "--rsa-bits", "2048"])
+        #expect(generated.status == 0, "\(generated.error)")
+        try repository.write(".cachet.yaml", "rules:\n  - path: \"overlays/prod/**\"\n    cert: keys/prod\n  - path: \"**\"\n    cert: keys/dev\n", mode: 0o644)
+        let sealed = try cachet(["seal", "-f", "base/db.plain.yaml", "-w", "base/db.sealed.yaml", "--kustomization", "overlays/prod"])
+        #expect(sealed.status == 0 && sealed.error.contains("cachet: overlays/prod: rule 1 of"), "\(sealed.error)")
+        let built = try TestProcess.run(Repository.kubectl!, ["kustomize", "overlays/prod"], directory: root)
+        #expect(try CachetProcess.run(["unseal", "--key", "keys/prod", "-f", "-"], stdin: built.output, in: root).status == 0)
+        #expect(try CachetProcess.run(["unseal", "--key", "keys/dev", "-f", "-"], stdin: built.output, in: root).status != 0)
+    }
+
+    /// SIGTERM while kubectl builds (a slow one): the placeholder and the build's temporary directory are removed;
+    /// and a TMPDIR reached through a symbolic link works (kustomize resolves links before `..`).
+    @Test("seal --kustomization: interrupted, it leaves nothing; a symlinked TMPDIR works")
+    func kustomizationInterrupted() throws {
+        let scratch = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: scratch.path("real/tmp"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: scratch.path("tmp"), withDestinationPath: scratch.path("real/tmp"))
+        try scratch.write("bin/kubectl", "#!/bin/sh\nsleep 5\nexec \(Repository.kubectl!.path) \"$@\"\n", mode: 0o755)
+        try repository.write("base/kustomization.yaml", "resources: [db.sealed.yaml, new.sealed.yaml]\n", mode: 0o644)
+        try repository.write("new.plain.yaml", Self.secret(name: "new", namespace: "base"))
+        let environment = ["PATH": scratch.path("bin") + ":/usr/bin:/bin", "TMPDIR": scratch.path("tmp"), "HOME": scratch.url.path]
+
+        let process = Process()
+        process.executableURL = CachetProcess.executable
+        process.arguments = ["seal", "-f", "new.plain.yaml", "-w", "base/new.sealed.yaml", "--kustomization", "overlays/prod"]
+        process.currentDirectoryURL = root
+        process.environment = environment
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        Thread.sleep(forTimeInterval: 1.5)
+        #expect(FileManager.default.fileExists(atPath: repository.path("base/new.sealed.yaml")), "no placeholder while kubectl runs")
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(!FileManager.default.fileExists(atPath: repository.path("base/new.sealed.yaml")), "the placeholder was left behind")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path("real/tmp")).isEmpty, "the build's directory was left behind")
+
+        let sealed = try CachetProcess.run(["seal", "-f", "new.plain.yaml", "-w", "base/new.sealed.yaml", "--kustomization", "overlays/prod"],
+                                           in: root, environment: ["PATH": "/usr/bin:/bin", "TMPDIR": scratch.path("tmp"), "HOME": scratch.url.path])
+        #expect(sealed.status == 0, "\(sealed.error)")
+    }
+
+    @Test("check: names from the repository are escaped, and fix commands quote them for the shell")
+    func hostileNames() throws {
+        try repository.write("a b;touch x.yaml", Self.secret(name: "odd", namespace: "dev"), mode: 0o644)
+        let result = try cachet(["check", "--no-build", "a b;touch x.yaml"])
+        let text = String(decoding: result.output, as: UTF8.self)
+        #expect(result.status == 1 && text.contains("fix: cachet seal -f 'a b;touch x.yaml' -w 'a b;touch x.sealed.yaml'"), "\(text)")
+    }
+
     @Test("usage: a missing path is exit 64; --no-build skips the overlay check")
     func usage() throws {
         let missing = try cachet(["check", "nowhere"])

@@ -83,12 +83,25 @@ struct RepositoryRulesCLITests {
         #expect(opened.status == 0, "\(opened.error)")
     }
 
+    /// The plaintext usually lives outside the repository (it must not be committed): where the sealed file goes
+    /// decides, and the run says which rule it followed.
+    @Test("the rule follows the file written, not the plaintext's place")
+    func ruleFollowsOutput() throws {
+        let elsewhere = try TemporaryDirectory()
+        let plain = try elsewhere.write("db.yaml", Self.secret(namespace: "prod"))
+        let result = try cachet(["seal", "-f", plain, "-w", "overlays/prod/db2.sealed.yaml"])
+        #expect(result.status == 0, "\(result.error)")
+        #expect(result.error.contains("cachet: overlays/prod/db2.sealed.yaml: rule 1 of "), "\(result.error)")
+        let sealed = try String(contentsOf: root.appendingPathComponent("overlays/prod/db2.sealed.yaml"), encoding: .utf8)
+        #expect(sealed.contains("password: YWdlLWVuY3J5cHRpb24ub3JnL3Yx"), "not prod's v2 rule: \(sealed)")
+    }
+
     @Test("a file no rule matches is refused, with a hint, and nothing is written")
     func noRule() throws {
         let result = try cachet(["seal", "-f", "base/db.yaml", "-w", "base/db.sealed.yaml"])
         #expect(result.status == 1 && result.output.isEmpty)
-        #expect(result.error.contains("base/db.yaml: no rule in \(RepositoryRulesCLITests.absolute(root.path))/.cachet.yaml matches it"), "\(result.error)")
-        #expect(result.error.contains("hint: add a rule whose path matches base/db.yaml, or pass --cert"), "\(result.error)")
+        #expect(result.error.contains("base/db.sealed.yaml: no rule in \(RepositoryRulesCLITests.absolute(root.path))/.cachet.yaml matches it"), "\(result.error)")
+        #expect(result.error.contains("hint: add a rule whose path matches base/db.sealed.yaml, or pass --cert"), "\(result.error)")
         #expect(!FileManager.default.fileExists(atPath: repository.path("base/db.sealed.yaml")))
     }
 

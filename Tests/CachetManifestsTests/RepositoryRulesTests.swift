@@ -58,7 +58,7 @@ struct RepositoryRulesTests {
         try directory.write(".cachet.yaml", """
             rules:
               - path: "overlays/prod/**"
-                cert: keys/prod.crt
+                cert: keys/prod
                 recipients: [\(Self.recipient)]
                 scope: strict
               - path: "**"
@@ -66,17 +66,32 @@ struct RepositoryRulesTests {
                 scope: namespace-wide
             """)
         try directory.write("overlays/prod/app/x.yaml", "")
+        try directory.write("keys/prod/tls.crt", "")
         let rules = try #require(try RepositoryRules.find(from: directory.path("overlays/prod/app")))
         #expect(rules.directory == RepositoryRules.absolute(directory.url.path))
         let prod = try #require(rules.rule(for: directory.path("overlays/prod/app/x.yaml")))
         #expect(prod.rule.number == 1 && prod.relativePath == "overlays/prod/app/x.yaml")
-        #expect(prod.rule.cert == RepositoryRules.absolute(directory.path("keys/prod.crt")))
+        #expect(prod.rule.cert == RepositoryRules.absolute(directory.path("keys/prod")))
         #expect(prod.rule.sealsV2 && prod.rule.scope == .strict && prod.rule.recipients.map(\.description) == [Self.recipient])
-        #expect(prod.rule.clusterRecipientsLocation == RepositoryRules.absolute(directory.path("keys/age-recipients.txt")))
+        #expect(prod.rule.clusterRecipientsLocation == RepositoryRules.absolute(directory.path("keys/prod/age-recipients.txt")))
         let dev = try #require(rules.rule(for: directory.path("overlays/dev/x.yaml")))
         #expect(dev.rule.number == 2 && !dev.rule.sealsV2 && dev.rule.scope == .namespaceWide)
         #expect(dev.rule.cert == "https://sealed-secrets.example.com/v1/cert.pem")
         #expect(rules.rule(for: "/elsewhere/x.yaml") == nil, "a file outside the repository")
+    }
+
+    @Test("a rules file another user owns, or anyone may write, is refused, not followed")
+    func foreign() throws {
+        let directory = try TemporaryDirectory()
+        let file = try directory.write(".cachet.yaml", "rules:\n  - path: x\n    cert: a.crt\n", mode: 0o666)
+        chmod(file, 0o666)
+        #expect(throws: FileError.self) { try RepositoryRules.find(from: directory.url.path) }
+        chmod(file, 0o644)
+        #expect(try RepositoryRules.find(from: directory.url.path) != nil)
+        if getuid() == 0 {
+            chown(file, 65534, 65534)
+            #expect(throws: FileError.self) { try RepositoryRules.find(from: directory.url.path) }
+        }
     }
 
     @Test("mistakes are refused with file, line and rule", arguments: [
@@ -91,6 +106,7 @@ struct RepositoryRulesTests {
         ("rules:\n  - path: x\n    cert: https://example.com/cert\n    recipients: [\(recipient)]\n",
          "rules[0].cert: with recipients the rule seals format v2"),
         ("rules:\n  - path: x\n    cert: a.crt\n    cert-ca: ca.crt\n", "cert-ca applies to an https:// cert only"),
+        ("rules:\n  - path: x\n    cert: keys/prod.crt\n    recipients: [\(recipient)]\n", "cert must be a key directory"),
         ("rules:\n  - path: yes\n    cert: a.crt\n", "quote it"),
     ])
     func mistakes(text: String, expected: String) throws {

@@ -1,0 +1,196 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CachetCrypto
+import CachetManifests
+import CachetProgram
+import FoundationEssentials
+
+/// `cachet reencrypt --key KEY… PATH…`: every SealedSecret under the paths opened with the given private keys and
+/// sealed again, for the same scope, to what its `.cachet.yaml` rule (or the command line) seals to now.
+///
+/// Files already sealed to exactly those keys are left byte for byte; each changed file is replaced atomically once
+/// all of its values are sealed again, so an interrupted run leaves every file either as it was or finished, and
+/// running it again completes the job. Values are opened on every core (the RSA private operations are the whole
+/// cost) in batches, so progress shows and an interruption loses at most one batch of work.
+struct OfflineReencryption {
+    let keyRing: KeyRing
+    /// From the command line: replaces every rule's target.
+    let explicitTarget: SealingTarget?
+    let jobs: Int
+
+    struct Summary {
+        var files = 0, resealed = 0, unchanged = 0, failed = 0, values = 0
+        var seconds = 0.0
+    }
+
+    /// One file with SealedSecrets in it.
+    private struct Job {
+        let file: String
+        let bytes: [UInt8]
+        let objects: [SealedSecretManifest]
+        let target: SealingTarget
+    }
+
+    private var rules: [String: RepositoryRules?] = [:]
+    private var targets: [String: SealingTarget] = [:]
+    private(set) var failures: [String] = []
+
+    init(keyRing: KeyRing, explicitTarget: SealingTarget?, jobs: Int) {
+        self.keyRing = keyRing
+        self.explicitTarget = explicitTarget
+        self.jobs = jobs
+    }
+
+    mutating func run(_ paths: [String], progress: Progress) -> Summary {
+        let started = ContinuousClock.now
+        var summary = Summary()
+        var batch: [Job] = []
+        var batchValues = 0
+        let files = paths.flatMap { RepositoryCheck.files(under: $0) }.filter { !RepositoryCheck.isKustomization($0) }
+        for file in files {
+            guard let job = prepare(file, summary: &summary) else { continue }
+            batch.append(job)
+            batchValues += job.objects.reduce(0) { $0 + $1.encryptedData.count }
+            // Enough values to keep every core busy between writes.
+            if batchValues >= 64 * jobs {
+                process(batch, summary: &summary, progress: progress, started: started)
+                batch = []
+                batchValues = 0
+            }
+        }
+        if !batch.isEmpty { process(batch, summary: &summary, progress: progress, started: started) }
+        summary.seconds = (ContinuousClock.now - started).seconds
+        return summary
+    }
+
+    /// Reads `file`; nil when it holds no SealedSecret, or needs nothing (then counted), or failed (then reported).
+    private mutating func prepare(_ file: String, summary: inout Summary) -> Job? {
+        guard let bytes = try? SecretFiles.read(file, limit: SecretFiles.defaultLimit).withUnsafeBytes({ Array($0) }),
+              let documents = try? ManifestReader.documents(in: bytes), let objects = try? ManifestReader.objects(in: documents)
+        else { return nil }
+        let sealedObjects = objects.filter { $0.node["kind"]?.scalar?.text == "SealedSecret" }
+        guard !sealedObjects.isEmpty else { return nil }
+        summary.files += 1
+        do {
+            let sealed = try sealedObjects.map { object in try inFile(file) { try SealedSecretManifest(object) } }
+            let target = try target(for: file)
+            let wanted = Set(target.keyIDs)
+            if sealed.allSatisfy({ Set($0.sealedBy) == wanted }) {
+                summary.unchanged += 1
+                return nil
+            }
+            return Job(file: file, bytes: bytes, objects: sealed, target: target)
+        } catch {
+            fail(file, error, summary: &summary)
+            return nil
+        }
+    }
+
+    private mutating func fail(_ file: String, _ error: any Error, summary: inout Summary) {
+        summary.failed += 1
+        let message = (error as? any ReportableError)?.diagnostic.errors.joined(separator: "; ") ?? "\(error)"
+        failures.append(message.hasPrefix(file) ? message : "\(file): \(message)")
+    }
+
+    private mutating func target(for file: String) throws -> SealingTarget {
+        if let explicitTarget { return explicitTarget }
+        let directory = RepositoryRules.directory(of: RepositoryRules.absolute(file))
+        if rules[directory] == nil { rules[directory] = .some(try RepositoryRules.find(from: directory)) }
+        guard let found = rules[directory] ?? nil, let (rule, _) = found.rule(for: file) else {
+            throw CommandFailure("no .cachet.yaml rule matches it, and no --cert or --recipients-file says what to seal to")
+        }
+        let key = "\(found.file)#\(rule.number)"
+        if let target = targets[key] { return target }
+        let target = try FollowedRule(rule: rule, file: found.file).target()
+        targets[key] = target
+        return target
+    }
+
+    /// The object as its values were sealed: at the `cachet.dev/sealed-for` place when it has one (sealed for an
+    /// overlay), else its own.
+    static func asSealed(_ sealed: SealedSecretManifest) -> SealedSecretManifest {
+        guard let hint = sealed.metadata.annotations[Annotations.sealedFor] else { return sealed }
+        var copy = sealed
+        let parts = hint.split(separator: "/", maxSplits: 1).map(String.init)
+        copy.metadata.namespace = parts.first
+        if parts.count > 1 { copy.metadata.name = parts[1] }
+        return copy
+    }
+
+    private mutating func process(_ batch: [Job], summary: inout Summary, progress: Progress, started: ContinuousClock.Instant) {
+        let objects = batch.flatMap { $0.objects.map(Self.asSealed) }
+        let opened = Unsealer(keyRing: keyRing).unsealAll(objects, jobs: jobs)
+        var index = 0
+        for job in batch {
+            let results = opened[index..<index + job.objects.count]
+            index += job.objects.count
+            do {
+                var resealed: [SealedSecretManifest] = []
+                for (object, result) in zip(job.objects, results) {
+                    let secret = try result.get()
+                    let scope = try Self.scope(of: Self.asSealed(object))
+                    var copy = object
+                    copy.encryptedData = [:]
+                    for (item, value) in secret.items {
+                        copy.encryptedData[item] = try job.target.sealedValue(value, scope: scope, item: item)
+                    }
+                    copy.metadata.annotations[Annotations.sealedBy] = job.target.keyIDs.map(\.hex).joined(separator: ",")
+                    resealed.append(copy)
+                }
+                try write(job, resealed)
+                summary.resealed += 1
+                summary.values += resealed.reduce(0) { $0 + $1.encryptedData.count }
+                progress.wrote(job.file, values: resealed.reduce(0) { $0 + $1.encryptedData.count }, summary: summary, started: started)
+            } catch {
+                fail(job.file, error, summary: &summary)
+            }
+        }
+    }
+
+    static func scope(of sealed: SealedSecretManifest) throws -> SealingScope {
+        switch (sealed.scopeKind, sealed.metadata.namespace, sealed.metadata.name) {
+        case (.clusterWide, _, _): return .clusterWide
+        case (.namespaceWide, let namespace?, _): return .namespaceWide(namespace: namespace)
+        case (.strict, let namespace?, let name?): return .strict(namespace: namespace, name: name)
+        default: throw CommandFailure("the SealedSecret has no namespace (or name) for its scope")
+        }
+    }
+
+    /// One object: only the values and the sealed-by hint change (the diff shows just them). Several: written out
+    /// again in the file's format. Atomic, keeping the file's mode.
+    private func write(_ job: Job, _ resealed: [SealedSecretManifest]) throws {
+        let bytes: [UInt8]
+        if resealed.count == 1, let editor = try? SealedSecretEditor(file: job.bytes) {
+            bytes = try inFile(job.file) { try editor.settingItems(resealed[0].encryptedData, sealedBy: job.target.keyIDs) }
+        } else {
+            let isJSON = job.bytes.withUnsafeBytes { ManifestReader.isJSON($0) }
+            bytes = try (isJSON ? ManifestFormat.json : .yaml).write(resealed.map(\.manifestValue))
+        }
+        try OutputFiles.replace(job.file, contents: bytes, mode: 0o644, keepExistingMode: true)
+    }
+
+    /// Progress on stderr: one line rewritten in place on a terminal (files, values, rate), else a line per file.
+    struct Progress {
+        let terminal = isatty(2) == 1
+
+        func wrote(_ file: String, values: Int, summary: Summary, started: ContinuousClock.Instant) {
+            let seconds = max((ContinuousClock.now - started).seconds, 0.001)
+            let rate = Int(Double(summary.values) / seconds)
+            if terminal {
+                var line = "\r\u{1B}[2Kcachet: re-sealed \(summary.resealed) file(s), \(summary.values) values, \(rate) values/s"
+                line.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+            } else {
+                StandardError.write("cachet: re-sealed \(file) (\(values) value\(values == 1 ? "" : "s"))")
+            }
+        }
+
+        func finish() {
+            if terminal { _ = Glibc.write(2, "\n", 1) }
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
