@@ -60,6 +60,18 @@ struct CLIControllerTests {
         }
     }
 
+    @Test("keys report --cluster: the cluster's SealedSecrets counted per key, the controller's key current")
+    func keysReportCluster() async throws {
+        try await Self.with { harness, directory, kubeconfig in
+            for name in ["r1", "r2"] { _ = try await harness.apply(ControllerHarness.sealed(name, items: ["a": "x", "b": "y"])) }
+            let report = try await Self.run(["keys", "report", "--cluster", "--kubeconfig", kubeconfig.path])
+            let text = String(decoding: report.output, as: UTF8.self)
+            #expect(report.status == 0, "\(report.error)")
+            let line = text.split(separator: "\n").first { $0.hasPrefix(FixtureKeys.sealingKey.keyID.hex) }.map(String.init) ?? ""
+            #expect(line.contains("  0     4        current") && line.hasSuffix("controller (newest)"), "\(text)")
+        }
+    }
+
     @Test("cert: through the service proxy, by env-named Service, or --controller-url; refusals are one clear line")
     func cert() async throws {
         try await Self.with { harness, directory, kubeconfig in
