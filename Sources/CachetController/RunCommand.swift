@@ -68,6 +68,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Pick up key Secrets added by others without a restart (default: true).")
     var watchForSecrets: Bool?
 
+    @Flag(help: "Make a first sealing key even when SealedSecrets exist and no key does (they will not open with it); without it, start-up waits for the keys to be restored.")
+    var forceNewKey = false
+
     @Option(help: "Watch SealedSecrets in every namespace (default: true).")
     var allNamespaces: Bool?
 
@@ -236,6 +239,7 @@ struct RunCommand: AsyncParsableCommand {
         settings.keys.secretLabels = try Self.pairs(text(privatekeyLabels, "privatekey-labels"), flag: "--privatekey-labels", labels: true)
         settings.keys.secretAnnotations = try Self.pairs(text(privatekeyAnnotations, "privatekey-annotations"), flag: "--privatekey-annotations", labels: false)
         settings.keys.watchKeySecrets = try boolean(watchForSecrets, "watch-for-secrets", environment) ?? true
+        settings.keys.forceNewKey = forceNewKey
 
         let additional = (text(additionalNamespaces, "additional-namespaces") ?? "").split(separator: ",")
             .map { String($0.filter { $0 != " " }) }.filter { !$0.isEmpty }

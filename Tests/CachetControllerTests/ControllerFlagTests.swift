@@ -120,4 +120,31 @@ struct ControllerFlagTests {
             #expect(harness.controller.keys.keyCount == 1)
         }
     }
+    /// A cluster whose keys were lost (or not yet restored from their backup) still has its SealedSecrets: a fresh key
+    /// would open none of them, seal from then on, and be in no backup. The controller waits for the keys instead,
+    /// and restoring them brings everything in; --force-new-key starts over.
+    @Test("SealedSecrets but no key: no new key, a clear error, and restoring the backup converges; --force-new-key makes one", arguments: [false, true])
+    func keysNotRestored(force: Bool) async throws {
+        let harness = try await ControllerHarness.start(installKey: false, configure: { $0.keys.forceNewKey = force }, before: { client in
+            _ = try await client.create(.sealedSecrets, try ControllerHarness.sealed("lost"), namespace: "team-a")
+        }, waitForKeys: false)
+        try await withCleanUp {
+            if force {
+                try await eventually("a new key") { harness.controller.keys.isReady }
+                #expect(try await harness.client.listAll(.secrets, namespace: ControllerHarness.namespace).items.count == 1)
+                return
+            }
+            try await Task.sleep(for: .seconds(1.5))
+            #expect(!harness.controller.keys.isReady)
+            #expect(try await harness.client.listAll(.secrets, namespace: ControllerHarness.namespace).items.isEmpty, "a key was made")
+            #expect(harness.logs.text.contains("no sealing key, but SealedSecrets exist (team-a/lost, …)"), "\(harness.logs.text.suffix(2000))")
+            // The backup restored (the key Secret as it was).
+            _ = try await harness.client.create(.secrets, ControllerHarness.keySecret(name: "sealed-secrets-keyfixture"), namespace: ControllerHarness.namespace)
+            try await eventually("the keys, then the Secret", timeout: .seconds(30)) {
+                ControllerHarness.data(await harness.secret("lost")) == ["password": Support.canary]
+            }
+        } cleanUp: {
+            await harness.close()
+        }
+    }
 }

@@ -24,9 +24,11 @@ final class ControllerHarness: Sendable {
     static let namespace = "kube-system"
 
     /// `installKey`: put the fixture key in the cluster first (else the controller generates one).
+    /// `before`: runs on the cluster before the controller starts. `waitForKeys`: return only once its keys are loaded.
     static func start(
         installKey: Bool = true, cluster configureCluster: (inout DevCluster.Settings) -> Void = { _ in },
-        configure: (inout Controller.Settings) -> Void = { _ in }
+        configure: (inout Controller.Settings) -> Void = { _ in },
+        before: (KubeClient) async throws -> Void = { _ in }, waitForKeys: Bool = true
     ) async throws -> ControllerHarness {
         var clusterSettings = DevCluster.Settings()
         clusterSettings.bookmarkInterval = .milliseconds(200)
@@ -40,6 +42,7 @@ final class ControllerHarness: Sendable {
                                                               ("metadata", .object([("name", .string(name))]))]))
         }
 
+        try await before(client)
         var settings = testSettings()
         configure(&settings)
         let logs = LogCapture()
@@ -52,7 +55,7 @@ final class ControllerHarness: Sendable {
             throw KubeError(.transport, "the controller did not start")
         }
         // Tests start from a controller with its keys loaded (the certificate is served only from then on).
-        await controller.keys.waitUntilReady()
+        if waitForKeys { await controller.keys.waitUntilReady() }
         return ControllerHarness(cluster: cluster, client: client, controller: controller, logs: logs,
                                  apiURL: "http://127.0.0.1:\(ports.api)", metricsURL: "http://127.0.0.1:\(ports.metrics)", running: running)
     }

@@ -36,6 +36,8 @@ package final class KeyManager: Service, Sendable {
         /// Pick up key Secrets that others add or change, without a restart (Bitnami's `--watch-for-secrets`, which
         /// is off there by default; on here).
         package var watchKeySecrets = true
+        /// `--force-new-key`: make a first key even when SealedSecrets already exist (see ``prepare()``).
+        package var forceNewKey = false
 
         package init(namespace: String) {
             self.namespace = namespace
@@ -73,6 +75,10 @@ package final class KeyManager: Service, Sendable {
     private let readiness = Mutex<(ready: Bool, waiters: [Int: CheckedContinuation<Void, Never>], next: Int)>((false, [:], 0))
     /// Signalled whenever a key is added (the reconciler then retries what failed: the new key may open it).
     let keyAdded = Wakeup()
+    /// Start-up found SealedSecrets and no key: waiting for the keys to be restored (``prepare()``).
+    private let awaitingRestore = Atomic<Bool>(false)
+    /// When that was last logged (once a minute at most).
+    private let restoreWarning = Mutex<ContinuousClock.Instant?>(nil)
 
     /// With several replicas: only the leader generates keys; the others serve the keys it makes, from the watch.
     let leadership: LeaderElection?
@@ -163,9 +169,41 @@ package final class KeyManager: Service, Sendable {
             return
         }
         guard mayGenerate else { return }
+        if newest == nil, !settings.forceNewKey, let example = try await someSealedSecret() {
+            // SealedSecrets exist but no key does: the keys were lost, or their backup is not restored yet. A fresh
+            // key would open none of them, would start sealing at once, and would be in no backup: wait for the keys
+            // (restoring them is picked up here within seconds) unless told to start over.
+            awaitingRestore.store(true, ordering: .relaxed)
+            let now = ContinuousClock.now
+            let due = restoreWarning.withLock { last in
+                guard last.map({ now - $0 >= .seconds(60) }) ?? true else { return false }
+                last = now
+                return true
+            }
+            if due {
+                logger.error("no sealing key, but SealedSecrets exist (\(example), …): their keys were lost or are not restored yet, and a new key would open none of them. Restore the key backup (kubectl apply -f it; it is picked up within seconds), or pass --force-new-key to start over with a new key",
+                             metadata: ["namespace": "\(settings.namespace)"])
+            }
+            return
+        }
+        awaitingRestore.store(false, ordering: .relaxed)
         logger.info("\(reason)", metadata: ["namespace": "\(settings.namespace)"])
         try await generate()
         markReady()
+    }
+
+    /// Whether start-up waits for keys to be restored (SealedSecrets exist, no key does).
+    package var isAwaitingRestore: Bool { awaitingRestore.load(ordering: .relaxed) }
+
+    /// One SealedSecret of the cluster, as `namespace/name`; nil when there is none, or when the list is refused (then
+    /// nothing says keys were lost, and a first key is made as Bitnami's controller makes it).
+    private func someSealedSecret() async throws -> String? {
+        do {
+            let list = try await client.list(.sealedSecrets, limit: 1)
+            return list.items.first.map { "\($0.string(at: ["metadata", "namespace"]) ?? "")/\($0.string(at: ["metadata", "name"]) ?? "")" }
+        } catch let error as KubeError where error.code == .forbidden || error.code == .notFound {
+            return nil
+        }
     }
 
     /// Lists the key Secrets and registers each one it can read.
@@ -312,7 +350,9 @@ package final class KeyManager: Service, Sendable {
             while !self.isReady, !Task.isCancelled {
                 do {
                     try await self.prepare()
-                    if !self.isReady {
+                    if !self.isReady, self.isAwaitingRestore {
+                        try? await Task.sleep(for: .seconds(2))
+                    } else if !self.isReady {
                         if !waitingLogged {
                             self.logger.info("waiting for the leader to make the sealing key")
                             waitingLogged = true
