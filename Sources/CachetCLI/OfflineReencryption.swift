@@ -4,7 +4,9 @@ import Glibc
 import CachetCrypto
 import CachetManifests
 import CachetProgram
+import Dispatch
 import FoundationEssentials
+import Synchronization
 
 /// `cachet reencrypt --key KEY… PATH…`: every SealedSecret under the paths opened with the given private keys and
 /// sealed again, for the same scope, to what its `.cachet.yaml` rule (or the command line) seals to now.
@@ -47,21 +49,49 @@ struct OfflineReencryption {
         var summary = Summary()
         var batch: [Job] = []
         var batchValues = 0
+        // The writes of one batch (each with its fsync) go on while the next batch is opened on every core.
+        var writing: (group: DispatchGroup, result: Box<Written>)?
+        func drain() {
+            guard let (group, result) = writing else { return }
+            group.wait()
+            summary.resealed += result.value.resealed
+            summary.values += result.value.values
+            for (file, message) in result.value.failures { fail(file, message, summary: &summary) }
+            writing = nil
+        }
+        func flush() {
+            let opened = Box((batch, Unsealer(keyRing: keyRing).unsealAll(batch.flatMap { $0.objects.map(Self.asSealed) }, jobs: jobs)))
+            drain()
+            let group = DispatchGroup(), result = Box(Written())
+            DispatchQueue.global().async(group: group) { result.value = Self.write(opened.value.0, opened.value.1, progress: progress) }
+            writing = (group, result)
+            batch = []
+            batchValues = 0
+        }
         let files = paths.flatMap { RepositoryCheck.files(under: $0) }.filter { !RepositoryCheck.isKustomization($0) }
         for file in files {
             guard let job = prepare(file, summary: &summary) else { continue }
             batch.append(job)
             batchValues += job.objects.reduce(0) { $0 + $1.encryptedData.count }
             // Enough values to keep every core busy between writes.
-            if batchValues >= 64 * jobs {
-                process(batch, summary: &summary, progress: progress, started: started)
-                batch = []
-                batchValues = 0
-            }
+            if batchValues >= 64 * jobs { flush() }
         }
-        if !batch.isEmpty { process(batch, summary: &summary, progress: progress, started: started) }
+        if !batch.isEmpty { flush() }
+        drain()
         summary.seconds = (ContinuousClock.now - started).seconds
         return summary
+    }
+
+    /// What writing a batch came to.
+    struct Written {
+        var resealed = 0, values = 0
+        var failures: [(file: String, message: String)] = []
+    }
+
+    /// A value handed to the writing thread and back (the hand-over is ordered by the DispatchGroup's wait).
+    final class Box<Value>: @unchecked Sendable {
+        var value: Value
+        init(_ value: Value) { self.value = value }
     }
 
     /// Reads `file`; nil when it holds no SealedSecret, or needs nothing (then counted), or failed (then reported).
@@ -88,8 +118,11 @@ struct OfflineReencryption {
     }
 
     private mutating func fail(_ file: String, _ error: any Error, summary: inout Summary) {
+        fail(file, (error as? any ReportableError)?.diagnostic.errors.joined(separator: "; ") ?? "\(error)", summary: &summary)
+    }
+
+    private mutating func fail(_ file: String, _ message: String, summary: inout Summary) {
         summary.failed += 1
-        let message = (error as? any ReportableError)?.diagnostic.errors.joined(separator: "; ") ?? "\(error)"
         failures.append(message.hasPrefix(file) ? message : "\(file): \(message)")
     }
 
@@ -118,9 +151,9 @@ struct OfflineReencryption {
         return copy
     }
 
-    private mutating func process(_ batch: [Job], summary: inout Summary, progress: Progress, started: ContinuousClock.Instant) {
-        let objects = batch.flatMap { $0.objects.map(Self.asSealed) }
-        let opened = Unsealer(keyRing: keyRing).unsealAll(objects, jobs: jobs)
+    /// Seals each file's opened values again and writes the file (atomically): on the writing thread.
+    private static func write(_ batch: [Job], _ opened: [Result<SecretManifest, any Error>], progress: Progress) -> Written {
+        var written = Written()
         var index = 0
         for job in batch {
             let results = opened[index..<index + job.objects.count]
@@ -138,14 +171,16 @@ struct OfflineReencryption {
                     copy.metadata.annotations[Annotations.sealedBy] = job.target.keyIDs.map(\.hex).joined(separator: ",")
                     resealed.append(copy)
                 }
-                try write(job, resealed)
-                summary.resealed += 1
-                summary.values += resealed.reduce(0) { $0 + $1.encryptedData.count }
-                progress.wrote(job.file, values: resealed.reduce(0) { $0 + $1.encryptedData.count }, summary: summary, started: started)
+                try OutputFiles.replace(job.file, contents: try contents(job, resealed), mode: 0o644, keepExistingMode: true)
+                let values = resealed.reduce(0) { $0 + $1.encryptedData.count }
+                written.resealed += 1
+                written.values += values
+                progress.wrote(job.file, values: values)
             } catch {
-                fail(job.file, error, summary: &summary)
+                written.failures.append((job.file, (error as? any ReportableError)?.diagnostic.errors.joined(separator: "; ") ?? "\(error)"))
             }
         }
+        return written
     }
 
     static func scope(of sealed: SealedSecretManifest) throws -> SealingScope {
@@ -158,27 +193,30 @@ struct OfflineReencryption {
     }
 
     /// One object: only the values and the sealed-by hint change (the diff shows just them). Several: written out
-    /// again in the file's format. Atomic, keeping the file's mode.
-    private func write(_ job: Job, _ resealed: [SealedSecretManifest]) throws {
-        let bytes: [UInt8]
+    /// again in the file's format.
+    private static func contents(_ job: Job, _ resealed: [SealedSecretManifest]) throws -> [UInt8] {
         if resealed.count == 1, let editor = try? SealedSecretEditor(file: job.bytes) {
-            bytes = try inFile(job.file) { try editor.settingItems(resealed[0].encryptedData, sealedBy: job.target.keyIDs) }
-        } else {
-            let isJSON = job.bytes.withUnsafeBytes { ManifestReader.isJSON($0) }
-            bytes = try (isJSON ? ManifestFormat.json : .yaml).write(resealed.map(\.manifestValue))
+            return try inFile(job.file) { try editor.settingItems(resealed[0].encryptedData, sealedBy: job.target.keyIDs) }
         }
-        try OutputFiles.replace(job.file, contents: bytes, mode: 0o644, keepExistingMode: true)
+        let isJSON = job.bytes.withUnsafeBytes { ManifestReader.isJSON($0) }
+        return try (isJSON ? ManifestFormat.json : .yaml).write(resealed.map(\.manifestValue))
     }
 
     /// Progress on stderr: one line rewritten in place on a terminal (files, values, rate), else a line per file.
-    struct Progress {
+    final class Progress: Sendable {
         let terminal = isatty(2) == 1
+        private let counts = Mutex<(files: Int, values: Int)>((0, 0))
+        private let started = ContinuousClock.now
 
-        func wrote(_ file: String, values: Int, summary: Summary, started: ContinuousClock.Instant) {
-            let seconds = max((ContinuousClock.now - started).seconds, 0.001)
-            let rate = Int(Double(summary.values) / seconds)
+        func wrote(_ file: String, values: Int) {
+            let (files, total) = counts.withLock { counts in
+                counts.files += 1
+                counts.values += values
+                return counts
+            }
             if terminal {
-                var line = "\r\u{1B}[2Kcachet: re-sealed \(summary.resealed) file(s), \(summary.values) values, \(rate) values/s"
+                let seconds = max((ContinuousClock.now - started).seconds, 0.001)
+                var line = "\r\u{1B}[2Kcachet: re-sealed \(files) file(s), \(total) values, \(Int(Double(total) / seconds)) values/s"
                 line.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
             } else {
                 StandardError.write("cachet: re-sealed \(file) (\(values) value\(values == 1 ? "" : "s"))")

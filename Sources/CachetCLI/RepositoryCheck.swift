@@ -4,7 +4,9 @@ import Glibc
 import CachetCrypto
 import CachetManifests
 import CachetProgram
+import Dispatch
 import FoundationEssentials
+import Synchronization
 import Subprocess
 import SystemPackage
 
@@ -68,9 +70,17 @@ struct RepositoryCheck {
             // A base is not built on its own when a kustomization of the tree uses it, even if only the base was named.
             let tree = Self.files(under: ".").filter(Self.isKustomization).map(RepositoryRules.directory(of:))
             let real = Set(checked.map(KustomizeBuild.realPath))
-            var built = Set<String>()
-            for directory in Self.leaves(kustomizations, among: kustomizations + tree) where built.insert(RepositoryRules.absolute(directory)).inserted {
-                checkBuild(of: directory, reportingOnly: real)
+            var seen = Set<String>()
+            let directories = Self.leaves(kustomizations, among: kustomizations + tree).filter { seen.insert(RepositoryRules.absolute($0)).inserted }
+            // kubectl kustomize is the cost (seconds for a large overlay): one per core at a time.
+            let builds = OfflineReencryption.Box([Result<[KustomizeBuild.BuiltSealedSecret], KustomizeBuild.Failure>?](repeating: nil, count: directories.count))
+            let lock = Mutex(())
+            DispatchQueue.concurrentPerform(iterations: directories.count) { index in
+                let result = Result { () throws(KustomizeBuild.Failure) in try KustomizeBuild.sealedSecrets(of: directories[index]) }
+                lock.withLock { _ in builds.value[index] = result }
+            }
+            for (directory, result) in zip(directories, builds.value) {
+                if let result { checkBuild(of: directory, result, reportingOnly: real) }
             }
         }
         return findings.sorted { ($0.file, $0.line, $0.message) < ($1.file, $1.line, $1.message) }
@@ -305,10 +315,11 @@ struct RepositoryCheck {
 
     /// Builds `directory` (see ``KustomizeBuild``) and compares each SealedSecret's built namespace and name with
     /// what its scope was sealed for.
-    private mutating func checkBuild(of directory: String, reportingOnly checked: Set<String>) {
+    private mutating func checkBuild(of directory: String, _ result: Result<[KustomizeBuild.BuiltSealedSecret], KustomizeBuild.Failure>,
+                                     reportingOnly checked: Set<String>) {
         let built: [KustomizeBuild.BuiltSealedSecret]
         do {
-            built = try KustomizeBuild.sealedSecrets(of: directory)
+            built = try result.get()
         } catch .kubectlMissing {
             if !notes.contains(where: { $0.hasPrefix("kubectl was not found") }) {
                 notes.append("kubectl was not found: kustomizations were not built, so overlays were not checked")
