@@ -234,6 +234,13 @@ struct APIServer {
     }
 }
 
+/// A value handed to another thread and back; the hand-over must be ordered by something else (a DispatchGroup's
+/// wait, a lock).
+final class Box<Value>: @unchecked Sendable {
+    var value: Value
+    init(_ value: Value) { self.value = value }
+}
+
 /// The CLI runs synchronously on the main thread; the plugin runner is asynchronous. This runs an operation on the
 /// concurrency pool and waits for it. The main thread is not one of the pool's, so the wait cannot starve it.
 enum Blocking {

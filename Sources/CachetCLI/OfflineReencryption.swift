@@ -88,12 +88,6 @@ struct OfflineReencryption {
         var failures: [(file: String, message: String)] = []
     }
 
-    /// A value handed to the writing thread and back (the hand-over is ordered by the DispatchGroup's wait).
-    final class Box<Value>: @unchecked Sendable {
-        var value: Value
-        init(_ value: Value) { self.value = value }
-    }
-
     /// Reads `file`; nil when it holds no SealedSecret, or needs nothing (then counted), or failed (then reported).
     private mutating func prepare(_ file: String, summary: inout Summary) -> Job? {
         guard let bytes = try? SecretFiles.read(file, limit: SecretFiles.defaultLimit).withUnsafeBytes({ Array($0) }),

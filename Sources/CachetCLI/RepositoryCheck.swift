@@ -63,17 +63,15 @@ struct RepositoryCheck {
             }
         }
         if build {
-            // Files named one by one (pre-commit): the kustomizations that may use them are the tree's.
-            if paths.contains(where: { !SecretFiles.isDirectory($0) }) {
-                kustomizations += Self.files(under: ".").filter(Self.isKustomization).map(RepositoryRules.directory(of:))
-            }
-            // A base is not built on its own when a kustomization of the tree uses it, even if only the base was named.
             let tree = Self.files(under: ".").filter(Self.isKustomization).map(RepositoryRules.directory(of:))
+            // Files named one by one (pre-commit): the kustomizations that may use them are the tree's.
+            if paths.contains(where: { !SecretFiles.isDirectory($0) }) { kustomizations += tree }
+            // A base is not built on its own when a kustomization of the tree uses it, even if only the base was named.
             let real = Set(checked.map(KustomizeBuild.realPath))
             var seen = Set<String>()
             let directories = Self.leaves(kustomizations, among: kustomizations + tree).filter { seen.insert(RepositoryRules.absolute($0)).inserted }
             // kubectl kustomize is the cost (seconds for a large overlay): one per core at a time.
-            let builds = OfflineReencryption.Box([Result<[KustomizeBuild.BuiltSealedSecret], KustomizeBuild.Failure>?](repeating: nil, count: directories.count))
+            let builds = Box([Result<[KustomizeBuild.BuiltSealedSecret], KustomizeBuild.Failure>?](repeating: nil, count: directories.count))
             let lock = Mutex(())
             DispatchQueue.concurrentPerform(iterations: directories.count) { index in
                 let result = Result { () throws(KustomizeBuild.Failure) in try KustomizeBuild.sealedSecrets(of: directories[index]) }

@@ -204,7 +204,8 @@ extension SealCommand {
             placeholder = file
         }
         do {
-            let target = RepositoryRules.absolute(file)
+            // Origins come back with symbolic links resolved (kustomize's view): compare like with like.
+            let target = KustomizeBuild.realPath(file)
             let everything: [KustomizeBuild.BuiltSealedSecret]
             do {
                 everything = try KustomizeBuild.sealedSecrets(of: kustomization)
@@ -230,9 +231,9 @@ extension SealCommand {
         }
     }
 
-    /// The `.cachet.yaml` rule for the file this run seals (its input, else the file it writes), when no flag says
-    /// what to seal to: flags win over the rules. Once a rules file covers the directory, a file no rule matches is an
-    /// error, never a silent fall-back to the kubeconfig's controller.
+    /// The `.cachet.yaml` rule for where this run's SealedSecret lives (below), when no flag says what to seal to:
+    /// flags win over the rules. Once a rules file covers the directory, a file no rule matches is an error, never a
+    /// silent fall-back to the kubeconfig's controller.
     private func repositoryRule() throws -> FollowedRule? {
         guard cert == nil, !sealsV2, !controller.anyGiven else { return nil }
         let io = self.io.values
