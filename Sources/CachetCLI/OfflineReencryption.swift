@@ -137,11 +137,10 @@ struct OfflineReencryption {
     /// The object as its values were sealed: at the `cachet.dev/sealed-for` place when it has one (sealed for an
     /// overlay), else its own.
     static func asSealed(_ sealed: SealedSecretManifest) -> SealedSecretManifest {
-        guard let hint = sealed.metadata.annotations[Annotations.sealedFor] else { return sealed }
+        guard let hint = sealed.sealedForHint else { return sealed }
         var copy = sealed
-        let parts = hint.split(separator: "/", maxSplits: 1).map(String.init)
-        copy.metadata.namespace = parts.first
-        if parts.count > 1 { copy.metadata.name = parts[1] }
+        copy.metadata.namespace = hint.namespace
+        if let name = hint.name { copy.metadata.name = name }
         return copy
     }
 
@@ -221,8 +220,4 @@ struct OfflineReencryption {
             if terminal { _ = Glibc.write(2, "\n", 1) }
         }
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

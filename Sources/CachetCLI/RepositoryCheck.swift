@@ -375,10 +375,7 @@ struct RepositoryCheck {
     /// What the values were sealed for: the `cachet.dev/sealed-for` hint (`cachet seal --kustomization` writes it),
     /// else the template's namespace and name (sealers write what they sealed for there), else the object's own.
     static func sealedFor(_ sealed: SealedSecretManifest) -> (namespace: String?, name: String?) {
-        if let hint = sealed.metadata.annotations[Annotations.sealedFor] {
-            let parts = hint.split(separator: "/", maxSplits: 1).map(String.init)
-            return (parts.first, parts.count > 1 ? parts[1] : sealed.metadata.name)
-        }
+        if let hint = sealed.sealedForHint { return (hint.namespace, hint.name ?? sealed.metadata.name) }
         let template = sealed.template.metadata
         return (template.namespace ?? sealed.metadata.namespace, template.name ?? sealed.metadata.name)
     }

@@ -45,8 +45,3 @@ package struct TokenBucket: Sendable {
     /// When the bucket was last used (for dropping idle buckets).
     package var lastUsed: ContinuousClock.Instant { last }
 }
-
-extension Duration {
-    /// The duration in seconds, with fractions.
-    package var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

@@ -49,6 +49,14 @@ package struct SealedSecretManifest: Sendable {
         return .strict
     }
 
+    /// The `cachet.dev/sealed-for` hint (`namespace/name`, or `namespace` for namespace-wide), split; the name is nil
+    /// when the hint has none. A hint for messages and tools, never a security input.
+    package var sealedForHint: (namespace: String, name: String?)? {
+        guard let hint = metadata.annotations[Annotations.sealedFor] else { return nil }
+        let parts = hint.split(separator: "/", maxSplits: 1).map(String.init)
+        return (parts.first ?? "", parts.count > 1 ? parts[1] : nil)
+    }
+
     /// The most key ids `cachet.dev/sealed-by` is read for: a v2 value has at most 256 recipients, and a v1 key
     /// comes on top. The annotation comes from whoever wrote the object, and every id is tried against every item,
     /// so an unbounded list would be work (and memory) a hostile object could demand.
