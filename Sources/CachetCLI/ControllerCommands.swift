@@ -149,8 +149,17 @@ struct ReencryptCommand: ParsableCommand {
     func run() throws {
         if !keys.isEmpty { return try runOffline() }
         let client = controller.values.client
-        // Every file is re-encrypted before any is written, so a failure part-way leaves them all as they were.
-        let results = try (files.isEmpty ? [nil] : files.map(Optional.some)).map { file in (file, try reencrypt(file, client: client)) }
+        // Every file is re-encrypted before any is written, so a failure part-way leaves them all as they were. The
+        // objects of all files go to the controller together, many to a request.
+        let inputs = try (files.isEmpty ? [nil] : files.map(Optional.some)).map { file in (file, try ControllerCalls.readSealedSecrets(file)) }
+        var rotated = try ControllerCalls.rotate(inputs.flatMap { file, input in
+            input.objects.map { (label: "\(file ?? "<stdin>"): document \($0.0.document) (\($0.0.label))", object: $0.0) }
+        }, client: client)[...]
+        let results = try inputs.map { file, input in
+            let mine = Array(rotated.prefix(input.objects.count))
+            rotated = rotated.dropFirst(input.objects.count)
+            return (file, try output(of: file, input: input.bytes, rotated: mine))
+        }
         for (file, bytes) in results {
             if let destination = output ?? file {
                 try OutputFiles.replace(destination, contents: bytes, mode: 0o644, keepExistingMode: destination == file)
@@ -195,30 +204,11 @@ struct ReencryptCommand: ParsableCommand {
         return String(repeating: " ", count: max(0, width - text.count)) + text
     }
 
-    /// One input, re-encrypted: the bytes to write back.
-    private func reencrypt(_ file: String?, client: ControllerClient) throws -> [UInt8] {
-        let inputName = file ?? "<stdin>"
-        let (input, objects) = try ControllerCalls.readSealedSecrets(file)
-        var rotated: [SealedSecretManifest] = []
-        for (object, _) in objects {
-            let response = try ControllerCalls.post(client, "/v1/rotate", object)
-            switch response.status {
-            case 200:
-                guard let objects = try? ManifestReader.objects(in: ManifestReader.documents(in: response.body)), objects.count == 1,
-                      let result = try? SealedSecretManifest(objects[0])
-                else { throw CommandFailure("the controller's answer for document \(object.document) (\(object.label)) is not a SealedSecret") }
-                rotated.append(result)
-            case 409:
-                throw CommandFailure("\(inputName): document \(object.document) (\(object.label)): the controller cannot decrypt it, "
-                                     + "so it cannot re-encrypt it; nothing was written")
-            default:
-                throw ControllerCalls.unexpected(response, from: "/v1/rotate", client: client)
-            }
-        }
-
+    /// One input's bytes to write back, given its objects re-encrypted.
+    private func output(of file: String?, input: [UInt8], rotated: [SealedSecretManifest]) throws -> [UInt8] {
         if rotated.count == 1, let editor = try? SealedSecretEditor(file: input) {
             // One object: change only the values (and the sealed-by hint), so the diff shows just them.
-            return try inFile(inputName) { try editor.settingItems(rotated[0].encryptedData, sealedBy: rotated[0].sealedBy) }
+            return try inFile(file ?? "<stdin>") { try editor.settingItems(rotated[0].encryptedData, sealedBy: rotated[0].sealedBy) }
         }
         let isJSON = input.withUnsafeBytes { ManifestReader.isJSON($0) }
         let chosen: ManifestFormat = format.map { $0 == .yaml ? .yaml : .json } ?? (isJSON ? .json : .yaml)
@@ -294,7 +284,10 @@ enum ControllerCalls {
     /// POSTs one object as JSON; waits and retries while the controller's rate limit says so (it allows about two
     /// requests a second per client, so a long file takes a while rather than failing).
     static func post(_ client: ControllerClient, _ path: String, _ object: ManifestObject) throws -> BlockingHTTP.Response {
-        let body = try ManifestValue(node: object.node).jsonBytes
+        try post(client, path, body: try ManifestValue(node: object.node).jsonBytes)
+    }
+
+    static func post(_ client: ControllerClient, _ path: String, body: [UInt8]) throws -> BlockingHTTP.Response {
         for _ in 0..<60 {
             let response = try client.send("POST", path, body: body, accept: "application/json, */*")
             guard response.status == 429 else { return response }
@@ -302,6 +295,125 @@ enum ControllerCalls {
             sleep(UInt32(wait))
         }
         throw CommandFailure("the controller kept refusing \(path) with HTTP 429 (too many requests); try again later")
+    }
+
+    /// Items per `/v1/rotate` request: a quarter of the controller's default per-request cap (256 items, 512
+    /// operations), so that keys tried on the way still fit, and well within a client's burst of 256 operations.
+    static let rotateBatchItems = 64
+
+    /// Every object re-encrypted by the controller, in order. Many objects go in one request (a `List`; cachet's
+    /// controller answers a `List` of results): at about two requests a second per client, one object per request
+    /// took 51 s for 100. A controller that does not answer a `List` (Bitnami's) gets one object per request. Objects
+    /// the controller had no budget left for are sent again; one it cannot decrypt fails the whole run, naming it.
+    static func rotate(_ objects: [(label: String, object: ManifestObject)], client: ControllerClient) throws -> [SealedSecretManifest] {
+        var results = [SealedSecretManifest?](repeating: nil, count: objects.count)
+        var pending = Array(objects.indices)[...]
+        var listsWork = true
+        let progress = RotateProgress(total: objects.count)
+        defer { progress.finish() }
+        while !pending.isEmpty {
+            var batch: [Int] = []
+            var items = 0
+            for index in pending {
+                let cost = max(1, (try? SealedSecretManifest(objects[index].object))?.encryptedData.count ?? 1)
+                guard batch.isEmpty || (listsWork && items + cost <= rotateBatchItems) else { break }
+                batch.append(index)
+                items += cost
+            }
+            pending = pending.dropFirst(batch.count)
+            var retry: [Int] = []
+            if listsWork, batch.count > 1, let answers = try rotateList(batch.map { objects[$0].object }, client: client) {
+                for (index, answer) in zip(batch, answers) {
+                    switch answer {
+                    case .rotated(let manifest): results[index] = manifest
+                    case .retry: retry.append(index)
+                    case .cannotDecrypt: throw cannotDecrypt(objects[index].label)
+                    }
+                }
+                // Nothing done at all: wait for the budget to refill rather than asking again at once.
+                if retry.count == batch.count { sleep(1) }
+            } else {
+                if batch.count > 1 { listsWork = false; retry = Array(batch.dropFirst()) }
+                let index = batch[0]
+                let response = try post(client, "/v1/rotate", objects[index].object)
+                switch response.status {
+                case 200:
+                    guard let objects = try? ManifestReader.objects(in: ManifestReader.documents(in: response.body)), objects.count == 1,
+                          let result = try? SealedSecretManifest(objects[0])
+                    else { throw CommandFailure("the controller's answer for \(objects[index].label) is not a SealedSecret") }
+                    results[index] = result
+                case 409:
+                    throw cannotDecrypt(objects[index].label)
+                default:
+                    throw unexpected(response, from: "/v1/rotate", client: client)
+                }
+            }
+            pending = (retry + pending)[...]
+            progress.update(done: results.count(where: { $0 != nil }))
+        }
+        return results.map { $0! }
+    }
+
+    enum RotateAnswer { case rotated(SealedSecretManifest), retry, cannotDecrypt }
+
+    /// One `/v1/rotate` of a `List`; nil when the controller does not answer with a `List` of as many results (it does
+    /// not take Lists: Bitnami's reads one as an empty SealedSecret).
+    private static func rotateList(_ objects: [ManifestObject], client: ControllerClient) throws -> [RotateAnswer]? {
+        var values: [ManifestValue] = []
+        for object in objects { values.append(try ManifestValue(node: object.node)) }
+        let list = ManifestValue.object([("apiVersion", .string("v1")), ("kind", .string("List")), ("items", .array(values))])
+        let response = try post(client, "/v1/rotate", body: list.jsonBytes)
+        guard response.status == 200, let answer = try? ManifestValue(json: response.body), answer["kind"]?.stringValue == "List",
+              let items = answer["items"]?.arrayValue, items.count == objects.count
+        else {
+            if response.status == 413 || response.status >= 500 || response.status == 200 || response.status == 400 { return nil }
+            throw unexpected(response, from: "/v1/rotate", client: client)
+        }
+        return try items.map { item in
+            if item["kind"]?.stringValue == "Status" {
+                switch item["code"] {
+                case .number("409"): return .cannotDecrypt
+                case .number("429"): return .retry
+                default: throw CommandFailure("the controller's answer to /v1/rotate holds a Status it should not: \(item["message"]?.stringValue?.prefix(200) ?? "")")
+                }
+            }
+            guard let object = try? ManifestReader.objects(in: ManifestReader.documents(in: item.jsonBytes)).first,
+                  let manifest = try? SealedSecretManifest(object)
+            else { throw CommandFailure("the controller's answer to /v1/rotate holds an item that is not a SealedSecret") }
+            return .rotated(manifest)
+        }
+    }
+
+    private static func cannotDecrypt(_ label: String) -> CommandFailure {
+        CommandFailure("\(label): the controller cannot decrypt it, so it cannot re-encrypt it; nothing was written")
+    }
+
+    /// Objects re-encrypted so far, on stderr when there is more than one request's worth: a bar that rewrites itself
+    /// on a terminal, a line per request otherwise.
+    final class RotateProgress {
+        let total: Int
+        let terminal = isatty(2) == 1
+        let started = ContinuousClock.now
+        var shown = false
+
+        init(total: Int) { self.total = total }
+
+        func update(done: Int) {
+            guard total > rotateBatchItems || shown else { return }
+            shown = true
+            let seconds = max((ContinuousClock.now - started).seconds, 0.001)
+            let line = "cachet: re-encrypted \(done) of \(total) SealedSecrets, \(Int(Double(done) / seconds)) a second"
+            if terminal {
+                var text = "\r\u{1B}[2K" + line
+                text.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+            } else {
+                StandardError.write(line)
+            }
+        }
+
+        func finish() {
+            if terminal, shown { _ = Glibc.write(2, "\n", 1) }
+        }
     }
 
     static func unexpected(_ response: BlockingHTTP.Response, from path: String, client: ControllerClient) -> CommandFailure {

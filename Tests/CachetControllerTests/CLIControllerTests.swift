@@ -184,6 +184,38 @@ struct CLIControllerTests {
         }
     }
 
+    @Test("reencrypt through the controller: many objects per request (a List), across files; Bitnami's one-per-request limit is not the pace")
+    func reencryptInBatches() async throws {
+        try await Self.with { harness, directory, kubeconfig in
+            // 150 objects in 30 files of 5: one per request would take 75 s at the default 2 requests a second.
+            var files: [URL] = []
+            for file in 0..<30 {
+                let url = directory.appendingPathComponent("f\(file).yaml")
+                try Data(try ManifestFormat.yaml.write(try (0..<5).map { try ControllerHarness.sealed("s\(file)-\($0)") })).write(to: url)
+                files.append(url)
+            }
+            await harness.controller.keys.renewNow()
+            let newest = try #require(harness.controller.keys.newestSealingKey)
+            let result = try await Self.run(["reencrypt", "--kubeconfig", kubeconfig.path] + files.flatMap { ["-f", $0.path] })
+            #expect(result.status == 0, "\(result.error)")
+            #expect(result.error.contains("re-encrypted 150 of 150 SealedSecrets"), "\(result.error)")
+            for (index, url) in files.enumerated() {
+                let objects = try ManifestReader.objects(in: ManifestReader.documents(in: Array(try Data(contentsOf: url))))
+                #expect(objects.count == 5)
+                for (item, object) in objects.enumerated() {
+                    let sealed = try SealedSecretManifest(object)
+                    #expect(sealed.metadata.name == "s\(index)-\(item)")
+                    #expect(sealed.sealedBy == [newest.keyID])
+                }
+            }
+            // 64 items a request: 3 requests, not 150.
+            let requests = harness.controller.metrics.render().split(separator: "\n")
+                .filter { $0.hasPrefix("sealed_secrets_controller_http_requests_total{") && $0.contains("path=\"/v1/rotate\"") }
+                .compactMap { $0.split(separator: " ").last.flatMap { Int($0) } }.reduce(0, +)
+            #expect(requests <= 4, "\(requests) requests")
+        }
+    }
+
     @Test("through an exec credential plugin: --context picks it, its token reaches the API server, a refused one is replaced once; failures are kubectl's")
     func execPlugin() async throws {
         let plugin = try CredentialPlugin()

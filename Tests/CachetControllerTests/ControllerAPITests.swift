@@ -86,6 +86,49 @@ struct ControllerAPITests {
         }
     }
 
+    @Test("rotate of a List: one result per object in order, a Status where it cannot decrypt or the budget ran out; capped in items")
+    func rotateList() async throws {
+        try await ControllerHarness.with(configure: {
+            $0.apiWork.maxItems = 8
+            $0.apiWork.maxOperationsPerRequest = 4
+        }) { harness in
+            await harness.controller.keys.renewNow()
+            let newest = try #require(harness.controller.keys.newestSealingKey)
+            func list(_ objects: [ManifestValue]) -> [UInt8] {
+                ManifestValue.object([("apiVersion", .string("v1")), ("kind", .string("List")), ("items", .array(objects))]).jsonBytes
+            }
+            var moved = try ControllerHarness.sealed("b")
+            moved.setValue(.string("team-b"), at: ["metadata", "namespace"])
+            let objects = [try ControllerHarness.sealed("a"), moved, try ControllerHarness.sealed("c")]
+            let response = try await harness.request(harness.apiURL + "/v1/rotate", method: "POST", body: list(objects))
+            #expect(response.status == 200)
+            let items = try #require(try ManifestValue(json: response.body)["items"]?.arrayValue)
+            #expect(items.count == 3)
+            #expect(items[0]["metadata"]?["name"]?.stringValue == "a" && items[2]["metadata"]?["name"]?.stringValue == "c")
+            #expect(items[1] == ControllerAPI.cannotDecryptStatus)
+            for index in [0, 2] {
+                let object = try #require(try ManifestReader.objects(in: ManifestReader.documents(in: items[index].jsonBytes)).first)
+                #expect(try SealedSecretManifest(object).sealedBy.first == newest.keyID)
+            }
+
+            // Four operations per request, one per value (the sealed-by hint names the key): the fifth object finds the
+            // budget spent and is to be sent again (429), never "cannot decrypt".
+            let five = try (0..<5).map { try ControllerHarness.sealed("n\($0)") }
+            let spent = try ManifestValue(json: try await harness.request(harness.apiURL + "/v1/rotate", method: "POST", body: list(five)).body)
+            let statuses = try #require(spent["items"]?.arrayValue).map { $0["kind"]?.stringValue == "Status" ? $0["code"] : nil }
+            #expect(statuses == [nil, nil, nil, nil, .number("429")], "\(statuses)")
+
+            // More items than a request may carry: 413, whatever the objects. Not a List: 400 as before.
+            let nine = try (0..<9).map { try ControllerHarness.sealed("m\($0)") }
+            #expect(try await harness.request(harness.apiURL + "/v1/rotate", method: "POST", body: list(nine)).status == 413)
+            #expect(try await harness.request(harness.apiURL + "/v1/rotate", method: "POST", body: list([])).status == 400)
+            let notSealed = list([.object([("apiVersion", .string("v1")), ("kind", .string("Secret"))])])
+            #expect(try await harness.request(harness.apiURL + "/v1/rotate", method: "POST", body: notSealed).status == 400)
+            // verify stays one object.
+            #expect(try await harness.request(harness.apiURL + "/v1/verify", method: "POST", body: list(Array(five.prefix(2)))).status == 400)
+        }
+    }
+
     @Test("bodies over 2 MiB get 413; verify and rotate are rate-limited per client, and a forged X-Forwarded-For buys nothing")
     func abuse() async throws {
         // A slow refill (one token per 100 s), so that the count does not depend on how fast a loaded machine runs.

@@ -21,7 +21,8 @@ package struct ControllerRequestContext: RequestContext {
 }
 
 /// Bitnami's HTTP API, on `--listen-addr`: `/healthz`, `GET /v1/cert.pem`, `POST /v1/verify`, `POST /v1/rotate`; and
-/// Cachet's `GET /v1/recipients.txt` (the age recipient format v2 values are sealed to: the newest key's).
+/// Cachet's `GET /v1/recipients.txt` (the age recipient format v2 values are sealed to: the newest key's) and
+/// `POST /v1/rotate` of a `List` (many objects in one request, so bulk re-encryption is not held to 2 requests a second).
 ///
 /// It answers before the first reconcile (the certificate once a key is loaded: 503 until then). The two POSTs
 /// decrypt on request, which makes them an oracle and a lever on the controller's CPU if unbounded, so:
@@ -123,16 +124,21 @@ struct ControllerAPI: HTTPResponder {
 
     /// Reads, bounds and does one verify or rotate request (on the worker thread).
     private func decryptingWork(path: String, body: [UInt8], client: String) -> Response {
-        guard let sealed = SealedSecretManifest.single(in: body) else {
-            return Self.text(.badRequest, "the body must be exactly one SealedSecret (JSON or YAML)\n")
+        let objects: [SealedSecretManifest]
+        let isList: Bool
+        switch Self.sealedSecrets(in: body, listAllowed: path == "/v1/rotate") {
+        case .success(let found): (objects, isList) = found
+        case .failure(let problem): return Self.text(.badRequest, problem.message)
         }
-        let items = sealed.encryptedData.count
+        // Items of all objects together: one request with many objects costs what they would cost one by one, and no more
+        // than the per-request cap (each object costs at least one operation, even with no items).
+        let items = objects.reduce(0) { $0 + max($1.encryptedData.count, 1) }
         guard items <= limits.maxItems else {
-            return Self.text(.contentTooLarge, "too many items in one SealedSecret (limit \(limits.maxItems))\n")
+            return Self.text(.contentTooLarge, "too many items in one request (limit \(limits.maxItems)); send fewer objects at once\n")
         }
         // Each item costs at least one operation, taken up front; operations beyond that (keys tried that did not
         // fit) are charged afterwards, leaving the buckets in debt until they refill.
-        let cost = Double(max(items, 1))
+        let cost = Double(items)
         guard totalWork.allow("all", cost: cost) else { return Self.slowDown }
         guard clientWork.allow(client, cost: cost) else {
             totalWork.charge("all", cost: -cost)
@@ -143,13 +149,14 @@ struct ControllerAPI: HTTPResponder {
         unsealer.budget = budget
         let response: Response
         if path == "/v1/verify" {
-            response = (try? unsealer.unseal(sealed)) != nil ? Self.text(.ok, "ok\n") : Self.cannotDecrypt
+            response = (try? unsealer.unseal(objects[0])) != nil ? Self.text(.ok, "ok\n") : Self.cannotDecrypt
         } else if let newest = keys.newestSealingKey {
-            let rotated = try? Sealer(sealingKey: newest).reencrypt(sealed, using: unsealer)
-            response = rotated.map {
-                Response(status: .ok, headers: [.contentType: "application/json"],
-                         body: .init(byteBuffer: ByteBuffer(bytes: $0.manifestValue.jsonBytes)))
-            } ?? Self.cannotDecrypt
+            let sealer = Sealer(sealingKey: newest)
+            if isList {
+                response = Self.json(.ok, Self.rotated(objects, sealer: sealer, unsealer: unsealer, budget: budget))
+            } else {
+                response = (try? sealer.reencrypt(objects[0], using: unsealer)).map { Self.json(.ok, $0.manifestValue) } ?? Self.cannotDecrypt
+            }
         } else {
             response = Self.text(.serviceUnavailable, "no sealing key yet; try again shortly\n")
         }
@@ -160,6 +167,60 @@ struct ControllerAPI: HTTPResponder {
         }
         metrics.apiOperations(path: path, count: budget.used)
         return response
+    }
+
+    /// A `/v1/rotate` of a `v1` `List`: a `List` of the same length and order, each item the re-encrypted SealedSecret
+    /// or a `Status` saying why not. The reasons are only "cannot decrypt" (409, as for a single object: nothing but
+    /// whether it opened) and "over this request's budget" (429: send that object again), so a batch learns nothing a
+    /// series of single requests would not.
+    static func rotated(_ objects: [SealedSecretManifest], sealer: Sealer, unsealer: Unsealer, budget: OperationBudget) -> ManifestValue {
+        var items: [ManifestValue] = []
+        var exhausted = false
+        for object in objects {
+            if !exhausted, let rotated = try? sealer.reencrypt(object, using: unsealer) {
+                items.append(rotated.manifestValue)
+                continue
+            }
+            exhausted = exhausted || budget.used >= budget.limit
+            items.append(exhausted ? overBudgetStatus : cannotDecryptStatus)
+        }
+        return .object([("apiVersion", .string("v1")), ("kind", .string("List")), ("items", .array(items))])
+    }
+
+    static func status(_ code: Int, reason: String, message: String) -> ManifestValue {
+        .object([("apiVersion", .string("v1")), ("kind", .string("Status")), ("status", .string("Failure")),
+                 ("code", .number(String(code))), ("reason", .string(reason)), ("message", .string(message))])
+    }
+
+    static let cannotDecryptStatus = status(409, reason: "Conflict", message: "cannot decrypt")
+    static let overBudgetStatus = status(429, reason: "TooManyRequests", message: "over this request's work budget; send it again")
+
+    struct BodyMessage: Error { let message: String }
+
+    /// The SealedSecrets a request carries: exactly one (JSON or YAML, Bitnami's form), or for rotate a `v1` `List`
+    /// of them (`isList`, answered with a `List`).
+    static func sealedSecrets(in body: [UInt8], listAllowed: Bool) -> Result<(objects: [SealedSecretManifest], isList: Bool), BodyMessage> {
+        let one = BodyMessage(message: listAllowed
+            ? "the body must be one SealedSecret or a v1 List of them (JSON or YAML)\n"
+            : "the body must be exactly one SealedSecret (JSON or YAML)\n")
+        guard let documents = try? ManifestReader.documents(in: body), documents.count == 1,
+              let objects = try? ManifestReader.objects(in: documents)
+        else { return .failure(one) }
+        let isList = listAllowed && documents[0].root["kind"]?.scalar?.text == "List"
+        guard isList || objects.count == 1 else { return .failure(one) }
+        var sealed: [SealedSecretManifest] = []
+        for object in objects {
+            guard let manifest = try? SealedSecretManifest(object) else {
+                return .failure(BodyMessage(message: "item \(object.itemIndex ?? 0) of the List is not a SealedSecret\n"))
+            }
+            sealed.append(manifest)
+        }
+        guard !sealed.isEmpty else { return .failure(BodyMessage(message: "the List has no items\n")) }
+        return .success((sealed, isList))
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ value: ManifestValue) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: value.jsonBytes)))
     }
 
     enum BodyProblem: Error { case tooLarge, tooSlow }

@@ -78,11 +78,11 @@ package final class ControllerMetrics: Sendable {
         }
     }
 
-    /// RSA private-key operations `/v1/verify` or `/v1/rotate` caused (Cachet's own metric; Bitnami has none).
     package func leadership(lease: String, leading: Bool) {
         state.withLock { $0.leader = (lease, leading) }
     }
 
+    /// RSA private-key operations `/v1/verify` or `/v1/rotate` caused (Cachet's own metric; Bitnami has none).
     package func apiOperations(path: String, count: Int) {
         state.withLock { $0.apiOperations[path, default: 0] += count }
     }
