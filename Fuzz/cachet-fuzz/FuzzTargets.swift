@@ -152,6 +152,10 @@ enum FuzzTarget: String, CaseIterable, Sendable {
                 let again = try? Array(AgeArmor.encode(decoded).utf8).withUnsafeBytes { try AgeArmor.decode($0) }
                 check(again == decoded, "armor did not round-trip")
             }
+            // A whole file (a key backup), binary or armored: all or nothing, never more than it holds.
+            if let opened = try? AgeFile.decrypt(raw, identities: [ageIdentity]).count {
+                check(opened <= raw.count, "an age file opened to more bytes than it holds")
+            }
         }
         _ = try? EnvelopeV2.open(sealedValue: String(decoding: bytes, as: UTF8.self), with: [ageIdentity], scope: .clusterWide, item: "k")
         // A recipient that parses must print as the text it came from (one spelling per key).

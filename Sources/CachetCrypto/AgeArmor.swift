@@ -4,8 +4,9 @@ import FoundationEssentials
 /// 64-column lines, no PEM headers. Only whitespace around the whole block and CR LF line ends are tolerated;
 /// anything else non-canonical is refused, so an armored file has one spelling.
 ///
-/// Sealed values are never armored (docs/wire-format.md §5.1): this reader exists for the C2SP test kit, whose armor
-/// vectors check the same strictness, and is fuzzed; no command accepts armored input.
+/// Sealed values are never armored (docs/wire-format.md §5.1): this reader serves the C2SP test kit, whose armor
+/// vectors check the same strictness, and key backups (`cachet keys restore`), which are armored so that they can
+/// sit in git or a vault as text; it is fuzzed.
 package enum AgeArmor {
     static let beginLine = Array("-----BEGIN AGE ENCRYPTED FILE-----".utf8)
     static let endLine = Array("-----END AGE ENCRYPTED FILE-----".utf8)

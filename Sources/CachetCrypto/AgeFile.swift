@@ -232,6 +232,36 @@ package enum AgeFile {
         }
     }
 
+    /// Decrypts a whole age file (binary, or armored) with the first of `identities` that unwraps its file key, into
+    /// guarded memory: all or nothing (no plaintext is returned unless every chunk verified). Throws ``AgeFailure``:
+    /// `.armor`/`.header` for a file that is not well formed, `.noMatch` when no identity opens it, `.hmac`/`.payload`
+    /// for a damaged one. For files a person keeps (key backups), not for sealed values (``EnvelopeV2`` opens those).
+    package static func decrypt(_ file: UnsafeRawBufferPointer, identities: [AgeIdentity]) throws -> SecureBytes {
+        if AgeArmor.isArmored(file) {
+            var binary = try AgeArmor.decode(file)
+            defer { binary.withUnsafeMutableBytes { wipe($0) } }
+            return try binary.withUnsafeBytes { try decrypt($0, identities: identities) }
+        }
+        let header = try parseHeader(file)
+        return try withFileKeySpace { fileKey in
+            var unwrapped = false
+            for identity in identities where !unwrapped {
+                unwrapped = try unwrapFileKey(header, identity: identity, into: fileKey) != nil
+            }
+            guard unwrapped else { throw AgeFailure.noMatch }
+            guard let length = plaintextLength(file, header: header) else { throw AgeFailure.payload }
+            let plaintext = try SecureBytes(count: length)
+            var offset = 0
+            try decryptPayload(file, header: header, fileKey: UnsafeRawBufferPointer(fileKey)) { chunk in
+                guard offset + chunk.count <= length else { throw AgeFailure.payload }
+                plaintext.withUnsafeMutableBytes { UnsafeMutableRawBufferPointer(rebasing: $0[offset..<offset + chunk.count]).copyMemory(from: chunk) }
+                offset += chunk.count
+            }
+            guard offset == length else { throw AgeFailure.payload }
+            return plaintext
+        }
+    }
+
     /// The plaintext a payload holds if it is well formed: its size less one tag per chunk (nil for a size no
     /// well-formed payload has). Lets an opener allocate its output once.
     package static func plaintextLength(_ bytes: UnsafeRawBufferPointer, header: Header) -> Int? {

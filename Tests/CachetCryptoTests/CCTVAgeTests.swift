@@ -123,6 +123,11 @@ struct CCTVAgeTests {
         }
         let (outcome, released) = try Self.run(vector)
         #expect(outcome == vector.value("expect"), "\(name)")
+        // The whole-file opener (key backups) agrees, all or nothing: success with the same plaintext, or an error.
+        let identities = try vector.values("identity").map { try AgeIdentity(text: Array($0.utf8)) }
+        let whole = try? vector.file.withUnsafeBytes { try AgeFile.decrypt($0, identities: identities) }
+        #expect((whole != nil) == (outcome == "success"), "\(name): AgeFile.decrypt")
+        if let whole { #expect(whole.withUnsafeBytes { Array($0) } == released, "\(name): AgeFile.decrypt plaintext") }
         let hash = SHA256.hash(released).map { String(format: "%02x", $0) }.joined()
         #expect(hash == vector.value("payload") ?? SHA256.hash([]).map { String(format: "%02x", $0) }.joined(), "\(name): payload hash")
     }

@@ -141,6 +141,7 @@ package final class KeyManager: Service, Sendable {
     }
 
     private func markReady() {
+        awaitingRestore.store(false, ordering: .relaxed)
         let waiters = readiness.withLock { state in
             state.ready = true
             defer { state.waiters = [:] }
@@ -186,7 +187,6 @@ package final class KeyManager: Service, Sendable {
             }
             return
         }
-        awaitingRestore.store(false, ordering: .relaxed)
         logger.info("\(reason)", metadata: ["namespace": "\(settings.namespace)"])
         try await generate()
         markReady()
