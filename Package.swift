@@ -151,7 +151,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
-            ]
+            ],
+            // The sealing page (`GET /`): compiled into the binary, so the controller serves it with no files to ship.
+            resources: [.embedInCode("WebUI/index.html"), .embedInCode("WebUI/sealing.js"), .embedInCode("WebUI/sealing.css")]
         ),
         // The three executables are thin: `main.swift` calls their library's entry point and nothing else.
         .executableTarget(

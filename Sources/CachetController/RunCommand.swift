@@ -122,6 +122,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Name of the Lease in the controller's namespace (default: cachet-controller).")
     var leaderElectResourceName: String?
 
+    @Option(name: .customLong("web-ui"), help: "Serve the sealing page at / (it seals in the browser; values never reach the controller) (default: true).")
+    var webUI: Bool?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: info).")
     var logLevel: String?
 
@@ -134,6 +137,7 @@ struct RunCommand: AsyncParsableCommand {
     /// Options that take a boolean, so that Go's bare `--update-status` can be read as `--update-status=true`.
     static let booleanOptions: Set<String> = [
         "--all-namespaces", "--update-status", "--skip-recreate", "--watch-for-secrets", "--log-info-stdout", "--leader-elect",
+        "--web-ui",
     ]
 
     /// Rewrites a bare boolean option (no value follows) into `--option=true`, as Go's flag package reads it.
@@ -280,6 +284,7 @@ struct RunCommand: AsyncParsableCommand {
             settings.leaderElection = election
         }
 
+        settings.webUI = try boolean(webUI, "web-ui", environment) ?? true
         settings.rateLimit = try number(rateLimit, "rate-limit") ?? 2
         settings.rateLimitBurst = try number(rateLimitBurst, "rate-limit-burst") ?? 2
         guard settings.rateLimit > 0, settings.rateLimitBurst >= 1 else {

@@ -29,6 +29,8 @@ package final class Controller: Sendable {
         package var maxConnections = 512
         /// Bounds on the RSA work `/v1/verify` and `/v1/rotate` may cause.
         package var apiWork = APIWorkLimits()
+        /// The sealing page at `GET /` (`--web-ui`).
+        package var webUI = true
         /// The longest a graceful shutdown may take before the remaining work is cancelled.
         package var maximumShutdownDuration: Duration = .seconds(20)
         /// Several replicas (`--leader-elect`): only the one holding the Lease reconciles and makes keys. nil: this
@@ -91,7 +93,7 @@ package final class Controller: Sendable {
     /// `renewalSignals` (SIGUSR1 for the command, Bitnami's manual rotation) generates a new sealing key at once.
     package func run(signals: [UnixSignal] = [], renewalSignals: [UnixSignal] = []) async throws {
         let api = server(ControllerAPI(keys: keys, metrics: metrics, rate: settings.rateLimit, burst: settings.rateLimitBurst,
-                                       limits: settings.apiWork),
+                                       limits: settings.apiWork, webUI: settings.webUI),
                          at: settings.listen, name: "api") { port in self.bound.withLock { $0.api = port } }
         let metricsServer = server(MetricsEndpoint(metrics: metrics), at: settings.listenMetrics, name: "metrics") { port in
             self.bound.withLock { $0.metrics = port }

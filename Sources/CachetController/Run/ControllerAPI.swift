@@ -48,12 +48,15 @@ struct ControllerAPI: HTTPResponder {
     let totalWork: RateLimiter
     let worker: APIWorker
     let bodies: BodyBudget
+    /// Whether `GET /` serves the sealing page (``SealingPage``).
+    let webUI: Bool
 
     /// Largest body accepted: a SealedSecret is at most the API server's 1.5 MiB object limit in practice.
     static let maxBodyBytes = 2 << 20
-    static let measuredPaths: Set<String> = ["/v1/cert.pem", "/v1/recipients.txt", "/v1/verify", "/v1/rotate"]
+    static let measuredPaths = Set(["/v1/cert.pem", "/v1/recipients.txt", "/v1/verify", "/v1/rotate"]).union(SealingPage.files.keys)
 
-    init(keys: KeyManager, metrics: ControllerMetrics, rate: Double, burst: Double, limits: APIWorkLimits = APIWorkLimits()) {
+    init(keys: KeyManager, metrics: ControllerMetrics, rate: Double, burst: Double, limits: APIWorkLimits = APIWorkLimits(), webUI: Bool = true) {
+        self.webUI = webUI
         self.keys = keys
         self.metrics = metrics
         self.limits = limits
@@ -118,6 +121,10 @@ struct ControllerAPI: HTTPResponder {
             }
             return response
         default:
+            if webUI, let file = SealingPage.files[path] {
+                guard request.method == .get || request.method == .head else { return Self.methodNotAllowed("GET") }
+                return SealingPage.response(file)
+            }
             return Self.text(.notFound, "not found\n")
         }
     }
