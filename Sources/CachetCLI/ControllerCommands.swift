@@ -309,6 +309,7 @@ enum ControllerCalls {
         var results = [SealedSecretManifest?](repeating: nil, count: objects.count)
         var pending = Array(objects.indices)[...]
         var listsWork = true
+        var aloneNext = false
         let progress = RotateProgress(total: objects.count)
         defer { progress.finish() }
         while !pending.isEmpty {
@@ -322,7 +323,9 @@ enum ControllerCalls {
             }
             pending = pending.dropFirst(batch.count)
             var retry: [Int] = []
-            if listsWork, batch.count > 1, let answers = try rotateList(batch.map { objects[$0].object }, client: client) {
+            let sendAlone = aloneNext
+            aloneNext = false
+            if listsWork, !sendAlone, batch.count > 1, let answers = try rotateList(batch.map { objects[$0].object }, client: client) {
                 for (index, answer) in zip(batch, answers) {
                     switch answer {
                     case .rotated(let manifest): results[index] = manifest
@@ -330,10 +333,18 @@ enum ControllerCalls {
                     case .cannotDecrypt: throw cannotDecrypt(objects[index].label)
                     }
                 }
-                // Nothing done at all: wait for the budget to refill rather than asking again at once.
-                if retry.count == batch.count { sleep(1) }
+                // Nothing done at all: wait for the budget to refill rather than asking again at once, and send the
+                // first object alone next (cachet-controller always tries a List's first object; a controller that did
+                // not would otherwise be asked the same thing for ever).
+                if retry.count == batch.count {
+                    sleep(1)
+                    aloneNext = true
+                }
             } else {
-                if batch.count > 1 { listsWork = false; retry = Array(batch.dropFirst()) }
+                if batch.count > 1 {
+                    if !sendAlone { listsWork = false }
+                    retry = Array(batch.dropFirst())
+                }
                 let index = batch[0]
                 let response = try post(client, "/v1/rotate", objects[index].object)
                 switch response.status {

@@ -74,6 +74,17 @@ package struct KeyRing: Sendable {
         return (opened.plaintext, Opening(keyID: ordered[opened.identity].keyID, stanza: opened.stanza))
     }
 
+    /// The most operations opening `sealedValue` may take with this ring, from public facts alone (how many keys it
+    /// holds, and the value's own header): every RSA key for a v1 value, every identity on every X25519 stanza for a v2
+    /// one. 0 for a value that does not decode (it fails before any operation). Lets a caller decide whether a value fits
+    /// in what is left of a budget before trying it, so that the decision says nothing about how other values opened.
+    package func worstCaseOperations(sealedValue: String) -> Int {
+        guard let envelope = try? Base64.decode(sealedValue) else { return 0 }
+        guard envelope.starts(with: "age-encryption.org/".utf8) else { return keys.count }
+        let stanzas = (try? envelope.withUnsafeBytes { try AgeFile.parseHeader($0) })?.stanzas.count(where: { $0.type == "X25519" }) ?? 0
+        return ageIdentities.count * stanzas
+    }
+
     /// Keys of the right size, hinted ones first in hint order, then the rest in ring order.
     func candidates(modulusBytes: Int, hints: [KeyID]) -> [RSAPrivateKey] {
         let sized = keys.filter { $0.publicKey.modulusByteCount == modulusBytes }

@@ -15,9 +15,10 @@ struct CLIControllerTests {
 
     /// A harness whose cluster has the controller's Service (named as kubeseal expects) and a kubeconfig file.
     static func with(
-        cluster configureCluster: (inout DevCluster.Settings) -> Void = { _ in }, _ body: (ControllerHarness, URL, URL) async throws -> Void
+        cluster configureCluster: (inout DevCluster.Settings) -> Void = { _ in }, configure: (inout Controller.Settings) -> Void = { _ in },
+        _ body: (ControllerHarness, URL, URL) async throws -> Void
     ) async throws {
-        try await ControllerHarness.with(cluster: configureCluster) { harness in
+        try await ControllerHarness.with(cluster: configureCluster, configure: configure) { harness in
             let service = ManifestValue.object([
                 ("apiVersion", .string("v1")), ("kind", .string("Service")),
                 ("metadata", .object([("name", .string("sealed-secrets-controller")), ("namespace", .string("kube-system")),
@@ -213,6 +214,28 @@ struct CLIControllerTests {
                 .filter { $0.hasPrefix("sealed_secrets_controller_http_requests_total{") && $0.contains("path=\"/v1/rotate\"") }
                 .compactMap { $0.split(separator: " ").last.flatMap { Int($0) } }.reduce(0, +)
             #expect(requests <= 4, "\(requests) requests")
+        }
+    }
+
+    /// A List whose objects do not open, with many keys and a small per-request budget, once made the CLI ask again
+    /// for ever (every item "send it again"). The first object of a List is always tried: the command ends, naming it.
+    @Test("reencrypt of an object no key opens, among others, with several keys and a small budget: a clear failure, never a loop")
+    func reencryptFailsFast() async throws {
+        try await Self.with(configure: { $0.apiWork.maxOperationsPerRequest = 8 }) { harness, directory, kubeconfig in
+            await harness.controller.keys.renewNow()
+            await harness.controller.keys.renewNow()
+            try await eventually("three keys") { harness.controller.keys.keyCount == 3 }
+            let stranger = try SealingKey(certificate: try Certificate.selfSigned(for: try RSAPrivateKey.generate(bits: 2048)))
+            let foreign = try ControllerHarness.sealed("foreign", items: ["a": "1", "b": "2", "c": "3"], sealingKey: stranger)
+            let file = directory.appendingPathComponent("mixed.yaml")
+            let objects = try (0..<3).map { try ControllerHarness.sealed("ok\($0)") } + [foreign] + (3..<10).map { try ControllerHarness.sealed("ok\($0)") }
+            try Data(try ManifestFormat.yaml.write(objects)).write(to: file)
+            let before = try Data(contentsOf: file)
+            let result = try await TestProcess.runOffPool(URL(fileURLWithPath: "/usr/bin/timeout"),
+                                                          ["60", Self.cachet.path, "reencrypt", "--kubeconfig", kubeconfig.path, "-f", file.path])
+            #expect(result.status == 1, "\(result.error)")
+            #expect(result.error.contains("document 4 (SealedSecret team-a/foreign): the controller cannot decrypt it"), "\(result.error)")
+            #expect(try Data(contentsOf: file) == before, "a file was written")
         }
     }
 

@@ -60,7 +60,7 @@ import Testing
             let mode = try FileManager.default.attributesOfItem(atPath: backup.path)[.posixPermissions] as? Int
             #expect(mode == 0o600)
 
-            // Break-glass needs only age: the backup opens with it, to a List that kubectl applies and that
+            // Break-glass needs only age: the backup opens with it, to a List that kubectl creates and that
             // `cachet unseal --key` (and `keys list`) reads as a key backup.
             let age = try #require(["/usr/bin/age", "/usr/local/bin/age"].first { FileManager.default.isExecutableFile(atPath: $0) },
                                    "age is not installed (scripts/bootstrap installs it)")
@@ -113,11 +113,11 @@ import Testing
                 await fresh.close()
             }
 
-            // Break-glass without cachet: what age opened, applied by kubectl, brings the Secrets back too.
+            // Break-glass without cachet: what age opened, created by kubectl, brings the Secrets back too.
             let kubectl = try #require(Repository.kubectl, "kubectl is not installed")
             let (third, config) = try await Self.lostCluster(holding: sealed, kubeconfig: directory.appendingPathComponent("third-kubeconfig"))
             try await withCleanUp {
-                let applied = try await TestProcess.runOffPool(kubectl, ["apply", "-f", decrypted.path],
+                let applied = try await TestProcess.runOffPool(kubectl, ["create", "-f", decrypted.path],
                                                                environment: .exactly(["KUBECONFIG": config.path, "HOME": NSTemporaryDirectory(), "PATH": "/usr/bin:/bin"]))
                 #expect(applied.status == 0, "\(applied.error)")
                 try await eventually("the Secret new-key", timeout: .seconds(30)) {
@@ -156,11 +156,21 @@ import Testing
             try await eventually("the renewed key") { harness.controller.keys.keyCount == 2 }
             let own = String(decoding: try await harness.request(harness.apiURL + "/v1/recipients.txt").body, as: UTF8.self)
                 .trimmingCharacters(in: .whitespacesAndNewlines)
-            let circular = try await run(["keys", "backup", "--recipient", own, "-w", backup.path])
-            #expect(circular.status == 1 && circular.error.contains("could only be opened with the keys it holds"), "\(circular.error)")
+            for recipients in [[own], [offline.recipient, own]] {
+                let circular = try await run(["keys", "backup", "-w", backup.path] + recipients.flatMap { ["--recipient", $0] })
+                #expect(circular.status == 1 && circular.error.contains("the recipient \(own) is an age identity held in this backup"), "\(circular.error)")
+            }
             #expect(!FileManager.default.fileExists(atPath: backup.path))
 
-            let made = try await run(["keys", "backup", "--recipient", offline.recipient, "--recipient", own, "-w", backup.path])
+            // A Secret labelled as a key with no key in it (the controller skips it) is skipped with a warning.
+            let junk = ManifestValue.object([
+                ("apiVersion", .string("v1")), ("kind", .string("Secret")),
+                ("metadata", .object([("name", .string("junk")), ("labels", .stringMap([KeyManager.keyLabel: "compromised"]))])),
+                ("data", .object([("note", .string("eA=="))])),
+            ])
+            _ = try await harness.client.create(.secrets, junk, namespace: ControllerHarness.namespace)
+            let made = try await run(["keys", "backup", "--recipient", offline.recipient, "-w", backup.path])
+            #expect(made.error.contains("cachet: warning: skipped: the cluster's kube-system: Secret kube-system/junk: holds the item \"note\""), "\(made.error)")
             #expect(made.status == 0, "\(made.error)")
             let armored = try String(contentsOf: backup, encoding: .utf8)
 
@@ -189,11 +199,82 @@ import Testing
                 let config = directory.appendingPathComponent("other-kubeconfig")
                 try otherCluster.cluster.kubeconfig().write(to: config, atomically: true, encoding: .utf8)
                 let clash = try await CLIControllerTests.run(["keys", "restore", "-i", offline.identity.path, backup.path, "--kubeconfig", config.path])
-                #expect(clash.status == 1 && clash.error.contains("the Secret kube-system/sealed-secrets-keyfixture exists in the cluster and holds another key; nothing was restored"), "\(clash.error)")
+                #expect(clash.status == 1 && clash.error.contains("the Secret kube-system/sealed-secrets-keyfixture exists in the cluster and is not this key; nothing was restored"), "\(clash.error)")
                 #expect(try await otherCluster.client.listAll(.secrets, namespace: ControllerHarness.namespace).items.count == 1)
             } cleanUp: {
                 await otherCluster.close()
             }
+        }
+    }
+
+    /// A backup file is encrypted, not signed: anyone who knows the offline recipient can write one. Restore creates
+    /// only key Secrets, refuses keys from the future, will not make a key newer than the cluster's own the sealing
+    /// key unless told, and goes only to the namespace it is told.
+    @Test("forged backups: other Secret kinds, certificates from the future, a key that would take over sealing, another namespace")
+    func forgedBackups() async throws {
+        try await CLIControllerTests.with { harness, directory, kubeconfig in
+            let offline = try Self.offlineKey(in: directory)
+            let recipient = try AgeRecipient(offline.recipient)
+            func forge(_ name: String, _ secrets: [ManifestValue]) throws -> String {
+                let list = ManifestValue.object([("apiVersion", .string("v1")), ("kind", .string("List")), ("items", .array(secrets))])
+                let sealed = try list.jsonBytes.withUnsafeBytes { try AgeFile.encrypt($0, to: [recipient]) }
+                let url = directory.appendingPathComponent(name)
+                try AgeArmor.encode(sealed).write(to: url, atomically: true, encoding: .utf8)
+                return url.path
+            }
+            func restore(_ file: String, _ extra: [String] = []) async throws -> ProcessResult {
+                try await CLIControllerTests.run(["keys", "restore", "-i", offline.identity.path, file, "--kubeconfig", kubeconfig.path] + extra)
+            }
+            func keySecret(_ name: String, notBefore: Date, namespace: String = "kube-system") throws -> ManifestValue {
+                let key = try RSAPrivateKey.generate(bits: 2048)
+                var secret = try ControllerHarness.keySecret(name: name, key: key, certificatePEM: try Certificate.selfSigned(for: key, notBefore: notBefore).pem)
+                secret.setValue(.string(namespace), at: ["metadata", "namespace"])
+                return secret
+            }
+            let secretCount = { try await harness.client.listAll(.secrets, namespace: ControllerHarness.namespace).items.count }
+            let before = try await secretCount()
+
+            // Not a key Secret: a service-account token, one annotation away from a token controller filling it in.
+            let token = ManifestValue.object([
+                ("apiVersion", .string("v1")), ("kind", .string("Secret")), ("type", .string("kubernetes.io/service-account-token")),
+                ("metadata", .object([("name", .string("sealed-secrets-keyevil")), ("namespace", .string("kube-system")),
+                                      ("annotations", .stringMap(["kubernetes.io/service-account.name": "default"]))])),
+            ])
+            let notKey = try await restore(try forge("token.age", [token]))
+            #expect(notKey.status == 1 && notKey.error.contains("has no sealedsecrets.bitnami.com/sealed-secrets-key label, so it is not a sealing key Secret"), "\(notKey.error)")
+
+            // From the future: it would stay the sealing key after every renewal.
+            let future = try await restore(try forge("future.age", [try keySecret("sealed-secrets-keyfuture", notBefore: Date().addingTimeInterval(86_400 * 365 * 70))]))
+            #expect(future.status == 1 && future.error.contains("a key from the future would stay the sealing key"), "\(future.error)")
+
+            // Newer than the cluster's keys: refused, unless --allow-newer; its Kubernetes annotations are not restored.
+            var newer = try keySecret("sealed-secrets-keynewer", notBefore: Date())
+            newer.setValue(.stringMap(["kubernetes.io/service-account.name": "default", "team": "platform"]), at: ["metadata", "annotations"])
+            let newerFile = try forge("newer.age", [newer])
+            let takeover = try await restore(newerFile)
+            #expect(takeover.status == 1 && takeover.error.contains("is newer than every key the cluster holds, so it would become the sealing key; nothing was restored"), "\(takeover.error)")
+            #expect(try await secretCount() == before)
+            let allowed = try await restore(newerFile, ["--allow-newer"])
+            #expect(allowed.status == 0, "\(allowed.error)")
+            let restored = try #require(await harness.secret("sealed-secrets-keynewer", namespace: "kube-system"))
+            #expect(restored["type"]?.stringValue == "kubernetes.io/tls")
+            #expect(restored.value(at: ["metadata", "annotations"]) == .stringMap(["team": "platform"]))
+
+            // Taken from another namespace: restored only where it is told to go.
+            let elsewhere = try forge("elsewhere.age", [try keySecret("sealed-secrets-keyother", notBefore: Date(timeIntervalSinceNow: -86_400 * 400), namespace: "sealed-secrets")])
+            let wrongPlace = try await restore(elsewhere)
+            #expect(wrongPlace.status == 1 && wrongPlace.error.contains("the backup was taken from the namespace sealed-secrets, not kube-system"), "\(wrongPlace.error)")
+            let told = try await restore(elsewhere, ["--controller-namespace", "kube-system"])
+            #expect(told.status == 0 && told.error.contains("created"), "\(told.error)")
+
+            // A Secret of that name that is no key at all: refused before anything is created.
+            let plain = ManifestValue.object([("apiVersion", .string("v1")), ("kind", .string("Secret")),
+                                              ("metadata", .object([("name", .string("sealed-secrets-keytaken"))]))])
+            _ = try await harness.client.create(.secrets, plain, namespace: ControllerHarness.namespace)
+            let old = Date(timeIntervalSinceNow: -86_400 * 500)
+            let taken = try await restore(try forge("taken.age", [try keySecret("sealed-secrets-keyaaa", notBefore: old), try keySecret("sealed-secrets-keytaken", notBefore: old)]))
+            #expect(taken.status == 1 && taken.error.contains("the Secret kube-system/sealed-secrets-keytaken exists in the cluster and is not this key; nothing was restored"), "\(taken.error)")
+            #expect(await harness.secret("sealed-secrets-keyaaa", namespace: "kube-system") == nil)
         }
     }
 }

@@ -145,7 +145,7 @@ struct ControllerAPI: HTTPResponder {
         }
         // Each item costs at least one operation, taken up front; operations beyond that (keys tried that did not
         // fit) are charged afterwards, leaving the buckets in debt until they refill.
-        let cost = Double(items)
+        var cost = Double(items)
         guard totalWork.allow("all", cost: cost) else { return Self.slowDown }
         guard clientWork.allow(client, cost: cost) else {
             totalWork.charge("all", cost: -cost)
@@ -160,7 +160,12 @@ struct ControllerAPI: HTTPResponder {
         } else if let newest = keys.newestSealingKey {
             let sealer = Sealer(sealingKey: newest)
             if isList {
-                response = Self.json(.ok, Self.rotated(objects, sealer: sealer, unsealer: unsealer, budget: budget))
+                let (list, deferred) = Self.rotated(objects, sealer: sealer, unsealer: unsealer, budget: budget)
+                response = Self.json(.ok, list)
+                // Objects sent back to be sent again did no work here: their up-front cost is given back.
+                cost -= deferred
+                totalWork.charge("all", cost: -deferred)
+                clientWork.charge(client, cost: -deferred)
             } else {
                 response = (try? sealer.reencrypt(objects[0], using: unsealer)).map { Self.json(.ok, $0.manifestValue) } ?? Self.cannotDecrypt
             }
@@ -177,21 +182,30 @@ struct ControllerAPI: HTTPResponder {
     }
 
     /// A `/v1/rotate` of a `v1` `List`: a `List` of the same length and order, each item the re-encrypted SealedSecret
-    /// or a `Status` saying why not. The reasons are only "cannot decrypt" (409, as for a single object: nothing but
-    /// whether it opened) and "over this request's budget" (429: send that object again), so a batch learns nothing a
-    /// series of single requests would not.
-    static func rotated(_ objects: [SealedSecretManifest], sealer: Sealer, unsealer: Unsealer, budget: OperationBudget) -> ManifestValue {
+    /// or a `Status` saying why not, and the up-front cost of the objects not tried (``deferredCost``).
+    ///
+    /// The answers must tell a prober nothing a series of single requests would not. So whether an object is tried is
+    /// decided before trying it, from public facts only: the first object always is (as a request of its own would
+    /// be); each later one only if its worst case (``KeyRing/worstCaseOperations(sealedValue:)``: every key on every
+    /// value) fits in what the objects before it could have taken at worst. Past the first that does not fit, every
+    /// object is `429` ("send it again"). An object that was tried and did not open is `409`, whatever it cost. Since a
+    /// tried object's worst case fits, the request's budget never runs out inside one.
+    static func rotated(_ objects: [SealedSecretManifest], sealer: Sealer, unsealer: Unsealer, budget: OperationBudget)
+        -> (list: ManifestValue, deferredCost: Double) {
         var items: [ManifestValue] = []
-        var exhausted = false
+        var reserved = 0
+        var deferred = 0.0
         for object in objects {
-            if !exhausted, let rotated = try? sealer.reencrypt(object, using: unsealer) {
-                items.append(rotated.manifestValue)
+            let worst = max(1, object.encryptedData.values.reduce(0) { $0 + unsealer.keyRing.worstCaseOperations(sealedValue: $1) })
+            guard items.isEmpty || (deferred == 0 && reserved + worst <= budget.limit) else {
+                items.append(overBudgetStatus)
+                deferred += Double(max(object.encryptedData.count, 1))
                 continue
             }
-            exhausted = exhausted || budget.used >= budget.limit
-            items.append(exhausted ? overBudgetStatus : cannotDecryptStatus)
+            reserved += worst
+            items.append((try? sealer.reencrypt(object, using: unsealer))?.manifestValue ?? cannotDecryptStatus)
         }
-        return .object([("apiVersion", .string("v1")), ("kind", .string("List")), ("items", .array(items))])
+        return (.object([("apiVersion", .string("v1")), ("kind", .string("List")), ("items", .array(items))]), deferred)
     }
 
     static func status(_ code: Int, reason: String, message: String) -> ManifestValue {
@@ -200,7 +214,7 @@ struct ControllerAPI: HTTPResponder {
     }
 
     static let cannotDecryptStatus = status(409, reason: "Conflict", message: "cannot decrypt")
-    static let overBudgetStatus = status(429, reason: "TooManyRequests", message: "over this request's work budget; send it again")
+    static let overBudgetStatus = status(429, reason: "TooManyRequests", message: "not tried: over this request's work budget; send it again")
 
     struct BodyMessage: Error { let message: String }
 
@@ -213,12 +227,13 @@ struct ControllerAPI: HTTPResponder {
         guard let documents = try? ManifestReader.documents(in: body), documents.count == 1,
               let objects = try? ManifestReader.objects(in: documents)
         else { return .failure(one) }
-        let isList = listAllowed && documents[0].root["kind"]?.scalar?.text == "List"
+        let root = documents[0].root
+        let isList = listAllowed && root["kind"]?.scalar?.text == "List" && root["apiVersion"]?.scalar?.text == "v1"
         guard isList || objects.count == 1 else { return .failure(one) }
         var sealed: [SealedSecretManifest] = []
         for object in objects {
             guard let manifest = try? SealedSecretManifest(object) else {
-                return .failure(BodyMessage(message: "item \(object.itemIndex ?? 0) of the List is not a SealedSecret\n"))
+                return .failure(isList ? BodyMessage(message: "item \(object.itemIndex ?? 0) of the List is not a SealedSecret\n") : one)
             }
             sealed.append(manifest)
         }
