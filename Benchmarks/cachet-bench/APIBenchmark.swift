@@ -34,19 +34,9 @@ enum APIBenchmark {
         let certificatePEM = try String(contentsOf: URL(fileURLWithPath: certificatePath), encoding: .utf8)
         let sealer = Sealer(sealingKey: try SealingKey(pem: Array(certificatePEM.utf8)))
 
-        let cluster = await DevCluster(settings: .init())
-        try await cluster.start()
-        let client = try KubeClient(config: cluster.clientConfig())
-        try await ControllerBenchmark.installKeyAndNamespace(client: client, key: key, certificatePEM: certificatePEM)
-        var settings = Controller.Settings(namespace: "kube-system", workers: 4)
-        settings.listen = .init(host: "127.0.0.1", port: 0)
-        settings.listenMetrics = .init(host: "127.0.0.1", port: 0)
-        settings.keys.renewPeriod = .zero
-        let controller = Controller(client: client, settings: settings, logger: .init(label: "bench") { _ in SwiftLogNoOpLogHandler() })
-        let running = Task { try await controller.run() }
-        guard let ports = await controller.listeningPorts() else { throw KubeError(.transport, "the controller did not start") }
-        await controller.keys.waitUntilReady()
-        let api = "http://127.0.0.1:\(ports.api)", metrics = "http://127.0.0.1:\(ports.metrics)"
+        let running = try await ControllerBenchmark.startController(key: key, certificatePEM: certificatePEM, workers: 4)
+        let client = running.client
+        let api = running.apiURL, metrics = running.metricsURL
 
         func seal(_ name: String, items: Int) throws -> ManifestValue {
             var values: [String: SecureBytes] = [:]
@@ -117,10 +107,7 @@ enum APIBenchmark {
                      clients, items, elapsed, performed, Double(performed) / elapsed, limits.totalOperationsPerSecond,
                      limits.totalOperationsBurst, answered))
         try await Task.sleep(for: .seconds(1))
-        await controller.shutdown()
-        _ = await running.result
-        try? await client.shutdown()
-        await cluster.shutdown()
+        await running.stop()
     }
 
     static func blocking(_ request: BlockingHTTP.Request) async throws -> BlockingHTTP.Response {

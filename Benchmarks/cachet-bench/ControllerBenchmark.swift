@@ -1,9 +1,11 @@
+import CachetController
 import CachetCrypto
 import CachetDevCluster
 import CachetKube
 import CachetManifests
 import Dispatch
 import Foundation
+import Logging
 
 /// `cachet-bench controller`: a cold start of `cachet-controller run` against the dev API server holding N
 /// SealedSecrets of K values each (RSA-4096): seconds from the controller's launch until every Secret exists, and
@@ -158,6 +160,43 @@ enum ControllerBenchmark {
     }
 
     /// The key as a Bitnami key Secret in kube-system, and the namespace `bench` the benchmarks' objects live in.
+    /// A dev API server with `key` installed and `cachet-controller run` in this process against it, its keys
+    /// loaded; `configure` adjusts its settings (loopback ports, no renewal, else the production defaults).
+    struct Running {
+        let cluster: DevCluster
+        let client: KubeClient
+        let controller: Controller
+        let task: Task<Void, any Error>
+        let apiURL: String
+        let metricsURL: String
+
+        func stop() async {
+            await controller.shutdown()
+            _ = await task.result
+            try? await client.shutdown()
+            await cluster.shutdown()
+        }
+    }
+
+    static func startController(key: RSAPrivateKey, certificatePEM: String, workers: Int,
+                                configure: (inout Controller.Settings) -> Void = { _ in }) async throws -> Running {
+        let cluster = await DevCluster(settings: .init())
+        try await cluster.start()
+        let client = try KubeClient(config: cluster.clientConfig())
+        try await installKeyAndNamespace(client: client, key: key, certificatePEM: certificatePEM)
+        var settings = Controller.Settings(namespace: "kube-system", workers: workers)
+        settings.listen = .init(host: "127.0.0.1", port: 0)
+        settings.listenMetrics = .init(host: "127.0.0.1", port: 0)
+        settings.keys.renewPeriod = .zero
+        configure(&settings)
+        let controller = Controller(client: client, settings: settings, logger: .init(label: "bench") { _ in SwiftLogNoOpLogHandler() })
+        let task = Task { try await controller.run() }
+        guard let ports = await controller.listeningPorts() else { throw KubeError(.transport, "the controller did not start") }
+        await controller.keys.waitUntilReady()
+        return Running(cluster: cluster, client: client, controller: controller, task: task,
+                       apiURL: "http://127.0.0.1:\(ports.api)", metricsURL: "http://127.0.0.1:\(ports.metrics)")
+    }
+
     static func installKeyAndNamespace(
         client: KubeClient, key: RSAPrivateKey, certificatePEM: String, ageIdentity: AgeIdentity? = nil
     ) async throws {

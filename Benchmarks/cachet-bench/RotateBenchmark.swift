@@ -46,32 +46,20 @@ enum RotateBenchmark {
             files.append(file.path)
         }
 
-        let cluster = await DevCluster(settings: .init())
-        try await cluster.start()
-        let client = try KubeClient(config: cluster.clientConfig())
-        try await ControllerBenchmark.installKeyAndNamespace(client: client, key: key, certificatePEM: certificatePEM)
-        var settings = Controller.Settings(namespace: "kube-system", workers: 2)
-        settings.listen = .init(host: "127.0.0.1", port: 0)
-        settings.listenMetrics = .init(host: "127.0.0.1", port: 0)
-        settings.keys.renewPeriod = .zero  // the production limits otherwise: rateLimit, rateLimitBurst, apiWork
-        let controller = Controller(client: client, settings: settings, logger: .init(label: "bench") { _ in SwiftLogNoOpLogHandler() })
-        let running = Task { try await controller.run() }
-        guard let ports = await controller.listeningPorts() else { throw KubeError(.transport, "the controller did not start") }
-        await controller.keys.waitUntilReady()
+        // The production limits otherwise: rateLimit, rateLimitBurst, apiWork.
+        let running = try await ControllerBenchmark.startController(key: key, certificatePEM: certificatePEM, workers: 2)
+        let settings = Controller.Settings(namespace: "kube-system", workers: 2)
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: cachetPath)
-        process.arguments = ["reencrypt", "--controller-url", "http://127.0.0.1:\(ports.api)"] + files.flatMap { ["-f", $0] }
+        process.arguments = ["reencrypt", "--controller-url", running.apiURL] + files.flatMap { ["-f", $0] }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         let start = ContinuousClock.now
         try process.run()
         process.waitUntilExit()
         let elapsed = (ContinuousClock.now - start).seconds
-        await controller.shutdown()
-        _ = await running.result
-        try? await client.shutdown()
-        await cluster.shutdown()
+        await running.stop()
         guard process.terminationStatus == 0 else {
             print("WARNING: cachet reencrypt exited with \(process.terminationStatus)")
             exit(1)

@@ -9,6 +9,7 @@
 //   swift run -c release cachet-bench exec-credential [--runs N]
 //   swift run -c release cachet-bench reencrypt [--files N] [--items K]   (offline bulk re-encryption vs the bare RSA rate)
 //   swift run -c release cachet-bench rotate [--objects N] [--items K]    (online bulk re-encryption through /v1/rotate)
+//   swift run -c release cachet-bench page [--values N]                   (the sealing page in headless chromium)
 //
 // crypto:
 // Budget (DESIGN.md): opening a v1 value costs at most 1.10 × one bare OpenSSL RSA-4096 OAEP private operation on
@@ -91,6 +92,10 @@ if arguments.first == "v2" {
 }
 if arguments.first == "exec-credential" {
     try await ExecCredentialBenchmark.run(Array(arguments.dropFirst()))
+    exit(0)
+}
+if arguments.first == "page" {
+    try await PageBenchmark.run(Array(arguments.dropFirst()))
     exit(0)
 }
 if arguments.first == "rotate" {

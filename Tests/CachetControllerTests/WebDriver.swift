@@ -120,6 +120,17 @@ final class WebDriver: @unchecked Sendable {
         try command("POST", "execute/sync", ["script": .string(script), "args": .array(arguments)])
     }
 
+    /// Runs `script` as an async function body: it ends by calling `arguments[arguments.length - 1]` with its value.
+    func executeAsync(_ script: String, _ arguments: [ManifestValue] = []) throws -> ManifestValue {
+        try command("POST", "execute/async", ["script": .string(script), "args": .array(arguments)])
+    }
+
+    /// The console's errors since the last call (a Content-Security-Policy violation is one).
+    func consoleErrors() throws -> [String] {
+        let entries = try command("POST", "se/log", ["type": .string("browser")]).arrayValue ?? []
+        return entries.filter { $0["level"]?.stringValue == "SEVERE" }.compactMap { $0["message"]?.stringValue }
+    }
+
     /// A PNG of the window.
     func screenshot() throws -> Data {
         guard let text = try command("GET", "screenshot").stringValue, let data = Data(base64Encoded: text) else {

@@ -7,7 +7,7 @@ import NIOCore
 /// back. The server's part is to make that true whatever the page's code does (docs/threat-model.md):
 /// - a Content-Security-Policy that allows the page's own script and style only (no inline script, no eval), lets it
 ///   connect to its own origin only (the certificate), and forbids form posts, frames, plugins and `<base>`;
-/// - no cookies, no caching of anything but these public files, no referrer, no sniffing of content types;
+/// - no cookies, no caching, no referrer, no sniffing of content types, no framing;
 /// - nothing read from the request: the files are constants, so there is nothing to inject.
 enum SealingPage {
     struct File: Sendable {
@@ -24,9 +24,12 @@ enum SealingPage {
         "/sealing.css": File(contentType: "text/css; charset=utf-8", bytes: PackageResources.sealing_css),
     ]
 
+    /// `img-src data:` for the page's empty icon only (else the browser asks for /favicon.ico); no workers (a service
+    /// worker could outlive the page on a shared origin); Trusted Types, so no string ever becomes markup or script.
     static let contentSecurityPolicy = [
-        "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "connect-src 'self'",
-        "form-action 'none'", "frame-ancestors 'none'", "base-uri 'none'",
+        "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src data:", "connect-src 'self'",
+        "worker-src 'none'", "form-action 'none'", "frame-ancestors 'none'", "base-uri 'none'",
+        "require-trusted-types-for 'script'",
     ].joined(separator: "; ")
 
     static func response(_ file: File) -> Response {
@@ -34,7 +37,8 @@ enum SealingPage {
             .contentType: file.contentType,
             .contentSecurityPolicy: contentSecurityPolicy,
             .xContentTypeOptions: "nosniff",
-            .cacheControl: "no-cache",
+            // no-store: the page may hold typed values, and the back/forward cache is not to keep it.
+            .cacheControl: "no-store",
         ]
         headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
         headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
