@@ -80,9 +80,6 @@ enum KeyBackup {
             guard try RSAPrivateKey(pem: keyPEM).keyID == certificate.keyID else {
                 throw CommandFailure("\(place): its tls.crt is not the certificate of its tls.key")
             }
-            guard certificate.notBefore.timeIntervalSinceNow <= allowedSkew else {
-                throw CommandFailure("\(place): its certificate is not valid before \(certificate.notBefore.formatted(.iso8601)); a key from the future would stay the sealing key after every renewal")
-            }
             var identity: AgeIdentity?
             if let item = secret.items[KeyRing.ageIdentityItem] {
                 let identities = try AgeIdentity.list(in: item)
@@ -275,9 +272,14 @@ struct KeysRestoreCommand: ParsableCommand {
         let plaintext = try open(identities: identities)
         let objects = try inFile(file) { try ManifestReader.objects(in: ManifestReader.documents(in: plaintext)) }
         guard !objects.isEmpty else { throw CommandFailure("\(file): the backup holds no Secrets") }
-        // Every key of the backup is checked before anything is created.
+        // Every key of the backup is checked before anything is created. A certificate from the future is refused
+        // here only (a backup keeps whatever the cluster holds): the newest certificate is the sealing key, and one
+        // dated years ahead would stay so after every renewal.
         let keys = try objects.map { try KeyBackup.check($0, in: file) }
             .sorted { ($0.created ?? "", $0.name) < ($1.created ?? "", $1.name) }
+        if let future = keys.first(where: { $0.certificate.notBefore.timeIntervalSinceNow > KeyBackup.allowedSkew }) {
+            throw CommandFailure("\(file): the key \(future.keyID.hex) (\(future.name)) has a certificate not valid before \(future.certificate.notBefore.formatted(.iso8601)); a key from the future would stay the sealing key after every renewal; nothing was restored")
+        }
 
         // The same namespace `keys backup` reads from: --controller-namespace, SEALED_SECRETS_CONTROLLER_NAMESPACE,
         // kube-system. A backup taken elsewhere goes only where it is told to.
