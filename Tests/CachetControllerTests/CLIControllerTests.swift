@@ -239,6 +239,45 @@ struct CLIControllerTests {
         }
     }
 
+    /// Starts one of Tests/Tools' Python servers, which prints its port on its first line; returns it and the port.
+    static func startTool(_ name: String, log: String) throws -> (Process, Int) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = [Repository.root.appendingPathComponent("Tests/Tools/\(name)").path, log]
+        let portPipe = Pipe()
+        process.standardOutput = portPipe
+        try process.run()
+        var portLine = Data()
+        while !portLine.contains(0x0A) {
+            let byte = portPipe.fileHandleForReading.readData(ofLength: 1)
+            if byte.isEmpty { break }
+            portLine += byte
+        }
+        guard let port = Int(String(decoding: portLine, as: UTF8.self).filter(\.isNumber)) else {
+            process.terminate()
+            process.waitUntilExit()
+            throw KubeError(.transport, "\(name) printed no port")
+        }
+        return (process, port)
+    }
+
+    /// Bitnami's controller reads a List as one (empty) SealedSecret and answers 200 with it: the CLI notices that
+    /// the answer is no List of results and sends one object per request, as before.
+    @Test("reencrypt against a controller that does not take a List (Bitnami's): one object per request, in order", .timeLimit(.minutes(1)))
+    func reencryptFallsBackForBitnami() async throws {
+        let log = try TemporaryFile("", name: "rotate.log")
+        let (server, port) = try Self.startTool("bitnami-rotate.py", log: log.path)
+        defer { server.terminate(); server.waitUntilExit() }
+        let file = try TemporaryFile(String(decoding: try ManifestFormat.yaml.write(try (0..<3).map { try ControllerHarness.sealed("b\($0)") }), as: UTF8.self),
+                                     name: "three.yaml")
+        let result = try await Self.run(["reencrypt", "--controller-url", "http://127.0.0.1:\(port)", "-f", file.path])
+        #expect(result.status == 0, "\(result.error)")
+        #expect(try String(contentsOfFile: log.path, encoding: .utf8) == "List\nSealedSecret\nSealedSecret\nSealedSecret\n")
+        let names = try ManifestReader.objects(in: ManifestReader.documents(in: Array(try Data(contentsOf: URL(fileURLWithPath: file.path)))))
+            .map { try SealedSecretManifest($0).metadata.name }
+        #expect(names == ["b0", "b1", "b2"])
+    }
+
     @Test("through an exec credential plugin: --context picks it, its token reaches the API server, a refused one is replaced once; failures are kubectl's")
     func execPlugin() async throws {
         let plugin = try CredentialPlugin()
@@ -290,20 +329,8 @@ struct CLIControllerTests {
         // names the IP address it connected to, so one for 127.0.0.1 would pass whatever tls-server-name says.
         let tls = try DevCluster.TLSMaterial.generate(serverNames: ["DNS:api.internal"])
         let log = try TemporaryFile("", name: "proxy.log")
-        let proxy = Process()
-        proxy.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        proxy.arguments = [Repository.root.appendingPathComponent("Tests/Tools/connect-proxy.py").path, log.path]
-        let portPipe = Pipe()
-        proxy.standardOutput = portPipe
-        try proxy.run()
+        let (proxy, proxyPort) = try Self.startTool("connect-proxy.py", log: log.path)
         defer { proxy.terminate(); proxy.waitUntilExit() }
-        var portLine = Data()
-        while !portLine.contains(0x0A) {
-            let byte = portPipe.fileHandleForReading.readData(ofLength: 1)
-            if byte.isEmpty { break }
-            portLine += byte
-        }
-        let proxyPort = try #require(Int(String(decoding: portLine, as: UTF8.self).filter(\.isNumber)))
 
         try await Self.with(cluster: { $0.bearerToken = "harness-token"; $0.tls = tls }) { harness, directory, _ in
             func kubeconfig(serverName: String) throws -> String {
