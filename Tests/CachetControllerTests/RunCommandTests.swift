@@ -37,6 +37,16 @@ struct RunCommandTests {
         #expect(settings.reconciler.labelSelector == nil && settings.reconciler.recreateDeletedSecrets)
         #expect(settings.reconciler.maxRetries == nil)
         #expect(resolved.logFormat == .text && !resolved.logInfoToStdout && resolved.requestRate == nil)
+        #expect(settings.webUI)
+    }
+
+    @Test("--web-ui: on by default; --web-ui=false, --web-ui false and SEALED_SECRETS_WEB_UI=false turn the sealing page off")
+    func webUI() throws {
+        #expect(try Self.resolve(["--web-ui"]).controller.webUI)
+        #expect(try !Self.resolve(["--web-ui=false"]).controller.webUI)
+        #expect(try !Self.resolve(["--web-ui", "false"]).controller.webUI)
+        #expect(try !Self.resolve([], environment: ["SEALED_SECRETS_WEB_UI": "false"]).controller.webUI)
+        #expect(throws: (any Error).self) { try Self.resolve([], environment: ["SEALED_SECRETS_WEB_UI": "nope"]) }
     }
 
     @Test("--log-info-stdout splits the log: below warning to one stream, warnings and errors to the other")
