@@ -14,6 +14,8 @@ enum KustomizeBuild {
         let origin: String
         let name: String
         let namespace: String?
+        /// Its sealed values (`spec.encryptedData`): they identify the source object whatever a patch renamed.
+        let values: [String: String]
     }
 
     enum Failure: Error {
@@ -55,14 +57,18 @@ enum KustomizeBuild {
         guard let documents = try? ManifestReader.documents(in: result.output) else {
             throw .failed("kubectl kustomize \(directory) wrote something that is not YAML")
         }
-        return documents.compactMap { document in
+        return documents.compactMap { document -> BuiltSealedSecret? in
             let root = document.root, metadata = root["metadata"]
             guard root["kind"]?.scalar?.text == "SealedSecret", let name = metadata?["name"]?.scalar?.text,
                   let origin = metadata?["annotations"]?["config.kubernetes.io/origin"]?.scalar?.text,
                   let path = origin.split(separator: "\n").first(where: { $0.hasPrefix("path: ") })?.dropFirst(6)
             else { return nil }
+            var values: [String: String] = [:]
+            for entry in root["spec"]?["encryptedData"]?.entries ?? [] {
+                if let value = entry.value.scalar?.text { values[entry.key] = value }
+            }
             return BuiltSealedSecret(origin: realPath(wrapper + "/" + path), name: name,
-                                     namespace: metadata?["namespace"]?.scalar?.text)
+                                     namespace: metadata?["namespace"]?.scalar?.text, values: values)
         }
     }
 

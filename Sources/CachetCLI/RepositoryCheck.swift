@@ -328,9 +328,15 @@ struct RepositoryCheck {
             return
         }
         for object in built where checked.contains(object.origin) {
-            // The source object: the one whose name the built name contains (a prefix and suffix around it).
-            let candidates = (sealedSources[object.origin] ?? []).filter { object.name.contains($0.sealed.metadata.name ?? "\u{0}") }
-            guard let origin = candidates.max(by: { ($0.sealed.metadata.name ?? "").count < ($1.sealed.metadata.name ?? "").count }) else { continue }
+            // The source object: the one holding a sealed value the built one holds (each seal is unique, and a patch
+            // that renames leaves the values); else the one whose name the built name contains (prefix and suffix).
+            let sources = sealedSources[object.origin] ?? []
+            let byValue = sources.first { source in
+                source.sealed.encryptedData.contains { item, value in object.values[item] == value }
+            }
+            let byName = sources.filter { object.name.contains($0.sealed.metadata.name ?? "\u{0}") }
+                .max { ($0.sealed.metadata.name ?? "").count < ($1.sealed.metadata.name ?? "").count }
+            guard let origin = byValue ?? byName else { continue }
             let sealed = origin.sealed
             let scope = sealed.scopeKind
             guard scope != .clusterWide else { continue }

@@ -130,6 +130,27 @@ struct CheckCommandTests {
                 "\(String(decoding: moved.output, as: UTF8.self))")
     }
 
+    /// A patch may rename an object outright; the built name then contains nothing of the source's, and the object is
+    /// traced back by its sealed values (review finding 15: the move went unreported).
+    @Test("check: a strict SealedSecret renamed by a patch is reported as moved", .enabled(if: Repository.kubectl != nil, "kubectl is not installed"))
+    func renamedByPatch() throws {
+        try seal("svc/web.plain.yaml", "svc/web.sealed.yaml", name: "web", namespace: "svc")
+        try repository.write("svc/kustomization.yaml", """
+            resources: [web.sealed.yaml]
+            patches:
+            - target: {kind: SealedSecret, name: web}
+              patch: |-
+                - op: replace
+                  path: /metadata/name
+                  value: frontend
+
+            """, mode: 0o644)
+        let result = try cachet(["check"])
+        #expect(result.status == 1)
+        #expect(result.outputText.contains("svc/web.sealed.yaml:2: SealedSecret web is sealed strict for svc/web, but svc builds it as svc/frontend"),
+                "\(result.outputText)")
+    }
+
     @Test("seal --kustomization: a file the build does not include is refused and nothing is left; --raw and stdout are usage errors")
     func sealForOverlayRefused() throws {
         try repository.write("elsewhere/x.plain.yaml", Self.secret(name: "x", namespace: "base"))
