@@ -29,6 +29,9 @@ struct KeysReportCommand: ParsableCommand {
     @Flag(name: .customLong("cluster"), help: "Also count the SealedSecrets in the cluster (kubeconfig), and the controller's newest key.")
     var cluster = false
 
+    @Option(name: [.customShort("o"), .customLong("output")], help: "text (default) or json.")
+    var output: CheckCommand.OutputKind = .text
+
     @OptionGroup(title: "With --cluster") var controller: ControllerOptions
 
     /// What is known of one key.
@@ -146,13 +149,27 @@ struct KeysReportCommand: ParsableCommand {
 
     private func print(_ rows: [KeyID: Row], unattributed: [String: Int]) throws {
         let sorted = rows.sorted { ($0.value.created ?? .distantPast, $0.key) > ($1.value.created ?? .distantPast, $1.key) }
+        func status(_ row: Row) -> String { row.current ? "current" : row.tree + row.inCluster > 0 ? "needed" : "safe to retire" }
+        if output == .json {
+            // For scripts: the same facts as the table, one object per key (newest first), then what was not attributed.
+            let keys = sorted.map { id, row in
+                ManifestValue.object([
+                    ("keyID", .string(id.hex)), ("created", row.created.map { .string($0.formatted(.iso8601)) } ?? .null),
+                    ("tree", .number(String(row.tree))), ("cluster", cluster ? .number(String(row.inCluster)) : .null),
+                    ("status", .string(status(row))), ("sources", .array(row.sources.map { .string($0) })),
+                ])
+            }
+            let value = ManifestValue.object([
+                ("keys", .array(keys)),
+                ("unattributed", .array(unattributed.keys.sorted().map { .object([("place", .string($0)), ("values", .number(String(unattributed[$0]!)))]) })),
+            ])
+            return try StandardStreams.writeOutput(String(decoding: value.jsonBytes, as: UTF8.self) + "\n")
+        }
         var table = [["KEY ID", "CREATED", "TREE", "CLUSTER", "STATUS", "SOURCE"]]
         for (id, row) in sorted {
-            let needed = row.tree + row.inCluster
-            let status = row.current ? "current" : needed > 0 ? "needed" : "safe to retire"
             // Sources and places are paths and names from the repository or the cluster: escaped, one line each.
             table.append([id.hex, row.created.map { $0.formatted(.iso8601) } ?? "-", String(row.tree),
-                          cluster ? String(row.inCluster) : "-", status,
+                          cluster ? String(row.inCluster) : "-", status(row),
                           (row.sources.isEmpty ? "(sealed-by hints)" : row.sources.joined(separator: ", ")).escapingControlCharacters()])
         }
         let widths = (0..<5).map { column in table.map { $0[column].count }.max() ?? 0 }

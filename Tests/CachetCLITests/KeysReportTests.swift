@@ -42,5 +42,15 @@ struct KeysReportTests {
         #expect(line("retired").contains("  0     -        safe to retire"), "\(table)")
         #expect(line("keys/new").contains("  2     -        current"), "\(table)")
         #expect(!table.contains("could not be attributed"), "\(table)")
+
+        // The same facts for scripts.
+        let json = try CachetProcess.run(["keys", "report", "-o", "json", "apps"], in: root)
+        #expect(json.status == 0, "\(json.error)")
+        let report = try #require(try JSONSerialization.jsonObject(with: json.output) as? [String: Any])
+        let keys = try #require(report["keys"] as? [[String: Any]])
+        let current = try #require(keys.first { $0["keyID"] as? String == ids["keys/new"] })
+        #expect(current["tree"] as? Int == 2 && current["status"] as? String == "current" && current["cluster"] is NSNull)
+        let unattributed = try #require(report["unattributed"] as? [[String: Any]])
+        #expect(unattributed.count == 1 && unattributed[0]["place"] as? String == "apps/c.sealed.yaml" && unattributed[0]["values"] as? Int == 2)
     }
 }
