@@ -63,6 +63,21 @@ enum KeyFiles {
         return response.body
     }
 
+    /// The age recipients of `--recipient` flags (each named by its position when it does not parse; the failure
+    /// exits `exitCode`), then those of `--recipients-file` files, in order.
+    static func recipients(flags: [String], files: [String], exitCode: Int32 = 1) throws -> [AgeRecipient] {
+        var list: [AgeRecipient] = []
+        for (index, text) in flags.enumerated() {
+            do {
+                list.append(try AgeRecipient(text))
+            } catch let error as CachetCryptoError {
+                throw CommandFailure("--recipient #\(index + 1): \(error.message)", exitCode: exitCode)
+            }
+        }
+        for file in files { list += try readRecipients(at: file) }
+        return list
+    }
+
     /// age recipients (`age1…`, one per line, `#` comments) from a file or an `https://` URL.
     static func readRecipients(at location: String, certificateAuthority: String? = nil) throws -> [AgeRecipient] {
         let lowered = location.lowercased()

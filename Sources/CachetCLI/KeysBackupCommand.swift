@@ -193,13 +193,7 @@ struct KeysBackupCommand: ParsableCommand {
     }
 
     func run() throws {
-        var targets: [AgeRecipient] = []
-        for (index, text) in recipients.enumerated() {
-            do { targets.append(try AgeRecipient(text)) } catch let error as CachetCryptoError {
-                throw CommandFailure.usage("--recipient #\(index + 1): \(error.message)")
-            }
-        }
-        for file in recipientsFiles { targets += try KeyFiles.readRecipients(at: file) }
+        let targets = try KeyFiles.recipients(flags: recipients, files: recipientsFiles, exitCode: Diagnostic.usageExitCode)
 
         let api = try KeyBackup.apiServer(controller)
         let namespace = controller.values.client.serviceNamespace

@@ -267,14 +267,7 @@ extension SealCommand {
         var list: [AgeRecipient] = []
         // The controller's first: its stanza is the one opened on every reconcile, so it is where openers look first.
         if controllerRecipients { list += try ControllerCalls.fetchRecipients(controller.values.client) }
-        for (index, text) in recipients.enumerated() {
-            do {
-                list.append(try AgeRecipient(text))
-            } catch let error as CachetCryptoError {
-                throw CommandFailure("--recipient #\(index + 1): \(error.message)")
-            }
-        }
-        for file in recipientsFiles { list += try KeyFiles.readRecipients(at: file) }
+        list += try KeyFiles.recipients(flags: recipients, files: recipientsFiles)
         return .recipients(list)
     }
 
