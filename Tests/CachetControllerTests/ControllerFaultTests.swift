@@ -107,7 +107,7 @@ struct ControllerFaultTests {
             try await Task.sleep(for: .seconds(1))
             #expect(harness.cluster.injectedFailures > before, "no write met the outage")
             harness.cluster.delayResponses(by: nil)
-            try await eventually("all converge", timeout: .seconds(30)) { try await Self.converged(harness, names) }
+            try await eventually("all converge", timeout: .seconds(60)) { try await Self.converged(harness, names) }
         }
     }
 

@@ -238,9 +238,10 @@ final class ControllerHarness: Sendable {
     }
 }
 
-/// Polls `condition` until it holds or `timeout` passes.
+/// Polls `condition` until it holds or `timeout` passes. The default is generous: a passing test never waits it out,
+/// and in the whole suite on CI's two cores one step (a key generated after a backoff, say) once took over 20 s.
 func eventually(
-    _ what: String, timeout: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation,
+    _ what: String, timeout: Duration = .seconds(60), sourceLocation: SourceLocation = #_sourceLocation,
     _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout

@@ -93,7 +93,7 @@ import Testing
                 #expect(restored.status == 0, "\(restored.error)")
                 #expect(restored.error.contains("restored 2 of 2 keys into kube-system"), "\(restored.error)")
                 for name in ["old-key", "namespace-wide", "new-key"] {
-                    try await eventually("the Secret \(name)", timeout: .seconds(30)) {
+                    try await eventually("the Secret \(name)", timeout: .seconds(60)) {
                         ControllerHarness.data(await fresh.secret(name)) == ["password": Support.canary]
                     }
                 }
@@ -120,7 +120,7 @@ import Testing
                 let applied = try await TestProcess.runOffPool(kubectl, ["create", "-f", decrypted.path],
                                                                environment: .exactly(["KUBECONFIG": config.path, "HOME": NSTemporaryDirectory(), "PATH": "/usr/bin:/bin"]))
                 #expect(applied.status == 0, "\(applied.error)")
-                try await eventually("the Secret new-key", timeout: .seconds(30)) {
+                try await eventually("the Secret new-key", timeout: .seconds(60)) {
                     ControllerHarness.data(await third.secret("new-key")) == ["password": Support.canary]
                 }
             } cleanUp: {

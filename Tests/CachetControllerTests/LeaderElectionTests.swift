@@ -90,7 +90,7 @@ struct LeaderElectionTests {
             let second = try await Self.replica(cluster, name: "second")
             var replicas = [first, second]
             do {
-                try await eventually("both replicas have their keys", timeout: .seconds(30)) {
+                try await eventually("both replicas have their keys", timeout: .seconds(60)) {
                     first.controller.keys.isReady && second.controller.keys.isReady
                 }
                 #expect(try await Self.keySecrets(client).count == 1, "exactly one key for two replicas")
@@ -177,7 +177,7 @@ struct LeaderElectionTests {
     func partitionedLeader() async throws {
         try await Self.withCluster { cluster, client in
             let replica = try await Self.replica(cluster, name: "alone")
-            try await eventually("it leads", timeout: .seconds(30)) { replica.isLeader && replica.controller.keys.isReady }
+            try await eventually("it leads", timeout: .seconds(60)) { replica.isLeader && replica.controller.keys.isReady }
             let cut = ContinuousClock.now
             // Only its Lease writes fail: it still reads, and would go on writing Secrets if it did not stop itself.
             cluster.failNextRequests(100_000, status: 503, method: "PUT", path: "/leases/")
