@@ -83,7 +83,7 @@ package final class DevCluster: Service, Sendable {
     let store: ObjectStore
     let faults = FaultInjector()
     private let proxyClient: HTTPClient
-    private let running = Mutex<(task: Task<Void, any Error>?, port: Int)>((nil, 0))
+    private let running = Mutex<(task: Task<Void, any Error>?, group: ServiceGroup?, port: Int)>((nil, nil, 0))
 
     package init(settings: Settings = Settings()) async {
         self.settings = settings
@@ -125,30 +125,39 @@ package final class DevCluster: Service, Sendable {
                 ready.finish()
             },
             logger: logger)
-        // The server runs until stop(): a task owned and cancelled by this object.
-        let task = Task { try await application.run() }
+        // The server runs until stop(), in a service group of its own so that stop() can end it gracefully: cancelling
+        // it instead can drop connections accepted but not yet served, which traps in NIO ("Deinited NIOAsyncWriter
+        // without calling finish()", apple/swift-nio#2813) and took the whole test process down once.
+        let group = ServiceGroup(configuration: .init(services: [application], logger: logger))
+        let task = Task { try await group.run() }
         var iterator = listening.makeAsyncIterator()
         guard let bound = await iterator.next(), bound > 0 else {
             task.cancel()
             _ = try? await task.value
             throw KubeError(.transport, "the dev cluster could not listen on 127.0.0.1:\(port)")
         }
-        running.withLock { $0 = (task, bound) }
+        running.withLock { $0 = (task, group, bound) }
     }
 
     /// Stops serving; open watches end.
     package func stop() async {
-        let task = running.withLock { state -> Task<Void, any Error>? in
-            defer { state.task = nil }
-            return state.task
+        let (task, group) = running.withLock { state in
+            defer { (state.task, state.group) = (nil, nil) }
+            return (state.task, state.group)
         }
-        guard let task else { return }
+        guard let task, let group else { return }
         // Refuse new requests first, then end the watches: the server's graceful shutdown waits for open requests,
-        // and a watch is a request that never ends by itself.
+        // and a watch is a request that never ends by itself. Cancelling is the last resort, for a request that
+        // outlives every injected delay.
         faults.stopping = true
         _ = await store.dropAllWatches()
-        task.cancel()
+        await group.triggerGracefulShutdown()
+        let deadline = Task {
+            try await Task.sleep(for: .seconds(15))
+            task.cancel()
+        }
         _ = try? await task.value
+        deadline.cancel()
         faults.stopping = false
     }
 
