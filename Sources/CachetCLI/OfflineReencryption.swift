@@ -14,7 +14,8 @@ import Synchronization
 /// Files already sealed to exactly those keys are left byte for byte; each changed file is replaced atomically once
 /// all of its values are sealed again, so an interrupted run leaves every file either as it was or finished, and
 /// running it again completes the job. Values are opened on every core (the RSA private operations are the whole
-/// cost) in batches, so progress shows and an interruption loses at most one batch of work.
+/// cost) in batches, while the next batch is read and the last one written, so progress shows and an interruption
+/// loses at most the batches in flight.
 struct OfflineReencryption {
     let keyRing: KeyRing
     /// From the command line: replaces every rule's target.
@@ -47,37 +48,46 @@ struct OfflineReencryption {
     mutating func run(_ paths: [String], progress: Progress) -> Summary {
         let started = ContinuousClock.now
         var summary = Summary()
+        // Three stages overlap: this thread reads and parses files into batches; one batch at a time is opened on every
+        // core; the files of an opened batch are sealed again and written (each with its fsync) on a third. Reading
+        // stays at most two batches ahead of opening, so memory is bounded whatever the tree's size.
+        let opening = DispatchQueue(label: "cachet.reencrypt.open"), writing = DispatchQueue(label: "cachet.reencrypt.write")
+        let unopened = DispatchSemaphore(value: 2)
+        let stages = DispatchGroup()
+        var written: [Box<Written>] = []
         var batch: [Job] = []
         var batchValues = 0
-        // The writes of one batch (each with its fsync) go on while the next batch is opened on every core.
-        var writing: (group: DispatchGroup, result: Box<Written>)?
-        func drain() {
-            guard let (group, result) = writing else { return }
-            group.wait()
-            summary.resealed += result.value.resealed
-            summary.values += result.value.values
-            for (file, message) in result.value.failures { fail(file, message, summary: &summary) }
-            writing = nil
-        }
+        // The first batches are small, so that every core starts opening after a few files rather than a full batch;
+        // later ones hold enough values that the tail of each (cores idle while the last values finish) is negligible.
+        var batchLimit = 8 * jobs
+        let keyRing = keyRing, jobs = jobs
         func flush() {
-            let opened = Box((batch, Unsealer(keyRing: keyRing).unsealAll(batch.flatMap { $0.objects.map(Self.asSealed) }, jobs: jobs)))
-            drain()
-            let group = DispatchGroup(), result = Box(Written())
-            DispatchQueue.global().async(group: group) { result.value = Self.write(opened.value.0, opened.value.1, progress: progress) }
-            writing = (group, result)
+            unopened.wait()
+            let jobsOfBatch = Box(batch), result = Box(Written())
+            written.append(result)
+            opening.async(group: stages) {
+                let opened = Box(Unsealer(keyRing: keyRing).unsealAll(jobsOfBatch.value.flatMap { $0.objects.map(Self.asSealed) }, jobs: jobs))
+                unopened.signal()
+                writing.async(group: stages) { result.value = Self.write(jobsOfBatch.value, opened.value, progress: progress) }
+            }
             batch = []
             batchValues = 0
+            batchLimit = min(2 * batchLimit, 64 * jobs)
         }
         let files = paths.flatMap { RepositoryCheck.files(under: $0) }.filter { !RepositoryCheck.isKustomization($0) }
         for file in files {
             guard let job = prepare(file, summary: &summary) else { continue }
             batch.append(job)
             batchValues += job.objects.reduce(0) { $0 + $1.encryptedData.count }
-            // Enough values to keep every core busy between writes.
-            if batchValues >= 64 * jobs { flush() }
+            if batchValues >= batchLimit { flush() }
         }
         if !batch.isEmpty { flush() }
-        drain()
+        stages.wait()
+        for result in written {
+            summary.resealed += result.value.resealed
+            summary.values += result.value.values
+            for (file, message) in result.value.failures { fail(file, message, summary: &summary) }
+        }
         summary.seconds = (ContinuousClock.now - started).seconds
         return summary
     }

@@ -51,11 +51,13 @@ public enum EnvelopeV1 {
             // Another key size than this key's: the value was sealed to a different key. Same error as any
             // other wrong key, so callers cannot tell "wrong key" from "altered" by the message.
             guard wrappedKeyLength == key.publicKey.modulusByteCount else { throw CachetCryptoError.cannotOpen }
-            let sessionKey = try key.decryptOAEP(
-                UnsafeRawBufferPointer(rebasing: bytes[2..<2 + wrappedKeyLength]), label: scope.label)
-            guard sessionKey.count == sessionKeyByteCount else { throw CachetCryptoError.cannotOpen }
-            return try AES256GCM.open(
-                UnsafeRawBufferPointer(rebasing: bytes[(2 + wrappedKeyLength)...]), key: sessionKey, nonce: zeroNonce)
+            return try key.withDecryptedOAEP(
+                UnsafeRawBufferPointer(rebasing: bytes[2..<2 + wrappedKeyLength]), label: scope.label
+            ) { sessionKey in
+                guard sessionKey.count == sessionKeyByteCount else { throw CachetCryptoError.cannotOpen }
+                return try AES256GCM.open(
+                    UnsafeRawBufferPointer(rebasing: bytes[(2 + wrappedKeyLength)...]), key: sessionKey, nonce: zeroNonce)
+            }
         }
     }
 

@@ -80,17 +80,21 @@ public struct RSAPrivateKey: Sendable, CustomStringConvertible, CustomReflectabl
     /// No children: `dump` and debuggers show nothing of the key.
     public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
 
-    /// RSA-OAEP decryption (SHA-256 and MGF1-SHA-256) with `label`.
+    /// RSA-OAEP decryption (SHA-256 and MGF1-SHA-256) with `label`; the plaintext is lent to `body` and wiped after.
     ///
     /// Every failure (wrong length, wrong key, wrong label, bad padding) throws the same ``CachetCryptoError/cannotOpen``
     /// and OpenSSL's reason is discarded: distinguishable padding errors are a decryption oracle.
-    func decryptOAEP(_ ciphertext: UnsafeRawBufferPointer, label: [UInt8]) throws -> SecureBytes {
+    func withDecryptedOAEP<Result>(
+        _ ciphertext: UnsafeRawBufferPointer, label: [UInt8], _ body: (UnsafeRawBufferPointer) throws -> Result
+    ) throws -> Result {
         // Go's rsa.DecryptOAEP requires exactly k bytes; OpenSSL would also take a shorter integer. Be as strict as Go.
         let size = key.size
         guard ciphertext.count == size else { throw CachetCryptoError.cannotOpen }
         let context = try OAEPContext(key: key, mode: .decrypt, label: label)
-        // OpenSSL wants room for k bytes even though OAEP releases at most k − 66. That scratch buffer comes from the
-        // secure heap (no system calls, cleansed on free); only the released bytes move into SecureBytes.
+        // OpenSSL wants room for k bytes even though OAEP releases at most k − 66. The buffer comes from the secure
+        // heap (locked, no system calls, cleansed on free), and the plaintext is used in place: a SecureBytes per
+        // session key would cost a guarded mapping of its own, whose unmapping stalls every core (TLB shootdown),
+        // measurably slowing bulk opening.
         guard let scratch = cachet_secure_scratch(size) else {
             throw CachetCryptoError(.internalFailure, "OpenSSL's secure heap is exhausted")
         }
@@ -102,8 +106,6 @@ public struct RSAPrivateKey: Sendable, CustomStringConvertible, CustomReflectabl
             OpenSSLFailure.discard()
             throw CachetCryptoError.cannotOpen
         }
-        let plaintext = try SecureBytes(count: plaintextLength)
-        plaintext.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: scratch, count: plaintextLength)) }
-        return plaintext
+        return try body(UnsafeRawBufferPointer(start: scratch, count: plaintextLength))
     }
 }

@@ -3,8 +3,9 @@ import FoundationEssentials
 
 /// Bytes that must not outlive their use: session keys, private-key PEM, unsealed values.
 ///
-/// The storage comes from `sodium_malloc`: guard pages on both sides, locked in memory (not swapped, not in core
-/// dumps), and zeroed by `sodium_free` when the last reference goes. The bytes never reach `description`,
+/// The storage is locked in memory (not swapped), excluded from core dumps, and zeroed when the last reference goes.
+/// Up to 4 KiB comes from OpenSSL's secure heap (``SecureArena``), larger buffers (and small ones once the arena's
+/// share is used up) from `sodium_malloc`, with guard pages on both sides. The bytes never reach `description`,
 /// `debugDescription` or a `Mirror`, so printing or dumping a `SecureBytes` shows no content.
 ///
 /// > Important: Copying the bytes out (into an `Array`, `Data` or `String`) leaves a copy that is not zeroed.
@@ -15,17 +16,29 @@ public final class SecureBytes: @unchecked Sendable {
     private let base: UnsafeMutableRawPointer
     /// The number of bytes held.
     public private(set) var count: Int
+    /// The size allocated (``count`` may shrink below it).
+    private let allocation: Int
+    /// The bytes charged to ``SecureArena`` for this buffer; 0 when it is a libsodium allocation.
+    private let arenaCharge: Int
 
     /// Zero-filled storage of `count` bytes.
     ///
-    /// Throws when no guarded allocation can be made. Each one is its own mapping with guard pages, and the system
-    /// bounds mappings per process (about 65,000 on Linux), so input with tens of thousands of values can exhaust
-    /// them: that is a clean error for the caller to report, never a crash.
+    /// Throws when no guarded allocation can be made. Past the arena's share, each one is its own mapping with guard
+    /// pages, and the system bounds mappings per process (about 65,000 on Linux), so input with tens of thousands of
+    /// values can exhaust them: that is a clean error for the caller to report, never a crash.
     public init(count: Int) throws {
         _ = CryptoLibraries.ready
         // sodium_malloc(0) is legal but returns a pointer we may not touch; one byte keeps every path uniform.
         let allocation = max(count, 1)
-        guard count >= 0, let pointer = sodium_malloc(allocation) else {
+        guard count >= 0 else { throw CachetCryptoError(.internalFailure, "a secret buffer of negative size") }
+        if let (pointer, charge) = SecureArena.allocate(allocation) {
+            self.base = pointer
+            self.count = count
+            self.allocation = allocation
+            self.arenaCharge = charge
+            return
+        }
+        guard let pointer = sodium_malloc(allocation) else {
             throw CachetCryptoError(
                 .internalFailure,
                 "out of guarded memory for secret values (the system limits how many can be held at once); split the input")
@@ -33,6 +46,8 @@ public final class SecureBytes: @unchecked Sendable {
         sodium_memzero(pointer, allocation)
         self.base = pointer
         self.count = count
+        self.allocation = allocation
+        self.arenaCharge = 0
     }
 
     /// A secure copy of `bytes`.
@@ -45,8 +60,15 @@ public final class SecureBytes: @unchecked Sendable {
     }
 
     deinit {
-        sodium_free(base)
+        if arenaCharge > 0 {
+            SecureArena.free(base, count: allocation, charge: arenaCharge)
+        } else {
+            sodium_free(base)
+        }
     }
+
+    /// Whether the buffer is on OpenSSL's secure heap (else it is a libsodium guarded allocation).
+    var isInSecureArena: Bool { arenaCharge > 0 }
 
     /// Whether it holds no bytes.
     public var isEmpty: Bool { count == 0 }

@@ -54,6 +54,28 @@ struct SecretHygieneTests {
         #expect(CryptoLibraries.secureHeapBytesInUse > 0)
     }
 
+    @Test("small SecureBytes come from the secure heap's share, within its cap; past it, guarded memory, and keys still work")
+    func secureArena() throws {
+        #expect(try SecureBytes(count: 32).isInSecureArena)
+        #expect(try SecureBytes(copying: [UInt8](repeating: 7, count: SecureArena.largestBuffer)).isInSecureArena)
+        #expect(try !SecureBytes(count: SecureArena.largestBuffer + 1).isInSecureArena)
+
+        // Fill the share: the next buffers come from libsodium, the share is never exceeded, and private-key work
+        // (its numbers and scratch space are on the other half of the heap) goes on.
+        var held: [SecureBytes] = []
+        while held.count < 2 * SecureArena.share / SecureArena.largestBuffer, held.last?.isInSecureArena != false {
+            held.append(try SecureBytes(count: SecureArena.largestBuffer))
+        }
+        #expect(held.last?.isInSecureArena == false)
+        #expect(SecureArena.inUse <= SecureArena.share)
+        let fresh = try RSAPrivateKey.generate(bits: 2048)
+        let envelope = try EnvelopeV1.seal(Self.canary, to: fresh.publicKey, scope: .clusterWide)
+        let opened = try EnvelopeV1.open(envelope, with: fresh, scope: .clusterWide)
+        #expect(opened.constantTimeEquals(Self.canary))
+        held.removeAll()
+        #expect(try SecureBytes(count: 32).isInSecureArena, "the share is returned on free")
+    }
+
     @Test("SecureBytes can shrink, and the dropped tail is zeroed")
     func shrink() throws {
         let bytes = try SecureBytes(copying: [1, 2, 3, 4])
