@@ -329,7 +329,7 @@ struct KeysRestoreCommand: ParsableCommand {
             : "cachet: restored \(missing.count) of \(keys.count) keys into \(namespace)\(keys.count > missing.count ? " (the others were there)" : ""); a running controller loads them within seconds")
     }
 
-    /// The backup's plaintext, in guarded memory; an error that says what is wrong with the file, never with a key.
+    /// The backup's plaintext, in secret memory (`SecureBytes`); an error that says what is wrong with the file, never with a key.
     private func open(identities: [AgeIdentity]) throws -> SecureBytes {
         let bytes = try SecretFiles.read(file, limit: SecretFiles.defaultLimit)
         do {

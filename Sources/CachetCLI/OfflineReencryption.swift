@@ -15,7 +15,7 @@ import Synchronization
 /// all of its values are sealed again, so an interrupted run leaves every file either as it was or finished, and
 /// running it again completes the job. Values are opened on every core (the RSA private operations are the whole
 /// cost) in batches, while the next batch is read and the last one written, so progress shows and an interruption
-/// loses at most the batches in flight.
+/// loses at most the three batches in flight.
 struct OfflineReencryption {
     let keyRing: KeyRing
     /// From the command line: replaces every rule's target.
@@ -49,10 +49,11 @@ struct OfflineReencryption {
         let started = ContinuousClock.now
         var summary = Summary()
         // Three stages overlap: this thread reads and parses files into batches; one batch at a time is opened on every
-        // core; the files of an opened batch are sealed again and written (each with its fsync) on a third. Reading
-        // stays at most two batches ahead of opening, so memory is bounded whatever the tree's size.
+        // core; the files of an opened batch are sealed again and written (each with its fsync) on a third. At most
+        // three batches are between being read and being written, so the opened values held at once are bounded
+        // whatever the tree's size or however much faster opening is than writing.
         let opening = DispatchQueue(label: "cachet.reencrypt.open"), writing = DispatchQueue(label: "cachet.reencrypt.write")
-        let unopened = DispatchSemaphore(value: 2)
+        let inFlight = DispatchSemaphore(value: 3)
         let stages = DispatchGroup()
         var written: [Box<Written>] = []
         var batch: [Job] = []
@@ -62,13 +63,15 @@ struct OfflineReencryption {
         var batchLimit = 8 * jobs
         let keyRing = keyRing, jobs = jobs
         func flush() {
-            unopened.wait()
+            inFlight.wait()
             let jobsOfBatch = Box(batch), result = Box(Written())
             written.append(result)
             opening.async(group: stages) {
                 let opened = Box(Unsealer(keyRing: keyRing).unsealAll(jobsOfBatch.value.flatMap { $0.objects.map(Self.asSealed) }, jobs: jobs))
-                unopened.signal()
-                writing.async(group: stages) { result.value = Self.write(jobsOfBatch.value, opened.value, progress: progress) }
+                writing.async(group: stages) {
+                    result.value = Self.write(jobsOfBatch.value, opened.value, progress: progress)
+                    inFlight.signal()
+                }
             }
             batch = []
             batchValues = 0

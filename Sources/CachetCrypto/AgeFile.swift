@@ -233,7 +233,7 @@ package enum AgeFile {
     }
 
     /// Decrypts a whole age file (binary, or armored) with the first of `identities` that unwraps its file key, into
-    /// guarded memory: all or nothing (no plaintext is returned unless every chunk verified). Throws ``AgeFailure``:
+    /// secret memory: all or nothing (no plaintext is returned unless every chunk verified). Throws ``AgeFailure``:
     /// `.armor`/`.header` for a file that is not well formed, `.noMatch` when no identity opens it, `.hmac`/`.payload`
     /// for a damaged one. For files a person keeps (key backups), not for sealed values (``EnvelopeV2`` opens those).
     package static func decrypt(_ file: UnsafeRawBufferPointer, identities: [AgeIdentity]) throws -> SecureBytes {

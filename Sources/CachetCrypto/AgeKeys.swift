@@ -73,7 +73,7 @@ public struct AgeRecipient: Hashable, Sendable, CustomStringConvertible {
 
 /// An age X25519 identity (`AGE-SECRET-KEY-1…`): the private key that opens v2 values sealed to its recipient.
 ///
-/// The 32 secret bytes live in ``SecureBytes`` (guarded, locked, zeroed), as v1 private keys live on OpenSSL's
+/// The 32 secret bytes live in ``SecureBytes`` (locked, not in core dumps, zeroed), as v1 private keys live on OpenSSL's
 /// secure heap; `description` names only the recipient's key id.
 public final class AgeIdentity: Sendable, CustomStringConvertible {
     let secret: SecureBytes
@@ -144,7 +144,7 @@ public final class AgeIdentity: Sendable, CustomStringConvertible {
         }
     }
 
-    /// The identity in age's text form, `AGE-SECRET-KEY-1…`, in guarded memory.
+    /// The identity in age's text form, `AGE-SECRET-KEY-1…`, in secret memory (``SecureBytes``).
     public func text() throws -> SecureBytes {
         var encoded = secret.withUnsafeBytes { Bech32.encode(hrp: "AGE-SECRET-KEY-", data: $0, upperCase: true) }
         defer { encoded.withUnsafeMutableBytes { wipe($0) } }

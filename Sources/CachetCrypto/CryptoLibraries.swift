@@ -5,7 +5,7 @@ import Synchronization
 /// One-time set-up of the two C libraries, done before the first key or secret byte is handled.
 enum CryptoLibraries {
     /// Size of OpenSSL's secure heap. Private-key BIGNUMs (d, p, q, dP, dQ, qInv) are allocated there once it
-    /// exists, a few KiB per RSA-4096 key; half of it is left to them (hundreds of keys), half is ``SecureArena``'s.
+    /// exists, a few KiB per RSA-4096 key; a quarter is ``SecureArena``'s, the rest (hundreds of keys) is left to them.
     static let secureHeapSize = 2 << 20
 
     /// libsodium, before any sodium_malloc or randombytes. Evaluated once, thread-safely (Swift globals and statics
@@ -17,7 +17,8 @@ enum CryptoLibraries {
 
     /// OpenSSL's secure heap, before any private key is decoded or generated: otherwise the key's BIGNUMs land on the
     /// ordinary heap. The arena is mlocked and marked MADV_DONTDUMP; a return of 2 means it could not be locked
-    /// (RLIMIT_MEMLOCK) but still works, so that is not fatal. Only private-key paths pay for it: sealing does not.
+    /// (RLIMIT_MEMLOCK below its size: locking is all or nothing) but still works, so that is not fatal. Set up on the
+    /// first private key or ``SecureBytes``: about a millisecond, once.
     static let secureHeapReady: Bool = {
         _ = ready
         _ = CRYPTO_secure_malloc_init(secureHeapSize, 32)
@@ -44,12 +45,14 @@ enum CryptoLibraries {
 /// excluded from core dumps, guard pages around the arena, each chunk cleansed on free; no system call per buffer.
 /// What it lacks is a guard page around each buffer: an overrun would reach a neighbouring secret instead of
 /// faulting. Swift's own accesses are bounds-checked, and the C calls that write into these buffers are given their
-/// sizes, so that was judged the smaller risk. Its share is capped so that private keys and the scratch space of RSA
-/// operations always find room; past the cap, and above 4 KiB, libsodium serves as before.
+/// sizes, so that was judged the smaller risk. Its share is capped at a quarter of the heap, so that private keys
+/// find room whatever values a request holds (the OAEP scratch space falls back to wiped stack space if the heap is
+/// ever full); past the cap, and above 4 KiB, libsodium serves as before. A bulk run holds a few hundred values at
+/// once, far inside the share.
 enum SecureArena {
     static let largestBuffer = 4096
-    /// Half of the secure heap.
-    static let share = CryptoLibraries.secureHeapSize / 2
+    /// A quarter of the secure heap.
+    static let share = CryptoLibraries.secureHeapSize / 4
     /// Bytes of the share in use, counted as the heap's buddy allocator rounds them (powers of two, at least 32).
     private static let charged = Atomic<Int>(0)
 
@@ -61,9 +64,10 @@ enum SecureArena {
             charged.subtract(charge, ordering: .relaxed)
             return nil
         }
-        // OPENSSL_secure_zalloc falls back to the ordinary heap when the arena is missing or full: take only what
-        // is really inside it.
+        // A full heap answers NULL (and queues an error, dropped so that no later failure is misreported); a heap
+        // that was never set up answers ordinary memory: take only what is really inside the arena.
         guard let pointer = cachet_secure_scratch(count) else {
+            OpenSSLFailure.discard()
             charged.subtract(charge, ordering: .relaxed)
             return nil
         }

@@ -121,7 +121,7 @@ public enum EnvelopeV2 {
         throw CachetCryptoError.cannotOpen
     }
 
-    /// Decrypts the payload into guarded memory allocated once: the binding line is compared as it goes by, the
+    /// Decrypts the payload into secret memory (``SecureBytes``) allocated once: the binding line is compared as it goes by, the
     /// value after it is kept. Nothing is returned unless every chunk verified and the binding matched.
     private static func decrypt(
         _ envelope: UnsafeRawBufferPointer, header: AgeFile.Header, fileKey: UnsafeRawBufferPointer, binding: [UInt8]

@@ -94,11 +94,23 @@ public struct RSAPrivateKey: Sendable, CustomStringConvertible, CustomReflectabl
         // OpenSSL wants room for k bytes even though OAEP releases at most k − 66. The buffer comes from the secure
         // heap (locked, no system calls, cleansed on free), and the plaintext is used in place: a SecureBytes per
         // session key would cost a guarded mapping of its own, whose unmapping stalls every core (TLB shootdown),
-        // measurably slowing bulk opening.
+        // measurably slowing bulk opening. Should the heap ever be full, wiped stack space serves, as it does for the
+        // session key when sealing: the bytes live for microseconds.
         guard let scratch = cachet_secure_scratch(size) else {
-            throw CachetCryptoError(.internalFailure, "OpenSSL's secure heap is exhausted")
+            OpenSSLFailure.discard()
+            return try withWipedScratch(byteCount: size) { scratch in
+                guard let base = scratch.baseAddress else { throw CachetCryptoError.cannotOpen }
+                return try decryptOAEP(ciphertext, context: context, into: base, size: size, body)
+            }
         }
         defer { cachet_secure_scratch_free(scratch, size) }
+        return try decryptOAEP(ciphertext, context: context, into: scratch, size: size, body)
+    }
+
+    private func decryptOAEP<Result>(
+        _ ciphertext: UnsafeRawBufferPointer, context: OAEPContext, into scratch: UnsafeMutableRawPointer, size: Int,
+        _ body: (UnsafeRawBufferPointer) throws -> Result
+    ) throws -> Result {
         var plaintextLength = size
         let status = EVP_PKEY_decrypt(context.pointer, scratch.assumingMemoryBound(to: UInt8.self), &plaintextLength,
                                       ciphertext.baseAddress?.assumingMemoryBound(to: UInt8.self), ciphertext.count)

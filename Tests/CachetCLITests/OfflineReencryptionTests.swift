@@ -77,6 +77,25 @@ struct OfflineReencryptionTests {
         #expect(try cachet(["unseal", "--key", "keys/new", "-f", "b.sealed.yaml"]).status == 0)
     }
 
+    /// Enough values for several batches (they are read, opened and written in overlapping stages): every file
+    /// finished, a failure in a late batch reported and its file left as it was, the counts whole.
+    @Test("many files: batches overlap, a failure in a late batch fails alone, every other file is finished")
+    func manyBatches() throws {
+        try FileManager.default.createDirectory(atPath: repository.path("apps"), withIntermediateDirectories: true)
+        for index in 0..<40 { try seal("apps/s\(index).sealed.yaml", name: "s\(index)", key: "old") }
+        try seal("apps/zz-other.sealed.yaml", name: "zz-other", key: "other")
+        let stuck = try bytes("apps/zz-other.sealed.yaml")
+        let result = try cachet(["reencrypt", "--key", "old", "apps"])
+        let table = String(decoding: result.output, as: UTF8.self)
+        #expect(result.status == 1)
+        #expect(table.contains("   41         40          0       1      80"), "\(table)")
+        #expect(result.error.contains("apps/zz-other.sealed.yaml") && result.error.contains("cannot decrypt"), "\(result.error)")
+        #expect(try bytes("apps/zz-other.sealed.yaml") == stuck)
+        for index in 0..<40 {
+            #expect(try cachet(["unseal", "--key", "keys/new", "-f", "apps/s\(index).sealed.yaml"]).status == 0, "s\(index)")
+        }
+    }
+
     @Test("--cert overrides the rules; the scope stays the one the values were sealed for")
     func explicitTarget() throws {
         try seal("ns.sealed.yaml", name: "ns", key: "old", extra: ["--scope", "namespace-wide"])

@@ -297,7 +297,7 @@ package final class KeyManager: Service, Sendable {
         guard let text = secret.string(at: ["data", KeyRing.ageIdentityItem]) else { return nil }
         do {
             var decoded = try Base64.decode(text)
-            // The decoded file is an identity: it goes to guarded memory, and the ordinary copy is zeroed.
+            // The decoded file is an identity: it goes to secret memory (SecureBytes), and the ordinary copy is zeroed.
             defer { decoded.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
             let identities = try AgeIdentity.list(in: try SecureBytes(copying: decoded))
             guard identities.count == 1 else {
