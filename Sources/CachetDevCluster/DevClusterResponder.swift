@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import CachetKubeConfig
 import CachetKubeSyntax
 import CachetManifests
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import Synchronization
@@ -321,14 +322,21 @@ struct DevClusterResponder: HTTPResponder {
         do {
             let response = try await proxyClient.execute(forwarded, timeout: .seconds(30))
             let body = try await response.body.collect(upTo: Self.maxBodyBytes)
+            // As kube-apiserver's proxy (a reverse proxy): the backend's headers pass through, a page's
+            // Content-Security-Policy among them, all but the hop-by-hop ones and the length, which is set anew.
             var headers = HTTPFields()
-            if let type = response.headers.first(name: "Content-Type") { headers[.contentType] = type }
-            if let retryAfter = response.headers.first(name: "Retry-After") { headers[.retryAfter] = retryAfter }
+            for (name, value) in response.headers where !Self.hopByHop.contains(name.lowercased()) {
+                if let field = HTTPField.Name(name) { headers.append(HTTPField(name: field, value: value)) }
+            }
             return Response(status: .init(code: Int(response.status.code)), headers: headers, body: .init(byteBuffer: body))
         } catch {
             throw APIError(code: 503, reason: "ServiceUnavailable", message: "error trying to reach service: \(error)")
         }
     }
+
+    /// Response headers a proxy does not pass on (RFC 9110 §7.6.1), and Content-Length, which the server sets.
+    static let hopByHop: Set<String> = ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
+                                        "te", "trailer", "transfer-encoding", "upgrade", "content-length"]
 
     // MARK: - Helpers
 

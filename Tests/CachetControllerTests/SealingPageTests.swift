@@ -192,6 +192,38 @@ import Testing
         }
     }
 
+    /// Without port-forward: through the API server's service proxy, as a `kubectl proxy` user reaches it. The page's
+    /// addresses are relative, so the script, the style and the certificate come through the same proxy path.
+    @Test("through the API server's service proxy: the page with its headers, only proxied requests, a value that opens",
+          .enabled(if: WebDriver.available, "chromium and chromium-driver are not installed (scripts/bootstrap installs them)"))
+    func throughTheServiceProxy() async throws {
+        try await CLIControllerTests.with { harness, directory, _ in
+            let base = harness.cluster.url + "/api/v1/namespaces/kube-system/services/http:sealed-secrets-controller:http/proxy/"
+            let page = try await harness.request(base)
+            #expect(page.status == 200)
+            #expect(page.header("Content-Security-Policy")?.contains("connect-src 'self'") == true, "\(page.headers)")
+
+            let sealed = Mutex<(output: String, error: String)?>(nil)
+            let requests = Mutex<[String]>([])
+            try await Self.withBrowser { browser in
+                try browser.open(base)
+                let result = try Self.seal(in: browser, namespace: "team-a", name: "via-proxy", scope: "strict", items: [("v", "through the proxy", nil)])
+                sealed.withLock { $0 = result }
+                requests.withLock { $0 = (try? browser.requestedURLs()) ?? [] }
+            }
+            let result = try #require(sealed.withLock { $0 })
+            #expect(result.error.isEmpty, "\(result.error)")
+            let file = directory.appendingPathComponent("via-proxy.yaml")
+            try result.output.write(to: file, atomically: true, encoding: .utf8)
+            let opened = try await CLIControllerTests.run(["unseal", "--key", FixtureKeys.rsa2048File, "-f", file.path, "-o", "json"])
+            #expect(opened.status == 0, "\(opened.error)\n\(result.output)")
+            let secret = try ManifestValue(json: Array(opened.output))
+            #expect(secret["data"]?["v"]?.stringValue.flatMap { Data(base64Encoded: $0) } == Data("through the proxy".utf8))
+            let urls = requests.withLock { $0 }
+            #expect(Set(urls.map { $0.hasPrefix(base) ? String($0.dropFirst(base.count)) : $0 }) == ["", "sealing.js", "sealing.css", "v1/cert.pem"], "\(urls)")
+        }
+    }
+
     @Test("a wrong namespace, an empty name and a bad item key show the CLI's own message in the page, and nothing is sealed",
           .enabled(if: WebDriver.available, "chromium and chromium-driver are not installed (scripts/bootstrap installs them)"))
     func refusesBadNames() async throws {
