@@ -101,6 +101,18 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Burst of requests per client to /v1/verify and /v1/rotate (default: 2).")
     var rateLimitBurst: Double?
 
+    @Option(help: "Private-key operations a second that one client's /v1/verify and /v1/rotate requests may cause (default: 16).")
+    var apiClientOperations: Double?
+
+    @Option(help: "Burst of such operations per client, at least 256, the items one request may carry (default: 256).")
+    var apiClientOperationsBurst: Double?
+
+    @Option(help: "Private-key operations a second that all clients' /v1/verify and /v1/rotate requests together may cause (default: 64).")
+    var apiOperations: Double?
+
+    @Option(help: "Burst of such operations for all clients together, at least 256 (default: 512).")
+    var apiOperationsBurst: Double?
+
     @Option(help: "Write the Synced condition and observedGeneration to each SealedSecret (default: true).")
     var updateStatus: Bool?
 
@@ -290,6 +302,23 @@ struct RunCommand: AsyncParsableCommand {
         guard settings.rateLimit > 0, settings.rateLimitBurst >= 1 else {
             throw CommandFailure.usage("--rate-limit must be positive and --rate-limit-burst at least 1")
         }
+        // The work budgets of /v1/verify and /v1/rotate, in private-key operations (the cost an anonymous client can
+        // impose): raised for fast online bulk re-encryption, lowered on a small controller. A burst below the items
+        // one request may carry would refuse such a request for ever, so it is refused here instead.
+        var work = settings.apiWork
+        work.clientOperationsPerSecond = try number(apiClientOperations, "api-client-operations") ?? work.clientOperationsPerSecond
+        work.clientOperationsBurst = try number(apiClientOperationsBurst, "api-client-operations-burst") ?? work.clientOperationsBurst
+        work.totalOperationsPerSecond = try number(apiOperations, "api-operations") ?? work.totalOperationsPerSecond
+        work.totalOperationsBurst = try number(apiOperationsBurst, "api-operations-burst") ?? work.totalOperationsBurst
+        for (flag, rate) in [("api-client-operations", work.clientOperationsPerSecond), ("api-operations", work.totalOperationsPerSecond)]
+        where !(rate.isFinite && rate > 0) {
+            throw CommandFailure.usage("--\(flag) must be a positive number of operations a second, not \(rate)")
+        }
+        for (flag, burst) in [("api-client-operations-burst", work.clientOperationsBurst), ("api-operations-burst", work.totalOperationsBurst)]
+        where !(burst.isFinite && burst >= Double(work.maxItems)) {
+            throw CommandFailure.usage("--\(flag) must be at least \(work.maxItems), the items one request may carry, not \(burst)")
+        }
+        settings.apiWork = work
         let level = (text(logLevel, "log-level") ?? "info").lowercased()
         guard let logLevel = Logger.Level(rawValue: level == "warn" ? "warning" : level) else {
             throw CommandFailure.usage("--log-level: one of trace, debug, info, notice, warning, error, critical")

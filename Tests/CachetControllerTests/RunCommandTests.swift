@@ -138,6 +138,19 @@ struct RunCommandTests {
         #expect(Controller.ListenAddress("host:99999") == nil)
     }
 
+    @Test("the work budgets of /v1/verify and /v1/rotate: defaults, flags, and the environment")
+    func workBudgets() throws {
+        let defaults = try Self.resolve([]).controller.apiWork
+        #expect(defaults.clientOperationsPerSecond == 16 && defaults.clientOperationsBurst == 256)
+        #expect(defaults.totalOperationsPerSecond == 64 && defaults.totalOperationsBurst == 512)
+        let raised = try Self.resolve(["--api-client-operations", "100", "--api-client-operations-burst", "1000",
+                                       "--api-operations", "200", "--api-operations-burst=2000"]).controller.apiWork
+        #expect(raised.clientOperationsPerSecond == 100 && raised.clientOperationsBurst == 1000)
+        #expect(raised.totalOperationsPerSecond == 200 && raised.totalOperationsBurst == 2000)
+        let fromEnvironment = try Self.resolve([], environment: ["SEALED_SECRETS_API_OPERATIONS": "8"]).controller.apiWork
+        #expect(fromEnvironment.totalOperationsPerSecond == 8)
+    }
+
     @Test("bad values are refused with the flag's name", arguments: [
         (["--listen-addr", "8080"], "--listen-addr"), (["--key-renew-period", "30d"], "--key-renew-period"),
         (["--key-cutoff-time", "yesterday"], "--key-cutoff-time"), (["--key-prefix", "Bad_Prefix"], "--key-prefix"),
@@ -154,6 +167,10 @@ struct RunCommandTests {
         (["--leader-elect", "--leader-elect-lease-duration", "soon"], "--leader-elect-lease-duration"),
         (["--leader-elect", "--leader-elect-resource-name", "No Lease"], "--leader-elect-resource-name"),
         (["--leader-elect", "--watch-for-secrets=false"], "--leader-elect needs --watch-for-secrets"),
+        (["--api-client-operations", "0"], "--api-client-operations must be a positive number"),
+        (["--api-operations", "nan"], "--api-operations must be a positive number"),
+        (["--api-client-operations-burst", "100"], "--api-client-operations-burst must be at least 256"),
+        (["--api-operations-burst", "inf"], "--api-operations-burst must be at least 256"),
     ])
     func badValues(arguments: [String], expected: String) {
         #expect {
